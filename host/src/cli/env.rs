@@ -1,0 +1,125 @@
+//! `aura-host env up|down|status|reset`.
+
+use clap::Subcommand;
+
+use super::{CliError, ExitCode};
+use crate::config::AuraConfig;
+use crate::environment::{self, Profile, ServiceOutcome};
+use crate::namespace::{RunId, RunNamespace};
+use crate::services::{ServiceKind, ServiceStatus, health};
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Start the services (all four unless named) and wait until each answers a real round trip.
+    Up {
+        #[arg(long, value_enum, default_value_t, env = "AURA_PROFILE")]
+        profile: Profile,
+        /// Only these services: redis, graph, kafka, temporal.
+        services: Vec<ServiceKind>,
+    },
+    /// Stop exactly the processes `env up` started.
+    Down {
+        #[arg(long, value_enum, default_value_t, env = "AURA_PROFILE")]
+        profile: Profile,
+        services: Vec<ServiceKind>,
+    },
+    /// Show what the local environment runs and whether each service is ready.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Empty the services' data, or with --run only that run's data.
+    Reset {
+        #[arg(long, value_enum, default_value_t, env = "AURA_PROFILE")]
+        profile: Profile,
+        /// Remove only the data of this run (graph nodes, Redis keys, Kafka topics).
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+    },
+}
+
+pub async fn run(config: &AuraConfig, cmd: &EnvCommand) -> Result<ExitCode, CliError> {
+    match cmd {
+        EnvCommand::Up { profile, services } => {
+            print_outcomes(&environment::up(config, *profile, services).await?);
+            Ok(ExitCode::Ok)
+        }
+        EnvCommand::Down { profile, services } => {
+            let outcomes = environment::down(config, *profile, services)?;
+            if outcomes.is_empty() && *profile == Profile::Local {
+                println!("nothing recorded in {}; nothing to stop", config.state_dir.display());
+            }
+            print_outcomes(&outcomes);
+            Ok(ExitCode::Ok)
+        }
+        EnvCommand::Status { json } => status(config, *json).await,
+        EnvCommand::Reset { profile, run: Some(run) } => {
+            let _ = profile;
+            let ns = RunNamespace::new(RunId::parse(run)?);
+            let removed = environment::reset_run(config, &ns).await?;
+            println!(
+                "run {run}: removed {} graph nodes, {} Redis keys, {} Kafka topics",
+                removed.graph_nodes,
+                removed.cache_keys,
+                removed.topics.len()
+            );
+            Ok(ExitCode::Ok)
+        }
+        EnvCommand::Reset { profile, run: None } => {
+            print_outcomes(&environment::reset(config, *profile).await?);
+            Ok(ExitCode::Ok)
+        }
+    }
+}
+
+fn print_outcomes(outcomes: &[ServiceOutcome]) {
+    for o in outcomes {
+        println!("{:<9} {:<16} pid {:<8} port {}", o.service.name(), o.what, o.pid, o.port);
+    }
+}
+
+async fn status(config: &AuraConfig, json: bool) -> Result<ExitCode, CliError> {
+    let recorded = environment::recorded(&config.state_dir)?;
+    let kinds: Vec<ServiceKind> = recorded.iter().map(|(k, _, _)| *k).collect();
+    let report = if kinds.is_empty() {
+        None
+    } else {
+        Some(health::check(config, &kinds).await)
+    };
+    let ready = |kind: ServiceKind| {
+        report
+            .as_ref()
+            .and_then(|r| r.services.iter().find(|s| s.service == kind))
+            .is_some_and(|s| s.status == ServiceStatus::Ready)
+    };
+    let all_ok = !recorded.is_empty() && recorded.iter().all(|(k, _, alive)| *alive && ready(*k));
+    if json {
+        let rows: Vec<serde_json::Value> = recorded
+            .iter()
+            .map(|(kind, rec, alive)| {
+                serde_json::json!({
+                    "service": kind, "pid": rec.pid, "port": rec.port, "extra_ports": rec.extra_ports,
+                    "running": alive, "ready": ready(*kind), "version": rec.version,
+                    "data_dir": rec.data_dir, "log": rec.log, "started_at": rec.started_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "state_dir": config.state_dir, "ready": all_ok, "services": rows }));
+    } else if recorded.is_empty() {
+        println!("no local environment recorded in {} (run `aura-host env up`)", config.state_dir.display());
+    } else {
+        println!("{:<9} {:<8} {:<6} {:<8} {:<6} DATA", "SERVICE", "PID", "PORT", "RUNNING", "READY");
+        for (kind, rec, alive) in &recorded {
+            println!(
+                "{:<9} {:<8} {:<6} {:<8} {:<6} {}",
+                kind.name(),
+                rec.pid,
+                rec.port,
+                if *alive { "yes" } else { "NO" },
+                if ready(*kind) { "yes" } else { "NO" },
+                rec.data_dir.display()
+            );
+        }
+    }
+    Ok(if all_ok { ExitCode::Ok } else { ExitCode::NotReady })
+}

@@ -1,0 +1,62 @@
+use crate::config::ConfigError;
+use crate::environment::EnvironmentError;
+use crate::namespace::InvalidRunId;
+use crate::services::ServiceError;
+
+/// The documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything passed / is ready.
+    Ok = 0,
+    /// A check failed, or an unexpected internal error.
+    Failed = 1,
+    /// Bad input or configuration (the message names the file, line and what is wrong).
+    BadInput = 2,
+    /// An environment or service is not ready.
+    NotReady = 3,
+}
+
+/// An error on its way to the user: the message and the exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    pub code: ExitCode,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        Self::new(ExitCode::BadInput, e.to_string())
+    }
+}
+
+impl From<InvalidRunId> for CliError {
+    fn from(e: InvalidRunId) -> Self {
+        Self::new(ExitCode::BadInput, e.to_string())
+    }
+}
+
+impl From<ServiceError> for CliError {
+    fn from(e: ServiceError) -> Self {
+        Self::new(ExitCode::NotReady, e.to_string())
+    }
+}
+
+impl From<EnvironmentError> for CliError {
+    fn from(e: EnvironmentError) -> Self {
+        let code = match &e {
+            EnvironmentError::State { .. } | EnvironmentError::Unsupported(_) => ExitCode::BadInput,
+            _ => ExitCode::NotReady,
+        };
+        Self::new(code, e.to_string())
+    }
+}

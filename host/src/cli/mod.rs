@@ -1,0 +1,150 @@
+//! The command line: argument parsing, and the one place errors become user-facing
+//! messages and exit codes.
+
+mod check;
+mod env;
+mod exit;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{AuraConfig, ConfigSource, GraphBackend, Overrides};
+pub use exit::{CliError, ExitCode};
+
+#[derive(Debug, Parser)]
+#[command(name = "aura-host", version, about = "End-to-end integration-testing host for the AURA platform")]
+pub struct Cli {
+    /// Configuration file [default: ./aura.toml, built-in local defaults when absent].
+    #[arg(long, global = true, env = "AURA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Environment state directory (pids, ports, data, logs).
+    #[arg(long, global = true, env = "AURA_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Where the local profile's server binaries are installed.
+    #[arg(long, global = true, env = "AURA_TOOLS_DIR")]
+    tools_dir: Option<PathBuf>,
+    #[arg(long, global = true, env = "AURA_REDIS_URL")]
+    redis_url: Option<String>,
+    #[arg(long, global = true, env = "AURA_GRAPH_BACKEND", value_enum)]
+    graph_backend: Option<GraphBackend>,
+    #[arg(long, global = true, env = "AURA_GRAPH_URL")]
+    graph_url: Option<String>,
+    #[arg(long, global = true, env = "AURA_GRAPH_DATABASE")]
+    graph_database: Option<String>,
+    #[arg(long, global = true, env = "AURA_GRAPH_USER")]
+    graph_user: Option<String>,
+    #[arg(long, global = true, env = "AURA_GRAPH_PASSWORD", hide_env_values = true)]
+    graph_password: Option<String>,
+    #[arg(long, global = true, env = "AURA_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    #[arg(long, global = true, env = "AURA_TEMPORAL_URL")]
+    temporal_url: Option<String>,
+    #[arg(long, global = true, env = "AURA_TEMPORAL_NAMESPACE")]
+    temporal_namespace: Option<String>,
+    /// Timeout for every service (e.g. `2s`, `500ms`), replacing the configured ones.
+    #[arg(long, global = true, env = "AURA_TIMEOUT", value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// More log output (repeat for more); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check that every configured service is reachable and ready (exit 3 if a required one is not).
+    Check(check::CheckArgs),
+    /// Start, stop, inspect or reset the services.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
+    /// Print the effective configuration (file, environment and flags applied) as TOML.
+    Config,
+}
+
+impl Cli {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            state_dir: self.state_dir.clone(),
+            tools_dir: self.tools_dir.clone(),
+            redis_url: self.redis_url.clone(),
+            graph_backend: self.graph_backend,
+            graph_url: self.graph_url.clone(),
+            graph_database: self.graph_database.clone(),
+            graph_user: self.graph_user.clone(),
+            graph_password: self.graph_password.clone(),
+            kafka_brokers: self.kafka_brokers.clone(),
+            temporal_url: self.temporal_url.clone(),
+            temporal_namespace: self.temporal_namespace.clone(),
+            timeout: self.timeout,
+        }
+    }
+
+    fn load_config(&self) -> Result<(AuraConfig, ConfigSource), CliError> {
+        let path = self.config.clone().unwrap_or_else(|| PathBuf::from("aura.toml"));
+        Ok(AuraConfig::load(&path, self.config.is_some(), &self.overrides())?)
+    }
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("aura-host: cannot start the async runtime: {e}");
+            return ExitCode::Failed as i32;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // A librdkafka client stuck closing against a black-holed broker must not keep the
+    // process alive after the answer is known.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(code) => code as i32,
+        Err(e) => {
+            eprintln!("aura-host: {e}");
+            e.code as i32
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let (config, source) = cli.load_config()?;
+    tracing::debug!(?source, "configuration loaded");
+    match &cli.command {
+        Command::Check(args) => check::run(&config, &source, args).await,
+        Command::Env(cmd) => env::run(&config, cmd).await,
+        Command::Config => {
+            let mut shown = config.clone();
+            if shown.services.graph.password.is_some() {
+                shown.services.graph.password = Some("***".into());
+            }
+            let text = toml::to_string_pretty(&shown).map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+            if let ConfigSource::File(path) = &source {
+                println!("# from {} (with environment and flag overrides)", path.display());
+            } else {
+                println!("# built-in defaults (no aura.toml), with environment and flag overrides");
+            }
+            print!("{text}");
+            Ok(ExitCode::Ok)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn,librdkafka=off,rdkafka=off",
+        1 => "info,aura_host=debug",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,95 @@
+//! Parsing with errors that point at the file, line, column and field.
+
+use std::path::Path;
+
+use super::{AuraConfig, ConfigError};
+
+pub(super) fn parse(path: &Path, text: &str) -> Result<AuraConfig, ConfigError> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| malformed(path, text, "", e))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        malformed(path, text, &field, e.into_inner())
+    })
+}
+
+fn malformed(path: &Path, text: &str, field: &str, e: toml::de::Error) -> ConfigError {
+    let offset = e.span().map(|s| s.start).unwrap_or(0);
+    let (line, column) = line_column(text, offset);
+    ConfigError::Malformed {
+        path: path.to_path_buf(),
+        line,
+        column,
+        field: if field.is_empty() || field == "." {
+            "(document)".into()
+        } else {
+            field.into()
+        },
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        parse(Path::new("aura.toml"), text).expect_err("must be rejected")
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let c = parse(Path::new("a.toml"), "").expect("empty parses");
+        assert_eq!(c, AuraConfig::default());
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_field() {
+        let e = err("[services.redis]\nurl = \"redis://x:1\"\ntimeout = 5\n");
+        let ConfigError::Malformed { line, field, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(*line, 3, "{e}");
+        assert_eq!(field, "services.redis.timeout", "{e}");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_its_line() {
+        let e = err("state_dir = \".aura\"\n\n[services.kafka]\nbrokerz = \"x:1\"\n");
+        let ConfigError::Malformed { line, message, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(*line, 4, "{e}");
+        assert!(message.contains("brokerz"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let e = err("[services.redis\nurl = 1\n");
+        let ConfigError::Malformed { line, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(*line, 1, "{e}");
+    }
+
+    #[test]
+    fn durations_are_human() {
+        let c = parse(
+            Path::new("a.toml"),
+            "[services.temporal]\ntimeout = \"1500ms\"\nrequired = false\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            c.services.temporal.timeout,
+            std::time::Duration::from_millis(1500)
+        );
+        assert!(!c.services.temporal.required);
+    }
+}

@@ -1,0 +1,184 @@
+//! The Environment Manager: starts, inspects, resets and stops the services a run needs.
+//!
+//! Two profiles: `local` starts real servers on loopback with no Docker (Redis, FalkorDB,
+//! Tansu, the Temporal dev server), recording pids, ports and data dirs under the state
+//! dir; `compose` drives `docker-compose.dev.yml` for people who have Docker.
+
+mod compose;
+mod local;
+mod process;
+mod state;
+mod tools;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::AuraConfig;
+use crate::namespace::{CleanupReport, RunNamespace, cleanup};
+use crate::services::{self, ServiceError, ServiceKind};
+
+pub use state::{EnvState, ProcessRecord};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Profile {
+    #[default]
+    Local,
+    Compose,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvironmentError {
+    #[error("installing service binaries: {0}")]
+    Tools(String),
+    #[error("{service}: cannot start: {reason}")]
+    Start { service: ServiceKind, reason: String },
+    #[error("{service}: {reason}")]
+    NotReady { service: ServiceKind, reason: String },
+    #[error("{service}: port {port} is already in use by another process; stop it or change the port in aura.toml")]
+    PortInUse { service: ServiceKind, port: u16 },
+    #[error("{service}: pid {pid} did not exit after SIGTERM and SIGKILL")]
+    Stop { service: ServiceKind, pid: u32 },
+    #[error("environment state {path}: {reason}")]
+    State { path: PathBuf, reason: String },
+    #[error("{what}: {reason}")]
+    Io { what: String, reason: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Compose(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// What happened to one service.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServiceOutcome {
+    pub service: ServiceKind,
+    pub pid: u32,
+    pub port: u16,
+    pub what: &'static str,
+}
+
+impl ServiceOutcome {
+    fn new(service: ServiceKind, pid: u32, port: u16, what: &'static str) -> Self {
+        Self {
+            service,
+            pid,
+            port,
+            what,
+        }
+    }
+}
+
+/// Where the service binaries live: `tools_dir` if given, else `<state-dir>/tools`.
+pub fn tools_dir(config: &AuraConfig) -> PathBuf {
+    config
+        .tools_dir
+        .clone()
+        .unwrap_or_else(|| config.state_dir.join("tools"))
+}
+
+fn all_or(wanted: &[ServiceKind]) -> Vec<ServiceKind> {
+    if wanted.is_empty() {
+        ServiceKind::ALL.to_vec()
+    } else {
+        wanted.to_vec()
+    }
+}
+
+/// Starts the services (all when `wanted` is empty) and waits until each answers.
+/// Services already running are left alone.
+pub async fn up(
+    config: &AuraConfig,
+    profile: Profile,
+    wanted: &[ServiceKind],
+) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
+    match profile {
+        Profile::Local => {
+            let _lock = state::StateLock::acquire(&config.state_dir)?;
+            local::up(config, &tools_dir(config), &all_or(wanted)).await
+        }
+        Profile::Compose => {
+            compose::run(&compose::find_file()?, &["up", "-d", "--wait"])?;
+            Ok(vec![])
+        }
+    }
+}
+
+/// Stops exactly the processes `up` recorded (all when `wanted` is empty).
+pub fn down(
+    config: &AuraConfig,
+    profile: Profile,
+    wanted: &[ServiceKind],
+) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
+    match profile {
+        Profile::Local => {
+            let _lock = state::StateLock::acquire(&config.state_dir)?;
+            local::down(&config.state_dir, &all_or(wanted))
+        }
+        Profile::Compose => {
+            compose::run(&compose::find_file()?, &["down"])?;
+            Ok(vec![])
+        }
+    }
+}
+
+/// Empties every service's data: the local profile restarts the running servers with
+/// fresh data dirs (their stores are in memory); compose drops its volumes.
+pub async fn reset(config: &AuraConfig, profile: Profile) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
+    match profile {
+        Profile::Local => {
+            let _lock = state::StateLock::acquire(&config.state_dir)?;
+            let running: Vec<ServiceKind> = EnvState::load(&config.state_dir)?
+                .services
+                .into_iter()
+                .filter(|(_, rec)| process::is_ours(rec.pid, &rec.binary))
+                .map(|(kind, _)| kind)
+                .collect();
+            local::down(&config.state_dir, &running)?;
+            for kind in &running {
+                let dir = config.state_dir.join("data").join(kind.name());
+                match std::fs::remove_dir_all(&dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(EnvironmentError::Io {
+                            what: format!("empty {}", dir.display()),
+                            reason: e.to_string(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            local::up(config, &tools_dir(config), &running).await
+        }
+        Profile::Compose => {
+            let file = compose::find_file()?;
+            compose::run(&file, &["down", "--volumes"])?;
+            compose::run(&file, &["up", "-d", "--wait"])?;
+            Ok(vec![])
+        }
+    }
+}
+
+/// Removes exactly one run's data from the graph, Redis and Kafka.
+pub async fn reset_run(config: &AuraConfig, ns: &RunNamespace) -> Result<CleanupReport, EnvironmentError> {
+    let s = &config.services;
+    let (graph, cache, events) = tokio::try_join!(
+        services::graph::connect(&s.graph),
+        services::redis::RedisCache::connect(&s.redis),
+        services::kafka::KafkaEvents::connect(&s.kafka),
+    )?;
+    Ok(cleanup(ns, Some(graph.as_ref()), Some(&cache), Some(&events)).await?)
+}
+
+/// The recorded processes with whether each is still alive.
+pub fn recorded(state_dir: &Path) -> Result<Vec<(ServiceKind, ProcessRecord, bool)>, EnvironmentError> {
+    Ok(EnvState::load(state_dir)?
+        .services
+        .into_iter()
+        .map(|(kind, rec)| {
+            let alive = process::is_ours(rec.pid, &rec.binary);
+            (kind, rec, alive)
+        })
+        .collect())
+}

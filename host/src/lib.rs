@@ -1,0 +1,11 @@
+//! aura-host: a native end-to-end integration-testing host for the AURA Intelligence
+//! platform. See the repository README and `docs/` for the user's view.
+
+// The async-trait futures of the graph backends nest deeply.
+#![recursion_limit = "256"]
+
+pub mod cli;
+pub mod config;
+pub mod environment;
+pub mod namespace;
+pub mod services;

@@ -1,0 +1,220 @@
+//! FalkorDB through its own protocol (the `falkordb` crate): the graph of the local profile
+//! and CI. (neo4rs cannot talk to FalkorDB's Bolt listener; see SERVICES.md.)
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use falkordb::{AsyncGraph, FalkorAsyncClient, FalkorClientBuilder, FalkorConnectionInfo, FalkorValue};
+use futures::TryStreamExt;
+
+use super::redis::info_field;
+use super::graph::{GraphStore, GraphValue, Node, Relationship, Row, node_count};
+use super::{Cypher, Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind, display_address};
+use crate::config::{GraphBackend, GraphConfig};
+
+pub struct FalkorGraph {
+    endpoint: Endpoint,
+    database: String,
+    client: FalkorAsyncClient,
+    graph: AsyncGraph,
+    /// Plain Redis connection for server facts (INFO, MODULE LIST) the graph API lacks.
+    redis: redis::aio::MultiplexedConnection,
+}
+
+impl FalkorGraph {
+    pub async fn connect(config: &GraphConfig) -> Result<Self, ServiceError> {
+        let endpoint = Endpoint::new(ServiceKind::Graph, display_address(&config.url), config.timeout);
+        let redis_url = config.url.replacen("falkor://", "redis://", 1);
+        let info: FalkorConnectionInfo = config
+            .url
+            .as_str()
+            .try_into()
+            .map_err(|e: falkordb::FalkorDBError| endpoint.error(Failure::Address(e.to_string())))?;
+        let client = endpoint
+            .connect(|| {
+                FalkorClientBuilder::new_async()
+                    .with_connection_info(info.clone())
+                    .build()
+            })
+            .await?;
+        let redis_client = redis::Client::open(redis_url)
+            .map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
+        let redis = endpoint
+            .connect(|| redis_client.get_multiplexed_async_connection())
+            .await?;
+        let graph = client.select_graph(&config.database);
+        Ok(Self {
+            endpoint,
+            database: config.database.clone(),
+            client,
+            graph,
+            redis,
+        })
+    }
+
+    /// A handle on another graph key of the same server (per-test isolation).
+    pub fn with_database(&self, database: &str) -> Self {
+        Self {
+            endpoint: self.endpoint.clone(),
+            database: database.to_string(),
+            client: self.client.clone(),
+            graph: self.client.select_graph(database),
+            redis: self.redis.clone(),
+        }
+    }
+
+    /// Drops the whole graph key. Missing graphs are not an error.
+    pub async fn delete_graph(&self) -> Result<(), ServiceError> {
+        let mut redis = self.redis.clone();
+        let _: i64 = self
+            .endpoint
+            .call("DEL graph", redis::cmd("DEL").arg(&self.database).query_async(&mut redis))
+            .await?;
+        Ok(())
+    }
+
+    async fn versions(&self) -> Result<String, ServiceError> {
+        let mut redis = self.redis.clone();
+        let info: String = self
+            .endpoint
+            .call("INFO server", redis::cmd("INFO").arg("server").query_async(&mut redis))
+            .await?;
+        let redis_version = info_field(&info, "redis_version").unwrap_or("unknown");
+        let modules: redis::Value = self
+            .endpoint
+            .call("MODULE LIST", redis::cmd("MODULE").arg("LIST").query_async(&mut redis))
+            .await?;
+        let graph_version = module_version(&modules, "graph")
+            .map(|v| format!("{}.{}.{}", v / 10000, v / 100 % 100, v % 100))
+            .ok_or_else(|| {
+                self.endpoint.protocol_error(
+                    "MODULE LIST",
+                    "the FalkorDB module ('graph') is not loaded in this server",
+                )
+            })?;
+        Ok(format!("FalkorDB {graph_version} (Redis {redis_version})"))
+    }
+}
+
+#[async_trait]
+impl GraphStore for FalkorGraph {
+    fn backend(&self) -> GraphBackend {
+        GraphBackend::Falkordb
+    }
+
+    fn address(&self) -> &str {
+        &self.endpoint.address
+    }
+
+    async fn query(&self, cypher: Cypher) -> Result<Vec<Row>, ServiceError> {
+        let mut graph = self.graph.clone();
+        let operation = "GRAPH.QUERY";
+        let run = async {
+            let mut builder = graph.query(&cypher.text);
+            for (name, value) in &cypher.params {
+                builder = builder.with_param(name, to_falkor(value));
+            }
+            let result = builder.execute().await?;
+            let columns: Vec<String> = result.header.iter().map(|c| c.to_string()).collect();
+            let rows: Vec<falkordb::Row> = result.data.try_collect().await?;
+            Ok::<_, falkordb::FalkorDBError>((columns, rows))
+        };
+        let (columns, rows) = self.endpoint.call(operation, run).await?;
+        rows.into_iter()
+            .map(|row| {
+                let values = row
+                    .into_values()
+                    .into_iter()
+                    .map(from_falkor)
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(|e| self.endpoint.protocol_error(operation, e))?;
+                Ok(Row {
+                    columns: columns.clone(),
+                    values,
+                })
+            })
+            .collect()
+    }
+
+    async fn probe(&self) -> Result<ServiceFacts, ServiceError> {
+        let version = self.versions().await?;
+        let nodes = node_count(self).await?;
+        Ok(ServiceFacts {
+            version: Some(version),
+            ..ServiceFacts::default()
+        }
+        .with("backend", "falkordb")
+        .with("database", self.database.clone())
+        .with("node_count", nodes))
+    }
+}
+
+/// Finds `ver` of module `name` in a MODULE LIST reply (RESP2 arrays or RESP3 maps).
+fn module_version(reply: &redis::Value, name: &str) -> Option<i64> {
+    let redis::Value::Array(modules) = reply else {
+        return None;
+    };
+    modules.iter().find_map(|m| {
+        let pairs: Vec<(&redis::Value, &redis::Value)> = match m {
+            redis::Value::Array(kv) => kv.chunks(2).filter_map(|c| Some((c.first()?, c.get(1)?))).collect(),
+            redis::Value::Map(kv) => kv.iter().map(|(k, v)| (k, v)).collect(),
+            _ => return None,
+        };
+        let field = |key: &str| {
+            pairs.iter().find_map(|(k, v)| match k {
+                redis::Value::BulkString(b) if b == key.as_bytes() => Some(*v),
+                redis::Value::SimpleString(s) if s == key => Some(*v),
+                _ => None,
+            })
+        };
+        let is_it = match field("name")? {
+            redis::Value::BulkString(b) => b == name.as_bytes(),
+            redis::Value::SimpleString(s) => s == name,
+            _ => false,
+        };
+        match (is_it, field("ver")?) {
+            (true, redis::Value::Int(v)) => Some(*v),
+            _ => None,
+        }
+    })
+}
+
+fn to_falkor(value: &GraphValue) -> FalkorValue {
+    match value {
+        GraphValue::Null => FalkorValue::None,
+        GraphValue::Bool(b) => FalkorValue::Bool(*b),
+        GraphValue::Int(i) => FalkorValue::I64(*i),
+        GraphValue::Float(f) => FalkorValue::F64(*f),
+        GraphValue::String(s) => FalkorValue::String(s.clone()),
+        GraphValue::List(l) => FalkorValue::Array(l.iter().map(to_falkor).collect()),
+        GraphValue::Map(m) | GraphValue::Node(Node { properties: m, .. }) | GraphValue::Relationship(Relationship { properties: m, .. }) => {
+            FalkorValue::Map(m.iter().map(|(k, v)| (k.clone(), to_falkor(v))).collect())
+        }
+    }
+}
+
+fn from_falkor(value: FalkorValue) -> Result<GraphValue, String> {
+    let props = |p: std::collections::HashMap<String, FalkorValue>| {
+        p.into_iter()
+            .map(|(k, v)| Ok((k, from_falkor(v)?)))
+            .collect::<Result<BTreeMap<_, _>, String>>()
+    };
+    Ok(match value {
+        FalkorValue::None => GraphValue::Null,
+        FalkorValue::Bool(b) => GraphValue::Bool(b),
+        FalkorValue::I64(i) => GraphValue::Int(i),
+        FalkorValue::F64(f) => GraphValue::Float(f),
+        FalkorValue::String(s) => GraphValue::String(s),
+        FalkorValue::Array(a) => GraphValue::List(a.into_iter().map(from_falkor).collect::<Result<_, _>>()?),
+        FalkorValue::Map(m) => GraphValue::Map(props(m)?),
+        FalkorValue::Node(n) => GraphValue::Node(Node {
+            labels: n.labels,
+            properties: props(n.properties)?,
+        }),
+        FalkorValue::Edge(e) => GraphValue::Relationship(Relationship {
+            rel_type: e.relationship_type,
+            properties: props(e.properties)?,
+        }),
+        other => return Err(format!("value type not supported by aura-host: {other:?}")),
+    })
+}

@@ -1,0 +1,300 @@
+//! Kafka with rdkafka: a producer, consumers in groups, and an admin client for topics.
+//! librdkafka calls that block (metadata, commits, consumer drop) run off the async
+//! runtime and are bounded by the service timeout; a consumer that will not close is
+//! abandoned rather than allowed to hang the caller (rust-rdkafka #509).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+
+use super::{Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind};
+use crate::config::KafkaConfig;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEvent {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    fn address(&self) -> &str;
+    /// Creates the topic unless it exists.
+    async fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<(), ServiceError>;
+    async fn delete_topics(&self, topics: &[String]) -> Result<(), ServiceError>;
+    async fn list_topics(&self) -> Result<Vec<String>, ServiceError>;
+    /// Publishes one message and waits for the broker's acknowledgement.
+    async fn publish(&self, event: OutgoingEvent) -> Result<(i32, i64), ServiceError>;
+    /// Reads up to `max` messages of `topic` as consumer group `group`, from the group's
+    /// committed position (or the beginning), waiting at most `wait`; commits what it read.
+    async fn read(
+        &self,
+        topic: &str,
+        group: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Event>, ServiceError>;
+    /// Brokers and topics.
+    async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
+}
+
+pub struct KafkaEvents {
+    endpoint: Endpoint,
+    base: ClientConfig,
+    session_timeout: Duration,
+    producer: FutureProducer,
+    admin: std::sync::Arc<AdminClient<DefaultClientContext>>,
+}
+
+struct Metadata {
+    brokers: Vec<String>,
+    topics: Vec<String>,
+}
+
+impl KafkaEvents {
+    pub async fn connect(config: &KafkaConfig) -> Result<Self, ServiceError> {
+        let endpoint = Endpoint::new(ServiceKind::Kafka, config.brokers.clone(), config.timeout);
+        let ms = config.timeout.as_millis().to_string();
+        let mut base = ClientConfig::new();
+        base.set("bootstrap.servers", &config.brokers)
+            .set("socket.timeout.ms", &ms)
+            .set("socket.connection.setup.timeout.ms", &ms)
+            .set("reconnect.backoff.ms", "100")
+            .set("reconnect.backoff.max.ms", "1000")
+            .set("log_level", "3");
+        let producer: FutureProducer = base
+            .clone()
+            .set("message.timeout.ms", &ms)
+            .create()
+            .map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
+        let admin = base
+            .create()
+            .map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
+        let events = Self {
+            endpoint,
+            base,
+            session_timeout: config.session_timeout,
+            producer,
+            admin: std::sync::Arc::new(admin),
+        };
+        // librdkafka reports a refused connection only as a metadata timeout; a plain TCP
+        // connect first tells "nothing listens" apart from "listens but does not answer".
+        endpoint_reachable(&events.endpoint, &config.brokers).await?;
+        // rdkafka connects lazily; one metadata round trip proves a broker answers.
+        events.metadata().await?;
+        Ok(events)
+    }
+
+    async fn metadata(&self) -> Result<Metadata, ServiceError> {
+        let producer = self.producer.clone();
+        let timeout = self.endpoint.timeout;
+        let fetch = tokio::task::spawn_blocking(move || {
+            let md = producer.client().fetch_metadata(None, timeout)?;
+            Ok::<_, rdkafka::error::KafkaError>(Metadata {
+                brokers: md
+                    .brokers()
+                    .iter()
+                    .map(|b| format!("{}:{} (id {})", b.host(), b.port(), b.id()))
+                    .collect(),
+                topics: md.topics().iter().map(|t| t.name().to_string()).collect(),
+            })
+        });
+        match self.endpoint.call("metadata", fetch).await? {
+            Ok(md) => Ok(md),
+            Err(rdkafka::error::KafkaError::MetadataFetch(rdkafka::types::RDKafkaErrorCode::OperationTimedOut)) => {
+                Err(self.endpoint.error(Failure::Timeout(timeout)))
+            }
+            Err(e) => Err(self.endpoint.error(Failure::Connect(e.to_string()))),
+        }
+    }
+
+    fn admin_options(&self) -> AdminOptions {
+        AdminOptions::new()
+            .operation_timeout(Some(self.endpoint.timeout))
+            .request_timeout(Some(self.endpoint.timeout))
+    }
+}
+
+/// Succeeds when at least one bootstrap broker accepts a TCP connection.
+async fn endpoint_reachable(endpoint: &Endpoint, brokers: &str) -> Result<(), ServiceError> {
+    endpoint
+        .connect(|| async {
+            let mut last = None;
+            for broker in brokers.split(',').map(str::trim) {
+                match tokio::net::TcpStream::connect(broker).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => last = Some(format!("{broker}: {e}")),
+                }
+            }
+            Err(last.unwrap_or_else(|| "no brokers configured".into()))
+        })
+        .await
+}
+
+#[async_trait]
+impl EventBus for KafkaEvents {
+    fn address(&self) -> &str {
+        &self.endpoint.address
+    }
+
+    async fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<(), ServiceError> {
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let results = self
+            .endpoint
+            .call("create topic", self.admin.create_topics([&new], &self.admin_options()))
+            .await?;
+        for result in results {
+            match result {
+                Ok(_) => {}
+                Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(self.endpoint.op_error(&format!("create topic {name}"), code));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_topics(&self, topics: &[String]) -> Result<(), ServiceError> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let results = self
+            .endpoint
+            .call("delete topics", self.admin.delete_topics(&names, &self.admin_options()))
+            .await?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((name, code)) => {
+                    return Err(self.endpoint.op_error(&format!("delete topic {name}"), code));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_topics(&self) -> Result<Vec<String>, ServiceError> {
+        Ok(self.metadata().await?.topics)
+    }
+
+    async fn publish(&self, event: OutgoingEvent) -> Result<(i32, i64), ServiceError> {
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in &event.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
+        let record = FutureRecord::to(&event.topic)
+            .key(&event.key)
+            .payload(&event.payload)
+            .headers(headers);
+        let delivery = self.producer.send(record, self.endpoint.timeout);
+        let operation = format!("publish to {}", event.topic);
+        match self.endpoint.call(&operation, async { delivery.await.map_err(|(e, _)| e) }).await {
+            Ok(d) => Ok((d.partition, d.offset)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read(
+        &self,
+        topic: &str,
+        group: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let consumer: StreamConsumer = self
+            .base
+            .clone()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", self.session_timeout.as_millis().to_string())
+            .set("heartbeat.interval.ms", (self.session_timeout.as_millis() / 3).max(100).to_string())
+            .create()
+            .map_err(|e| self.endpoint.op_error("create consumer", e))?;
+        consumer
+            .subscribe(&[topic])
+            .map_err(|e| self.endpoint.op_error(&format!("subscribe to {topic}"), e))?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut events = Vec::new();
+        let mut failure = None;
+        while events.len() < max {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Err(_) => break,
+                Ok(Err(e)) => {
+                    failure = Some(self.endpoint.op_error(&format!("read {topic}"), e));
+                    break;
+                }
+                Ok(Ok(m)) => events.push(Event {
+                    topic: m.topic().to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    headers: m
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| {
+                                    let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                                    (h.key.to_string(), value.into_owned())
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }),
+            }
+        }
+        let timeout = self.endpoint.timeout;
+        let endpoint = self.endpoint.clone();
+        let close = tokio::task::spawn_blocking(move || {
+            let committed = if events.is_empty() {
+                Ok(())
+            } else {
+                consumer.commit_consumer_state(CommitMode::Sync)
+            };
+            drop(consumer);
+            committed.map(|()| events)
+        });
+        match tokio::time::timeout(timeout, close).await {
+            Ok(Ok(Ok(events))) => failure.map_or(Ok(events), Err),
+            Ok(Ok(Err(e))) => Err(endpoint.op_error("commit offsets", e)),
+            Ok(Err(e)) => Err(endpoint.op_error("close consumer", e)),
+            Err(_) => Err(endpoint.op_error("close consumer", format!("did not close within {timeout:?}"))),
+        }
+    }
+
+    async fn probe(&self) -> Result<ServiceFacts, ServiceError> {
+        let md = self.metadata().await?;
+        // The Kafka protocol carries no broker software version; the environment adds it
+        // for brokers it started (see `environment::annotate`).
+        let user_topics: Vec<&String> = md.topics.iter().filter(|t| !t.starts_with("__")).collect();
+        Ok(ServiceFacts::default()
+            .with("brokers", md.brokers.clone())
+            .with("topic_count", user_topics.len())
+            .with("topics", user_topics.iter().take(20).map(|t| t.as_str()).collect::<Vec<_>>()))
+    }
+}

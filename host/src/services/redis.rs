@@ -1,0 +1,230 @@
+//! Redis on tokio through a [`ConnectionManager`] (reconnects by itself, retries connects
+//! with exponential backoff); multi-key writes go through pipelines.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind, display_address};
+use crate::config::RedisConfig;
+
+/// The remaining life of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTtl {
+    Missing,
+    Persistent,
+    Expires(Duration),
+}
+
+#[async_trait]
+pub trait Cache: Send + Sync {
+    fn address(&self) -> &str;
+    /// One PING round trip.
+    async fn ping(&self) -> Result<(), ServiceError>;
+    async fn get(&self, key: &str) -> Result<Option<String>, ServiceError>;
+    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), ServiceError>;
+    /// Writes every entry in one atomic pipeline (MULTI/EXEC).
+    async fn set_many(
+        &self,
+        entries: &[(String, String)],
+        ttl: Option<Duration>,
+    ) -> Result<(), ServiceError>;
+    async fn ttl(&self, key: &str) -> Result<KeyTtl, ServiceError>;
+    /// Keys starting with `prefix`, at most `limit` of them (SCAN, never KEYS).
+    async fn scan_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, ServiceError>;
+    /// Unlinks every key starting with `prefix`; returns how many went.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, ServiceError>;
+    /// Version, role, used memory and keyspace hit rate.
+    async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
+}
+
+#[derive(Clone)]
+pub struct RedisCache {
+    endpoint: Endpoint,
+    conn: ConnectionManager,
+}
+
+impl RedisCache {
+    pub async fn connect(config: &RedisConfig) -> Result<Self, ServiceError> {
+        let endpoint = Endpoint::new(ServiceKind::Redis, display_address(&config.url), config.timeout);
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(3)
+            .set_min_delay(Duration::from_millis(100))
+            .set_max_delay(Duration::from_secs(1));
+        let conn = endpoint
+            .connect(|| ConnectionManager::new_with_config(client.clone(), manager_config.clone()))
+            .await?;
+        Ok(Self { endpoint, conn })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// SCAN with a MATCH pattern; `prefix` is escaped so glob characters match literally.
+    async fn scan(&self, prefix: &str, limit: usize) -> Result<Vec<String>, ServiceError> {
+        let pattern = format!("{}*", escape_glob(prefix));
+        let mut conn = self.conn();
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = self
+                .endpoint
+                .call(
+                    "SCAN",
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            keys.extend(batch);
+            cursor = next;
+            if cursor == 0 || keys.len() >= limit {
+                keys.truncate(limit);
+                return Ok(keys);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    fn address(&self) -> &str {
+        &self.endpoint.address
+    }
+
+    async fn ping(&self) -> Result<(), ServiceError> {
+        let mut conn = self.conn();
+        let pong: String = self
+            .endpoint
+            .call("PING", redis::cmd("PING").query_async(&mut conn))
+            .await?;
+        if pong != "PONG" {
+            return Err(self.endpoint.protocol_error("PING", pong));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, ServiceError> {
+        self.endpoint.call("GET", self.conn().get(key)).await
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), ServiceError> {
+        self.set_many(&[(key.to_string(), value.to_string())], ttl).await
+    }
+
+    async fn set_many(
+        &self,
+        entries: &[(String, String)],
+        ttl: Option<Duration>,
+    ) -> Result<(), ServiceError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (key, value) in entries {
+            match ttl {
+                Some(ttl) => pipe.pset_ex(key, value, ttl.as_millis().max(1) as u64).ignore(),
+                None => pipe.set(key, value).ignore(),
+            };
+        }
+        let mut conn = self.conn();
+        self.endpoint
+            .call("pipeline SET", pipe.query_async::<()>(&mut conn))
+            .await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl, ServiceError> {
+        let ms: i64 = self.endpoint.call("PTTL", self.conn().pttl(key)).await?;
+        Ok(match ms {
+            -2 => KeyTtl::Missing,
+            -1 => KeyTtl::Persistent,
+            ms => KeyTtl::Expires(Duration::from_millis(ms.max(0) as u64)),
+        })
+    }
+
+    async fn scan_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, ServiceError> {
+        self.scan(prefix, limit).await
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, ServiceError> {
+        let mut removed = 0;
+        loop {
+            let keys = self.scan(prefix, 1000).await?;
+            if keys.is_empty() {
+                return Ok(removed);
+            }
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.unlink(key);
+            }
+            let mut conn = self.conn();
+            let counts: Vec<u64> = self
+                .endpoint
+                .call("pipeline UNLINK", pipe.query_async(&mut conn))
+                .await?;
+            removed += counts.iter().sum::<u64>();
+        }
+    }
+
+    async fn probe(&self) -> Result<ServiceFacts, ServiceError> {
+        let mut conn = self.conn();
+        let info: String = self
+            .endpoint
+            .call("INFO", redis::cmd("INFO").arg("server").arg("replication").arg("memory").arg("stats").query_async(&mut conn))
+            .await?;
+        let field = |name: &str| info_field(&info, name).unwrap_or_default().to_string();
+        let number = |name: &str| field(name).parse::<u64>().unwrap_or(0);
+        let (hits, misses) = (number("keyspace_hits"), number("keyspace_misses"));
+        let hit_rate = if hits + misses == 0 {
+            serde_json::Value::Null
+        } else {
+            serde_json::json!((hits as f64 / (hits + misses) as f64 * 1000.0).round() / 1000.0)
+        };
+        Ok(ServiceFacts {
+            version: Some(format!("Redis {}", field("redis_version"))),
+            ..ServiceFacts::default()
+        }
+        .with("role", field("role"))
+        .with("used_memory", field("used_memory_human"))
+        .with("keyspace_hits", hits)
+        .with("keyspace_misses", misses)
+        .with("keyspace_hit_rate", hit_rate))
+    }
+}
+
+/// One `field:value` line of an INFO reply.
+pub(super) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// Escapes Redis glob metacharacters so a prefix matches only itself.
+fn escape_glob(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(super::escape_glob("aura:r1:"), "aura:r1:");
+        assert_eq!(super::escape_glob("a*b?[c]"), r"a\*b\?\[c\]");
+    }
+}
