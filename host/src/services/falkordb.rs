@@ -12,6 +12,7 @@ use super::graph::{GraphStore, GraphValue, Node, Relationship, Row, node_count};
 use super::{Cypher, Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind, display_address};
 use crate::config::{GraphBackend, GraphConfig};
 
+#[derive(Clone)]
 pub struct FalkorGraph {
     endpoint: Endpoint,
     database: String,

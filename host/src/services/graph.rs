@@ -66,6 +66,16 @@ impl GraphValue {
         }
     }
 
+    /// Numbers of either kind: FalkorDB answers `sum()` with a float where Neo4j gives an
+    /// integer, so callers comparing aggregates should read them through this.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Self::Int(i) => Some(*i as f64),
+            Self::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Self::String(s) => Some(s),

@@ -1,0 +1,116 @@
+//! Shared by the integration tests: the real local environment (started once, or reused
+//! when already up) and a way to run the `aura-host` binary against it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aura_host::config::AuraConfig;
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// The shared environment's state dir: the same one the README's commands use.
+pub fn shared_state_dir() -> PathBuf {
+    workspace_root().join(".aura")
+}
+
+/// The binaries are installed once, here, whatever state dir a test uses.
+pub fn tools_dir() -> PathBuf {
+    shared_state_dir().join("tools")
+}
+
+/// `aura-host` with a clean `AURA_*` environment, run from the workspace root.
+pub fn aura() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aura-host"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AURA_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(workspace_root())
+        .env("AURA_STATE_DIR", shared_state_dir())
+        .env("AURA_TOOLS_DIR", tools_dir());
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("aura-host runs")
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Starts the shared local environment once per test process (a no-op when it is up).
+pub fn ensure_env() {
+    static UP: OnceLock<()> = OnceLock::new();
+    UP.get_or_init(|| {
+        let out = run(aura().args(["env", "up"]));
+        assert!(out.status.success(), "env up failed:\n{}", text(&out));
+    });
+}
+
+/// The configuration of the shared environment (built-in local defaults).
+pub fn config() -> AuraConfig {
+    ensure_env();
+    AuraConfig {
+        state_dir: shared_state_dir(),
+        tools_dir: Some(tools_dir()),
+        ..AuraConfig::default()
+    }
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{:08x}", std::process::id(), rand::random::<u32>())
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs a command, killing it if it outlives `deadline`, so a hang fails the test
+/// instead of stalling the suite.
+pub fn run_within(cmd: &mut Command, deadline: Duration) -> (Output, Duration) {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn aura-host");
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            return (out, start.elapsed());
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("command still running after {deadline:?} (hung):\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !matches!(s.rsplit(')').next().and_then(|r| r.trim_start().chars().next()), Some('Z' | 'X')))
+        .unwrap_or(false)
+}
