@@ -51,10 +51,12 @@ impl RedisCache {
         let endpoint = Endpoint::new(ServiceKind::Redis, display_address(&config.url), config.timeout);
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
+        // The first connect is retried by `Endpoint::connect`; the manager's own retries
+        // cover reconnects later, so keep them short to not multiply the two.
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(3)
+            .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(100))
             .set_max_delay(Duration::from_secs(1));
         let conn = endpoint

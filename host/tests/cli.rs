@@ -1,0 +1,223 @@
+//! The `aura-host` binary against real servers: readiness, failures, bad configuration,
+//! and a private environment's whole life (up, a killed service, down).
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{aura, run, run_within, text};
+use serde_json::Value;
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(out)))
+}
+
+fn service<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["service"] == name))
+        .unwrap_or_else(|| panic!("no {name} in {report}"))
+}
+
+#[test]
+fn check_reports_all_four_services_ready_with_versions() {
+    common::ensure_env();
+    let out = run(aura().args(["check", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["ready"], true);
+    for (name, version) in [
+        ("redis", "Redis "),
+        ("graph", "FalkorDB "),
+        ("kafka", "tansu "),
+        ("temporal", "Temporal Server "),
+    ] {
+        let s = service(&report, name);
+        assert_eq!(s["status"], "ready", "{s}");
+        assert_eq!(s["required"], true, "{s}");
+        assert!(s["version"].as_str().is_some_and(|v| v.starts_with(version)), "{s}");
+        assert!(s["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{s}");
+    }
+    assert!(service(&report, "graph")["details"]["node_count"].is_i64());
+    assert!(service(&report, "kafka")["details"]["brokers"].is_array());
+    assert_eq!(service(&report, "temporal")["details"]["serving_status"], "SERVING");
+
+    let human = run(aura().arg("check"));
+    assert_eq!(human.status.code(), Some(0), "{}", text(&human));
+    assert!(String::from_utf8_lossy(&human.stdout).contains("ready: every required service is ready"));
+}
+
+/// A listener that accepts connections (the kernel completes the handshake) and never
+/// answers: the check must report it within the timeout, not hang.
+#[test]
+fn black_holed_services_time_out_instead_of_hanging() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = hole.local_addr().expect("addr").port();
+    let (out, _) = run_within(
+        aura().args([
+            "--timeout",
+            "1s",
+            "--redis-url",
+            &format!("redis://127.0.0.1:{port}"),
+            "--graph-url",
+            &format!("falkor://127.0.0.1:{port}"),
+            "--kafka-brokers",
+            &format!("127.0.0.1:{port}"),
+            "--temporal-url",
+            &format!("http://127.0.0.1:{port}"),
+            "check",
+            "--json",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let report = json(&out);
+    for name in ["redis", "graph", "kafka", "temporal"] {
+        let s = service(&report, name);
+        assert_eq!(s["status"], "timed_out", "{s}");
+        assert!(s["error"].as_str().is_some_and(|e| e.contains(&port.to_string()) && e.contains("no answer within 1s")), "{s}");
+        // Each service is bounded by its own timeout (plus scheduling slack), checked concurrently.
+        assert!(s["checked_in_ms"].as_f64().is_some_and(|ms| ms < 3000.0), "{s}");
+    }
+    drop(hole);
+}
+
+#[test]
+fn an_unreachable_optional_service_does_not_fail_the_check() {
+    common::ensure_env();
+    let port = common::free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("aura.toml");
+    std::fs::write(
+        &config,
+        format!("[services.temporal]\nurl = \"http://127.0.0.1:{port}\"\nrequired = false\ntimeout = \"2s\"\n"),
+    )
+    .expect("write");
+    let out = run(aura().arg("--config").arg(&config).args(["check", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json(&out);
+    let temporal = service(&report, "temporal");
+    assert_eq!(temporal["status"], "unreachable", "{temporal}");
+    assert_eq!(temporal["required"], false);
+}
+
+fn bad_config(contents: &str) -> (std::process::Output, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("aura.toml");
+    std::fs::write(&path, contents).expect("write");
+    let out = run(aura().arg("--config").arg(&path).arg("check"));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stderr)
+}
+
+#[test]
+fn malformed_config_files_exit_2_with_file_line_and_field() {
+    let cases: [(&str, &str, &[&str]); 4] = [
+        ("[services.redis]\nurl = \"redis://127.0.0.1:1\"\ntimeout = 5\n", ":3:", &["services.redis.timeout"]),
+        ("[services.kafka]\nbrokers = \"127.0.0.1:1\"\nbrokerz = \"x\"\n", ":3:", &["brokerz"]),
+        ("\n\n[services.graph\nurl = 1\n", ":3:", &[]),
+        ("[services.graph]\nbackend = \"arangodb\"\n", ":2:", &["services.graph.backend", "arangodb"]),
+    ];
+    for (contents, line, words) in cases {
+        let (out, stderr) = bad_config(contents);
+        assert_eq!(out.status.code(), Some(2), "{contents:?}\n{}", text(&out));
+        assert!(stderr.contains("aura.toml") && stderr.contains(line), "{contents:?}: {stderr}");
+        for w in words {
+            assert!(stderr.contains(w), "{contents:?}: missing {w}: {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn invalid_values_and_missing_files_exit_2() {
+    let (out, stderr) = bad_config("[services.temporal]\nurl = \"grpc://x:1\"\n");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr.contains("services.temporal.url") && stderr.contains("grpc"), "{stderr}");
+
+    let out = run(aura().args(["--config", "/nonexistent/aura.toml", "check"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/aura.toml"));
+
+    let out = run(aura().args(["env", "reset", "--run", "bad*id"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid run id 'bad*id'"));
+}
+
+fn recorded_pids(state_dir: &Path) -> Vec<(String, u32)> {
+    let text = std::fs::read_to_string(state_dir.join("env.json")).expect("env.json");
+    let state: Value = serde_json::from_str(&text).expect("env.json is JSON");
+    state["services"]
+        .as_object()
+        .expect("services")
+        .iter()
+        .map(|(k, v)| (k.clone(), v["pid"].as_u64().expect("pid") as u32))
+        .collect()
+}
+
+/// A whole environment of its own (own ports, own state dir): up, ready, a killed
+/// service turns `check` to exit 3 naming it, `down` leaves no process behind.
+#[test]
+fn private_environment_up_kill_check_down() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let config = dir.path().join("aura.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"2s\"\n\
+             [services.graph]\nurl = \"falkor://127.0.0.1:{}\"\n\
+             [services.kafka]\nbrokers = \"127.0.0.1:{}\"\n\
+             [services.temporal]\nurl = \"http://127.0.0.1:{}\"\n",
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+            common::free_port()
+        ),
+    )
+    .expect("write config");
+    let env = |args: &[&str]| {
+        let mut cmd = aura();
+        cmd.arg("--config").arg(&config).env("AURA_STATE_DIR", &state).args(args);
+        cmd
+    };
+
+    let up = run(&mut env(&["env", "up"]));
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    let pids = recorded_pids(&state);
+    assert_eq!(pids.len(), 4, "{pids:?}");
+    assert!(pids.iter().all(|(_, pid)| common::pid_alive(*pid)));
+    let again = run(&mut env(&["env", "up"]));
+    assert!(String::from_utf8_lossy(&again.stdout).matches("already running").count() == 4, "{}", text(&again));
+
+    let ready = run(&mut env(&["check"]));
+    assert_eq!(ready.status.code(), Some(0), "{}", text(&ready));
+    let status = run(&mut env(&["env", "status"]));
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+
+    let (_, redis_pid) = pids.iter().find(|(k, _)| k == "redis").cloned().expect("redis pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(redis_pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill redis");
+    let (killed, _) = run_within(&mut env(&["check", "--json"]), Duration::from_secs(30));
+    assert_eq!(killed.status.code(), Some(3), "{}", text(&killed));
+    let report = json(&killed);
+    assert_eq!(service(&report, "redis")["status"], "unreachable");
+    for other in ["graph", "kafka", "temporal"] {
+        assert_eq!(service(&report, other)["status"], "ready", "{report}");
+    }
+    let human = run(&mut env(&["check"]));
+    assert!(String::from_utf8_lossy(&human.stdout).contains("NOT READY: redis"), "{}", text(&human));
+    let status = run(&mut env(&["env", "status"]));
+    assert_eq!(status.status.code(), Some(3), "{}", text(&status));
+
+    let down = run(&mut env(&["env", "down"]));
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
+    let down_text = String::from_utf8_lossy(&down.stdout);
+    assert!(down_text.contains("redis") && down_text.contains("was not running"), "{down_text}");
+    assert_eq!(down_text.matches("stopped").count(), 3, "{down_text}");
+    for (name, pid) in &pids {
+        assert!(!common::pid_alive(*pid), "{name} (pid {pid}) still running after env down");
+    }
+    assert!(!state.join("env.json").exists());
+}
