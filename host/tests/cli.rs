@@ -36,16 +36,26 @@ fn check_reports_all_four_services_ready_with_versions() {
         let s = service(&report, name);
         assert_eq!(s["status"], "ready", "{s}");
         assert_eq!(s["required"], true, "{s}");
-        assert!(s["version"].as_str().is_some_and(|v| v.starts_with(version)), "{s}");
+        assert!(
+            s["version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with(version)),
+            "{s}"
+        );
         assert!(s["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{s}");
     }
     assert!(service(&report, "graph")["details"]["node_count"].is_i64());
     assert!(service(&report, "kafka")["details"]["brokers"].is_array());
-    assert_eq!(service(&report, "temporal")["details"]["serving_status"], "SERVING");
+    assert_eq!(
+        service(&report, "temporal")["details"]["serving_status"],
+        "SERVING"
+    );
 
     let human = run(aura().arg("check"));
     assert_eq!(human.status.code(), Some(0), "{}", text(&human));
-    assert!(String::from_utf8_lossy(&human.stdout).contains("ready: every required service is ready"));
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("ready: every required service is ready")
+    );
 }
 
 /// A listener that accepts connections (the kernel completes the handshake) and never
@@ -78,7 +88,10 @@ fn black_holed_services_time_out_instead_of_hanging() {
         assert_eq!(s["status"], "timed_out", "{s}");
         assert!(s["error"].as_str().is_some_and(|e| e.contains(&port.to_string()) && e.contains("no answer within 1s")), "{s}");
         // Each service is bounded by its own timeout (plus scheduling slack), checked concurrently.
-        assert!(s["checked_in_ms"].as_f64().is_some_and(|ms| ms < 3000.0), "{s}");
+        assert!(
+            s["checked_in_ms"].as_f64().is_some_and(|ms| ms < 3000.0),
+            "{s}"
+        );
     }
     drop(hole);
 }
@@ -94,7 +107,10 @@ fn an_unreachable_optional_service_does_not_fail_the_check() {
         format!("[services.temporal]\nurl = \"http://127.0.0.1:{port}\"\nrequired = false\ntimeout = \"2s\"\n"),
     )
     .expect("write");
-    let out = run(aura().arg("--config").arg(&config).args(["check", "--json"]));
+    let out = run(aura()
+        .arg("--config")
+        .arg(&config)
+        .args(["check", "--json"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report = json(&out);
     let temporal = service(&report, "temporal");
@@ -114,15 +130,30 @@ fn bad_config(contents: &str) -> (std::process::Output, String) {
 #[test]
 fn malformed_config_files_exit_2_with_file_line_and_field() {
     let cases: [(&str, &str, &[&str]); 4] = [
-        ("[services.redis]\nurl = \"redis://127.0.0.1:1\"\ntimeout = 5\n", ":3:", &["services.redis.timeout"]),
-        ("[services.kafka]\nbrokers = \"127.0.0.1:1\"\nbrokerz = \"x\"\n", ":3:", &["brokerz"]),
+        (
+            "[services.redis]\nurl = \"redis://127.0.0.1:1\"\ntimeout = 5\n",
+            ":3:",
+            &["services.redis.timeout"],
+        ),
+        (
+            "[services.kafka]\nbrokers = \"127.0.0.1:1\"\nbrokerz = \"x\"\n",
+            ":3:",
+            &["brokerz"],
+        ),
         ("\n\n[services.graph\nurl = 1\n", ":3:", &[]),
-        ("[services.graph]\nbackend = \"arangodb\"\n", ":2:", &["services.graph.backend", "arangodb"]),
+        (
+            "[services.graph]\nbackend = \"arangodb\"\n",
+            ":2:",
+            &["services.graph.backend", "arangodb"],
+        ),
     ];
     for (contents, line, words) in cases {
         let (out, stderr) = bad_config(contents);
         assert_eq!(out.status.code(), Some(2), "{contents:?}\n{}", text(&out));
-        assert!(stderr.contains("aura.toml") && stderr.contains(line), "{contents:?}: {stderr}");
+        assert!(
+            stderr.contains("aura.toml") && stderr.contains(line),
+            "{contents:?}: {stderr}"
+        );
         for w in words {
             assert!(stderr.contains(w), "{contents:?}: missing {w}: {stderr}");
         }
@@ -134,7 +165,10 @@ fn malformed_config_files_exit_2_with_file_line_and_field() {
 fn invalid_values_and_missing_files_exit_2() {
     let (out, stderr) = bad_config("[services.temporal]\nurl = \"grpc://x:1\"\n");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(stderr.contains("services.temporal.url") && stderr.contains("grpc"), "{stderr}");
+    assert!(
+        stderr.contains("services.temporal.url") && stderr.contains("grpc"),
+        "{stderr}"
+    );
 
     let out = run(aura().args(["--config", "/nonexistent/aura.toml", "check"]));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -179,7 +213,10 @@ fn private_environment_up_kill_check_down() {
     .expect("write config");
     let env = |args: &[&str]| {
         let mut cmd = aura();
-        cmd.arg("--config").arg(&config).env("AURA_STATE_DIR", &state).args(args);
+        cmd.arg("--config")
+            .arg(&config)
+            .env("AURA_STATE_DIR", &state)
+            .args(args);
         cmd
     };
 
@@ -189,16 +226,30 @@ fn private_environment_up_kill_check_down() {
     assert_eq!(pids.len(), 4, "{pids:?}");
     assert!(pids.iter().all(|(_, pid)| common::pid_alive(*pid)));
     let again = run(&mut env(&["env", "up"]));
-    assert!(String::from_utf8_lossy(&again.stdout).matches("already running").count() == 4, "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout)
+            .matches("already running")
+            .count()
+            == 4,
+        "{}",
+        text(&again)
+    );
 
     let ready = run(&mut env(&["check"]));
     assert_eq!(ready.status.code(), Some(0), "{}", text(&ready));
     let status = run(&mut env(&["env", "status"]));
     assert_eq!(status.status.code(), Some(0), "{}", text(&status));
 
-    let (_, redis_pid) = pids.iter().find(|(k, _)| k == "redis").cloned().expect("redis pid");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(redis_pid as i32), nix::sys::signal::Signal::SIGKILL)
-        .expect("kill redis");
+    let (_, redis_pid) = pids
+        .iter()
+        .find(|(k, _)| k == "redis")
+        .cloned()
+        .expect("redis pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(redis_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill redis");
     let (killed, _) = run_within(&mut env(&["check", "--json"]), Duration::from_secs(30));
     assert_eq!(killed.status.code(), Some(3), "{}", text(&killed));
     let report = json(&killed);
@@ -207,17 +258,27 @@ fn private_environment_up_kill_check_down() {
         assert_eq!(service(&report, other)["status"], "ready", "{report}");
     }
     let human = run(&mut env(&["check"]));
-    assert!(String::from_utf8_lossy(&human.stdout).contains("NOT READY: redis"), "{}", text(&human));
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("NOT READY: redis"),
+        "{}",
+        text(&human)
+    );
     let status = run(&mut env(&["env", "status"]));
     assert_eq!(status.status.code(), Some(3), "{}", text(&status));
 
     let down = run(&mut env(&["env", "down"]));
     assert_eq!(down.status.code(), Some(0), "{}", text(&down));
     let down_text = String::from_utf8_lossy(&down.stdout);
-    assert!(down_text.contains("redis") && down_text.contains("was not running"), "{down_text}");
+    assert!(
+        down_text.contains("redis") && down_text.contains("was not running"),
+        "{down_text}"
+    );
     assert_eq!(down_text.matches("stopped").count(), 3, "{down_text}");
     for (name, pid) in &pids {
-        assert!(!common::pid_alive(*pid), "{name} (pid {pid}) still running after env down");
+        assert!(
+            !common::pid_alive(*pid),
+            "{name} (pid {pid}) still running after env down"
+        );
     }
     assert!(!state.join("env.json").exists());
 }

@@ -24,7 +24,10 @@ impl Backend {
             Some(f) => f.delete_graph().await.expect("delete test graph"),
             None => {
                 self.store
-                    .query(Cypher::new("MATCH (n) WHERE n.tag = $tag DETACH DELETE n").param("tag", tag))
+                    .query(
+                        Cypher::new("MATCH (n) WHERE n.tag = $tag DETACH DELETE n")
+                            .param("tag", tag),
+                    )
                     .await
                     .expect("delete test nodes");
             }
@@ -34,7 +37,9 @@ impl Backend {
 
 async fn backends() -> Vec<Backend> {
     let config = common::config();
-    let shared = FalkorGraph::connect(&config.services.graph).await.expect("FalkorDB reachable");
+    let shared = FalkorGraph::connect(&config.services.graph)
+        .await
+        .expect("FalkorDB reachable");
     let isolated = shared.with_database(&common::unique("conformance"));
     let mut all = vec![Backend {
         store: Box::new(isolated.clone()),
@@ -51,7 +56,9 @@ async fn backends() -> Vec<Backend> {
                 ..GraphConfig::default()
             };
             all.push(Backend {
-                store: graph::connect(&neo).await.expect("Neo4j at AURA_NEO4J_URL reachable"),
+                store: graph::connect(&neo)
+                    .await
+                    .expect("Neo4j at AURA_NEO4J_URL reachable"),
                 falkor: None,
             });
         }
@@ -110,8 +117,10 @@ async fn nodes_and_relationships_come_back_typed() {
         let rows = b
             .store
             .query(
-                Cypher::new("MATCH (r:Request {tag: $tag})-[e:DECIDED_BY]->(d:Decision) RETURN r, e, d")
-                    .param("tag", tag.as_str()),
+                Cypher::new(
+                    "MATCH (r:Request {tag: $tag})-[e:DECIDED_BY]->(d:Decision) RETURN r, e, d",
+                )
+                .param("tag", tag.as_str()),
             )
             .await
             .expect("match");
@@ -120,12 +129,18 @@ async fn nodes_and_relationships_come_back_typed() {
             panic!("r is not a node: {:?}", rows[0])
         };
         assert_eq!(labels, &["Request"]);
-        assert_eq!(properties.get("id"), Some(&GraphValue::String("req-1".into())));
+        assert_eq!(
+            properties.get("id"),
+            Some(&GraphValue::String("req-1".into()))
+        );
         let Some(GraphValue::Relationship(rel)) = rows[0].get("e") else {
             panic!("e is not a relationship: {:?}", rows[0])
         };
         assert_eq!(rel.rel_type, "DECIDED_BY");
-        assert_eq!(rel.properties, BTreeMap::from([("at".to_string(), GraphValue::Int(1))]));
+        assert_eq!(
+            rel.properties,
+            BTreeMap::from([("at".to_string(), GraphValue::Int(1))])
+        );
         b.cleanup(&tag).await;
     }
 }
@@ -135,20 +150,34 @@ async fn aggregates_and_empty_results() {
     for b in backends().await {
         let tag = common::unique("agg");
         b.store
-            .query(Cypher::new("UNWIND range(1, 5) AS i CREATE (:Gpu {tag: $tag, index: i})").param("tag", tag.as_str()))
+            .query(
+                Cypher::new("UNWIND range(1, 5) AS i CREATE (:Gpu {tag: $tag, index: i})")
+                    .param("tag", tag.as_str()),
+            )
             .await
             .expect("create");
         let rows = b
             .store
-            .query(Cypher::new("MATCH (g:Gpu {tag: $tag}) RETURN count(g) AS n, sum(g.index) AS total").param("tag", tag.as_str()))
+            .query(
+                Cypher::new(
+                    "MATCH (g:Gpu {tag: $tag}) RETURN count(g) AS n, sum(g.index) AS total",
+                )
+                .param("tag", tag.as_str()),
+            )
             .await
             .expect("aggregate");
         assert_eq!(rows[0].get("n"), Some(&GraphValue::Int(5)));
         // sum() is a float on FalkorDB and an integer on Neo4j; the value is what matters.
-        assert_eq!(rows[0].get("total").and_then(GraphValue::as_f64), Some(15.0));
+        assert_eq!(
+            rows[0].get("total").and_then(GraphValue::as_f64),
+            Some(15.0)
+        );
         let none = b
             .store
-            .query(Cypher::new("MATCH (g:Gpu {tag: $tag}) WHERE g.index > 99 RETURN g").param("tag", tag.as_str()))
+            .query(
+                Cypher::new("MATCH (g:Gpu {tag: $tag}) WHERE g.index > 99 RETURN g")
+                    .param("tag", tag.as_str()),
+            )
             .await
             .expect("empty match");
         assert!(none.is_empty());
@@ -177,12 +206,19 @@ async fn probe_reports_version_database_and_node_count() {
     for b in backends().await {
         let tag = common::unique("probe");
         b.store
-            .query(Cypher::new("CREATE (:Probe {tag: $tag}), (:Probe {tag: $tag})").param("tag", tag.as_str()))
+            .query(
+                Cypher::new("CREATE (:Probe {tag: $tag}), (:Probe {tag: $tag})")
+                    .param("tag", tag.as_str()),
+            )
             .await
             .expect("create");
         let facts = b.store.probe().await.expect("probe");
         let version = facts.version.expect("a version");
-        let count = facts.details.get("node_count").and_then(|v| v.as_i64()).expect("node_count");
+        let count = facts
+            .details
+            .get("node_count")
+            .and_then(|v| v.as_i64())
+            .expect("node_count");
         match b.store.backend() {
             GraphBackend::Falkordb => {
                 assert!(version.starts_with("FalkorDB "), "{version}");

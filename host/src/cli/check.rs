@@ -25,17 +25,28 @@ struct JsonReport<'a> {
     report: &'a ReadinessReport,
 }
 
-pub async fn run(config: &AuraConfig, source: &ConfigSource, args: &CheckArgs) -> Result<ExitCode, CliError> {
+pub async fn run(
+    config: &AuraConfig,
+    source: &ConfigSource,
+    args: &CheckArgs,
+) -> Result<ExitCode, CliError> {
     let mut report = health::check(config, &args.services).await;
     add_local_versions(config, &mut report);
     if args.json {
-        let json = serde_json::to_string_pretty(&JsonReport { config: source, report: &report })
-            .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+        let json = serde_json::to_string_pretty(&JsonReport {
+            config: source,
+            report: &report,
+        })
+        .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
         println!("{json}");
     } else {
         print_human(source, &report);
     }
-    Ok(if report.ready { ExitCode::Ok } else { ExitCode::NotReady })
+    Ok(if report.ready {
+        ExitCode::Ok
+    } else {
+        ExitCode::NotReady
+    })
 }
 
 /// Kafka brokers do not report a software version over the protocol; when the broker is
@@ -44,9 +55,15 @@ fn add_local_versions(config: &AuraConfig, report: &mut ReadinessReport) {
     let Ok(recorded) = environment::recorded(&config.state_dir) else {
         return;
     };
-    for service in report.services.iter_mut().filter(|s| s.version.is_none() && s.status == ServiceStatus::Ready) {
+    for service in report
+        .services
+        .iter_mut()
+        .filter(|s| s.version.is_none() && s.status == ServiceStatus::Ready)
+    {
         let local = recorded.iter().find(|(kind, rec, alive)| {
-            *alive && *kind == service.service && service.address.contains(&format!(":{}", rec.port))
+            *alive
+                && *kind == service.service
+                && service.address.contains(&format!(":{}", rec.port))
         });
         if let Some((_, rec, _)) = local {
             service.version = rec.version.clone();
@@ -57,14 +74,18 @@ fn add_local_versions(config: &AuraConfig, report: &mut ReadinessReport) {
 fn print_human(source: &ConfigSource, report: &ReadinessReport) {
     match source {
         ConfigSource::File(p) => println!("config: {}", p.display()),
-        ConfigSource::BuiltInDefaults => println!("config: built-in defaults (local profile; no aura.toml)"),
+        ConfigSource::BuiltInDefaults => {
+            println!("config: built-in defaults (local profile; no aura.toml)")
+        }
     }
     println!(
         "{:<9} {:<9} {:<12} {:>10}  {:<34} ADDRESS",
         "SERVICE", "REQUIRED", "STATUS", "LATENCY", "VERSION"
     );
     for s in &report.services {
-        let latency = s.latency_ms.map_or_else(|| "-".to_string(), |ms| format!("{ms:.2} ms"));
+        let latency = s
+            .latency_ms
+            .map_or_else(|| "-".to_string(), |ms| format!("{ms:.2} ms"));
         println!(
             "{:<9} {:<9} {:<12} {:>10}  {:<34} {}",
             s.service.name(),
@@ -89,10 +110,18 @@ fn print_human(source: &ConfigSource, report: &ReadinessReport) {
             println!("          error: {err}");
         }
     }
-    let failing: Vec<&str> = report.not_ready_required().map(|s| s.service.name()).collect();
+    let failing: Vec<&str> = report
+        .not_ready_required()
+        .map(|s| s.service.name())
+        .collect();
     if failing.is_empty() {
         println!("ready: every required service is ready");
     } else {
-        println!("NOT READY: {} ({} of {} required)", failing.join(", "), failing.len(), report.services.iter().filter(|s| s.required).count());
+        println!(
+            "NOT READY: {} ({} of {} required)",
+            failing.join(", "),
+            failing.len(),
+            report.services.iter().filter(|s| s.required).count()
+        );
     }
 }

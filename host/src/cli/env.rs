@@ -47,13 +47,19 @@ pub async fn run(config: &AuraConfig, cmd: &EnvCommand) -> Result<ExitCode, CliE
         EnvCommand::Down { profile, services } => {
             let outcomes = environment::down(config, *profile, services)?;
             if outcomes.is_empty() && *profile == Profile::Local {
-                println!("nothing recorded in {}; nothing to stop", config.state_dir.display());
+                println!(
+                    "nothing recorded in {}; nothing to stop",
+                    config.state_dir.display()
+                );
             }
             print_outcomes(&outcomes);
             Ok(ExitCode::Ok)
         }
         EnvCommand::Status { json } => status(config, *json).await,
-        EnvCommand::Reset { profile, run: Some(run) } => {
+        EnvCommand::Reset {
+            profile,
+            run: Some(run),
+        } => {
             let _ = profile;
             let ns = RunNamespace::new(RunId::parse(run)?);
             let removed = environment::reset_run(config, &ns).await?;
@@ -74,7 +80,13 @@ pub async fn run(config: &AuraConfig, cmd: &EnvCommand) -> Result<ExitCode, CliE
 
 fn print_outcomes(outcomes: &[ServiceOutcome]) {
     for o in outcomes {
-        println!("{:<9} {:<16} pid {:<8} port {}", o.service.name(), o.what, o.pid, o.port);
+        println!(
+            "{:<9} {:<16} pid {:<8} port {}",
+            o.service.name(),
+            o.what,
+            o.pid,
+            o.port
+        );
     }
 }
 
@@ -104,11 +116,20 @@ async fn status(config: &AuraConfig, json: bool) -> Result<ExitCode, CliError> {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "state_dir": config.state_dir, "ready": all_ok, "services": rows }));
+        println!(
+            "{}",
+            serde_json::json!({ "state_dir": config.state_dir, "ready": all_ok, "services": rows })
+        );
     } else if recorded.is_empty() {
-        println!("no local environment recorded in {} (run `aura-host env up`)", config.state_dir.display());
+        println!(
+            "no local environment recorded in {} (run `aura-host env up`)",
+            config.state_dir.display()
+        );
     } else {
-        println!("{:<9} {:<8} {:<6} {:<8} {:<6} DATA", "SERVICE", "PID", "PORT", "RUNNING", "READY");
+        println!(
+            "{:<9} {:<8} {:<6} {:<8} {:<6} DATA",
+            "SERVICE", "PID", "PORT", "RUNNING", "READY"
+        );
         for (kind, rec, alive) in &recorded {
             println!(
                 "{:<9} {:<8} {:<6} {:<8} {:<6} {}",
@@ -121,5 +142,9 @@ async fn status(config: &AuraConfig, json: bool) -> Result<ExitCode, CliError> {
             );
         }
     }
-    Ok(if all_ok { ExitCode::Ok } else { ExitCode::NotReady })
+    Ok(if all_ok {
+        ExitCode::Ok
+    } else {
+        ExitCode::NotReady
+    })
 }

@@ -14,7 +14,11 @@ use crate::config::{AuraConfig, ConfigSource, GraphBackend, Overrides};
 pub use exit::{CliError, ExitCode};
 
 #[derive(Debug, Parser)]
-#[command(name = "aura-host", version, about = "End-to-end integration-testing host for the AURA platform")]
+#[command(
+    name = "aura-host",
+    version,
+    about = "End-to-end integration-testing host for the AURA platform"
+)]
 pub struct Cli {
     /// Configuration file [default: ./aura.toml, built-in local defaults when absent].
     #[arg(long, global = true, env = "AURA_CONFIG")]
@@ -35,7 +39,12 @@ pub struct Cli {
     graph_database: Option<String>,
     #[arg(long, global = true, env = "AURA_GRAPH_USER")]
     graph_user: Option<String>,
-    #[arg(long, global = true, env = "AURA_GRAPH_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AURA_GRAPH_PASSWORD",
+        hide_env_values = true
+    )]
     graph_password: Option<String>,
     #[arg(long, global = true, env = "AURA_KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
@@ -83,8 +92,15 @@ impl Cli {
     }
 
     fn load_config(&self) -> Result<(AuraConfig, ConfigSource), CliError> {
-        let path = self.config.clone().unwrap_or_else(|| PathBuf::from("aura.toml"));
-        Ok(AuraConfig::load(&path, self.config.is_some(), &self.overrides())?)
+        let path = self
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("aura.toml"));
+        Ok(AuraConfig::load(
+            &path,
+            self.config.is_some(),
+            &self.overrides(),
+        )?)
     }
 }
 
@@ -92,7 +108,10 @@ impl Cli {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("aura-host: cannot start the async runtime: {e}");
@@ -123,9 +142,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             if shown.services.graph.password.is_some() {
                 shown.services.graph.password = Some("***".into());
             }
-            let text = toml::to_string_pretty(&shown).map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+            let text = toml::to_string_pretty(&shown)
+                .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
             if let ConfigSource::File(path) = &source {
-                println!("# from {} (with environment and flag overrides)", path.display());
+                println!(
+                    "# from {} (with environment and flag overrides)",
+                    path.display()
+                );
             } else {
                 println!("# built-in defaults (no aura.toml), with environment and flag overrides");
             }

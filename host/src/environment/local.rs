@@ -43,7 +43,12 @@ pub async fn up(
     for &kind in wanted {
         match state.services.get(&kind) {
             Some(rec) if process::is_ours(rec.pid, &rec.binary) => {
-                outcomes.push(ServiceOutcome::new(kind, rec.pid, rec.port, "already running"));
+                outcomes.push(ServiceOutcome::new(
+                    kind,
+                    rec.pid,
+                    rec.port,
+                    "already running",
+                ));
             }
             _ => to_start.push(kind),
         }
@@ -62,12 +67,13 @@ pub async fn up(
             reason: e.to_string(),
         })?;
         let log = data_dir.join(format!("{}.log", kind.name()));
-        let mut child = process::spawn(&launch.binary, &launch.args, &data_dir, &log).map_err(|e| {
-            EnvironmentError::Start {
-                service: kind,
-                reason: format!("cannot run {}: {e}", launch.binary.display()),
-            }
-        })?;
+        let mut child =
+            process::spawn(&launch.binary, &launch.args, &data_dir, &log).map_err(|e| {
+                EnvironmentError::Start {
+                    service: kind,
+                    reason: format!("cannot run {}: {e}", launch.binary.display()),
+                }
+            })?;
         let pid = child.id();
         // Recorded before waiting, so `down` can stop it even if it never becomes ready.
         state.services.insert(
@@ -91,11 +97,13 @@ pub async fn up(
         });
         started.push((kind, pid, launch, log, rx));
     }
-    let waits = started.into_iter().map(|(kind, pid, launch, log, exited)| async move {
-        wait_ready(config, kind, &log, exited)
-            .await
-            .map(|()| ServiceOutcome::new(kind, pid, launch.port, "started"))
-    });
+    let waits = started
+        .into_iter()
+        .map(|(kind, pid, launch, log, exited)| async move {
+            wait_ready(config, kind, &log, exited)
+                .await
+                .map(|()| ServiceOutcome::new(kind, pid, launch.port, "started"))
+        });
     let results = futures::future::join_all(waits).await;
     let mut first_error = None;
     for result in results {
@@ -158,7 +166,10 @@ async fn wait_ready(
     }
 }
 
-pub fn down(state_dir: &Path, wanted: &[ServiceKind]) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
+pub fn down(
+    state_dir: &Path,
+    wanted: &[ServiceKind],
+) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
     let mut state = EnvState::load(state_dir)?;
     let mut outcomes = Vec::new();
     for kind in wanted {
@@ -187,10 +198,23 @@ fn plan(config: &AuraConfig, tools: &Tools, kind: ServiceKind) -> Result<Launch,
     let s = &config.services;
     let version = |bin: &Path, args: &[&str]| version_of(bin, args);
     let redis_args = |port: u16| -> Vec<String> {
-        ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", "."]
-            .iter()
-            .map(|a| a.to_string())
-            .collect()
+        [
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            ".",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
     };
     let launch = match kind {
         ServiceKind::Redis => {
@@ -251,9 +275,21 @@ fn plan(config: &AuraConfig, tools: &Tools, kind: ServiceKind) -> Result<Launch,
                 kind,
                 binary: tools.temporal.clone(),
                 args: [
-                    "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", &port.to_string(),
-                    "--http-port", &http.to_string(), "--metrics-port", &metrics.to_string(),
-                    "--namespace", &s.temporal.namespace, "--log-level", "warn",
+                    "server",
+                    "start-dev",
+                    "--headless",
+                    "--ip",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--http-port",
+                    &http.to_string(),
+                    "--metrics-port",
+                    &metrics.to_string(),
+                    "--namespace",
+                    &s.temporal.namespace,
+                    "--log-level",
+                    "warn",
                 ]
                 .iter()
                 .map(|a| a.to_string())
@@ -266,7 +302,10 @@ fn plan(config: &AuraConfig, tools: &Tools, kind: ServiceKind) -> Result<Launch,
     };
     for p in std::iter::once(launch.port).chain(launch.extra_ports.iter().copied()) {
         if TcpListener::bind(("127.0.0.1", p)).is_err() {
-            return Err(EnvironmentError::PortInUse { service: launch.kind, port: p });
+            return Err(EnvironmentError::PortInUse {
+                service: launch.kind,
+                port: p,
+            });
         }
     }
     Ok(launch)
@@ -278,7 +317,11 @@ fn loopback_port(field: &str, url: &str) -> Result<u16, EnvironmentError> {
     let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
     match parsed.host_str() {
         Some("127.0.0.1" | "localhost" | "[::1]") => {}
-        _ => return Err(bad("the local profile only starts servers on loopback (127.0.0.1)")),
+        _ => {
+            return Err(bad(
+                "the local profile only starts servers on loopback (127.0.0.1)",
+            ));
+        }
     }
     parsed.port().ok_or_else(|| bad("name an explicit port"))
 }

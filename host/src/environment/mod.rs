@@ -32,10 +32,18 @@ pub enum EnvironmentError {
     #[error("installing service binaries: {0}")]
     Tools(String),
     #[error("{service}: cannot start: {reason}")]
-    Start { service: ServiceKind, reason: String },
+    Start {
+        service: ServiceKind,
+        reason: String,
+    },
     #[error("{service}: {reason}")]
-    NotReady { service: ServiceKind, reason: String },
-    #[error("{service}: port {port} is already in use by another process; stop it or change the port in aura.toml")]
+    NotReady {
+        service: ServiceKind,
+        reason: String,
+    },
+    #[error(
+        "{service}: port {port} is already in use by another process; stop it or change the port in aura.toml"
+    )]
     PortInUse { service: ServiceKind, port: u16 },
     #[error("{service}: pid {pid} did not exit after SIGTERM and SIGKILL")]
     Stop { service: ServiceKind, pid: u32 },
@@ -126,7 +134,10 @@ pub fn down(
 
 /// Empties every service's data: the local profile restarts the running servers with
 /// fresh data dirs (their stores are in memory); compose drops its volumes.
-pub async fn reset(config: &AuraConfig, profile: Profile) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
+pub async fn reset(
+    config: &AuraConfig,
+    profile: Profile,
+) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
     match profile {
         Profile::Local => {
             let _lock = state::StateLock::acquire(&config.state_dir)?;
@@ -161,7 +172,10 @@ pub async fn reset(config: &AuraConfig, profile: Profile) -> Result<Vec<ServiceO
 }
 
 /// Removes exactly one run's data from the graph, Redis and Kafka.
-pub async fn reset_run(config: &AuraConfig, ns: &RunNamespace) -> Result<CleanupReport, EnvironmentError> {
+pub async fn reset_run(
+    config: &AuraConfig,
+    ns: &RunNamespace,
+) -> Result<CleanupReport, EnvironmentError> {
     let s = &config.services;
     let (graph, cache, events) = tokio::try_join!(
         services::graph::connect(&s.graph),
@@ -172,7 +186,9 @@ pub async fn reset_run(config: &AuraConfig, ns: &RunNamespace) -> Result<Cleanup
 }
 
 /// The recorded processes with whether each is still alive.
-pub fn recorded(state_dir: &Path) -> Result<Vec<(ServiceKind, ProcessRecord, bool)>, EnvironmentError> {
+pub fn recorded(
+    state_dir: &Path,
+) -> Result<Vec<(ServiceKind, ProcessRecord, bool)>, EnvironmentError> {
     Ok(EnvState::load(state_dir)?
         .services
         .into_iter()

@@ -31,7 +31,10 @@ pub fn is_ours(pid: u32, binary: &Path) -> bool {
         return false;
     };
     // The state letter follows the parenthesised command name.
-    let state = stat.rsplit(')').next().and_then(|rest| rest.trim_start().chars().next());
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.trim_start().chars().next());
     if matches!(state, Some('Z' | 'X') | None) {
         return false;
     }

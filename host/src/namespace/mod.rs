@@ -27,7 +27,9 @@ pub const EVENT_HEADER: &str = "aura-run-id";
 pub struct RunId(String);
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("invalid run id '{0}': use 1-64 characters of a-z, 0-9 and '-', starting with a letter or digit")]
+#[error(
+    "invalid run id '{0}': use 1-64 characters of a-z, 0-9 and '-', starting with a letter or digit"
+)]
 pub struct InvalidRunId(pub String);
 
 impl RunId {
@@ -39,7 +41,8 @@ impl RunId {
 
     pub fn parse(s: &str) -> Result<Self, InvalidRunId> {
         let valid = (1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-');
         if valid {
             Ok(Self(s.to_string()))
@@ -141,7 +144,13 @@ mod tests {
     fn names_carry_the_run() {
         let ns = RunNamespace::new(RunId::parse("r1").expect("valid"));
         assert_eq!(ns.key("ctx"), "aura:r1:ctx");
-        assert_eq!(ns.topic("gpu.allocation.decided"), "aura.r1.gpu.allocation.decided");
-        assert_eq!(ns.headers().get(EVENT_HEADER).map(String::as_str), Some("r1"));
+        assert_eq!(
+            ns.topic("gpu.allocation.decided"),
+            "aura.r1.gpu.allocation.decided"
+        );
+        assert_eq!(
+            ns.headers().get(EVENT_HEADER).map(String::as_str),
+            Some("r1")
+        );
     }
 }

@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use falkordb::{AsyncGraph, FalkorAsyncClient, FalkorClientBuilder, FalkorConnectionInfo, FalkorValue};
+use falkordb::{
+    AsyncGraph, FalkorAsyncClient, FalkorClientBuilder, FalkorConnectionInfo, FalkorValue,
+};
 use futures::TryStreamExt;
 
-use super::redis::info_field;
 use super::graph::{GraphStore, GraphValue, Node, Relationship, Row, node_count};
+use super::redis::info_field;
 use super::{Cypher, Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind, display_address};
 use crate::config::{GraphBackend, GraphConfig};
 
@@ -24,13 +26,20 @@ pub struct FalkorGraph {
 
 impl FalkorGraph {
     pub async fn connect(config: &GraphConfig) -> Result<Self, ServiceError> {
-        let endpoint = Endpoint::new(ServiceKind::Graph, display_address(&config.url), config.timeout);
+        let endpoint = Endpoint::new(
+            ServiceKind::Graph,
+            display_address(&config.url),
+            config.timeout,
+        );
         let redis_url = config.url.replacen("falkor://", "redis://", 1);
-        let info: FalkorConnectionInfo = config
-            .url
-            .as_str()
-            .try_into()
-            .map_err(|e: falkordb::FalkorDBError| endpoint.error(Failure::Address(e.to_string())))?;
+        let info: FalkorConnectionInfo =
+            config
+                .url
+                .as_str()
+                .try_into()
+                .map_err(|e: falkordb::FalkorDBError| {
+                    endpoint.error(Failure::Address(e.to_string()))
+                })?;
         let client = endpoint
             .connect(|| {
                 FalkorClientBuilder::new_async()
@@ -69,7 +78,12 @@ impl FalkorGraph {
         let mut redis = self.redis.clone();
         let _: i64 = self
             .endpoint
-            .call("DEL graph", redis::cmd("DEL").arg(&self.database).query_async(&mut redis))
+            .call(
+                "DEL graph",
+                redis::cmd("DEL")
+                    .arg(&self.database)
+                    .query_async(&mut redis),
+            )
             .await?;
         Ok(())
     }
@@ -78,12 +92,18 @@ impl FalkorGraph {
         let mut redis = self.redis.clone();
         let info: String = self
             .endpoint
-            .call("INFO server", redis::cmd("INFO").arg("server").query_async(&mut redis))
+            .call(
+                "INFO server",
+                redis::cmd("INFO").arg("server").query_async(&mut redis),
+            )
             .await?;
         let redis_version = info_field(&info, "redis_version").unwrap_or("unknown");
         let modules: redis::Value = self
             .endpoint
-            .call("MODULE LIST", redis::cmd("MODULE").arg("LIST").query_async(&mut redis))
+            .call(
+                "MODULE LIST",
+                redis::cmd("MODULE").arg("LIST").query_async(&mut redis),
+            )
             .await?;
         let graph_version = module_version(&modules, "graph")
             .map(|v| format!("{}.{}.{}", v / 10000, v / 100 % 100, v % 100))
@@ -157,7 +177,10 @@ fn module_version(reply: &redis::Value, name: &str) -> Option<i64> {
     };
     modules.iter().find_map(|m| {
         let pairs: Vec<(&redis::Value, &redis::Value)> = match m {
-            redis::Value::Array(kv) => kv.chunks(2).filter_map(|c| Some((c.first()?, c.get(1)?))).collect(),
+            redis::Value::Array(kv) => kv
+                .chunks(2)
+                .filter_map(|c| Some((c.first()?, c.get(1)?)))
+                .collect(),
             redis::Value::Map(kv) => kv.iter().map(|(k, v)| (k, v)).collect(),
             _ => return None,
         };
@@ -188,7 +211,9 @@ fn to_falkor(value: &GraphValue) -> FalkorValue {
         GraphValue::Float(f) => FalkorValue::F64(*f),
         GraphValue::String(s) => FalkorValue::String(s.clone()),
         GraphValue::List(l) => FalkorValue::Array(l.iter().map(to_falkor).collect()),
-        GraphValue::Map(m) | GraphValue::Node(Node { properties: m, .. }) | GraphValue::Relationship(Relationship { properties: m, .. }) => {
+        GraphValue::Map(m)
+        | GraphValue::Node(Node { properties: m, .. })
+        | GraphValue::Relationship(Relationship { properties: m, .. }) => {
             FalkorValue::Map(m.iter().map(|(k, v)| (k.clone(), to_falkor(v))).collect())
         }
     }
@@ -206,7 +231,9 @@ fn from_falkor(value: FalkorValue) -> Result<GraphValue, String> {
         FalkorValue::I64(i) => GraphValue::Int(i),
         FalkorValue::F64(f) => GraphValue::Float(f),
         FalkorValue::String(s) => GraphValue::String(s),
-        FalkorValue::Array(a) => GraphValue::List(a.into_iter().map(from_falkor).collect::<Result<_, _>>()?),
+        FalkorValue::Array(a) => {
+            GraphValue::List(a.into_iter().map(from_falkor).collect::<Result<_, _>>()?)
+        }
         FalkorValue::Map(m) => GraphValue::Map(props(m)?),
         FalkorValue::Node(n) => GraphValue::Node(Node {
             labels: n.labels,

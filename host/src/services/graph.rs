@@ -141,9 +141,7 @@ pub async fn connect(config: &GraphConfig) -> Result<Box<dyn GraphStore>, Servic
 }
 
 /// Counts every node; both backends answer it, and it doubles as a round trip.
-pub(super) async fn node_count(
-    store: &(impl GraphStore + ?Sized),
-) -> Result<i64, ServiceError> {
+pub(super) async fn node_count(store: &(impl GraphStore + ?Sized)) -> Result<i64, ServiceError> {
     let rows = store
         .query(Cypher::new("MATCH (n) RETURN count(n) AS nodes"))
         .await?;

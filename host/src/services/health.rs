@@ -76,31 +76,63 @@ pub async fn check(config: &AuraConfig, only: &[ServiceKind]) -> ReadinessReport
     let mut checks: Vec<BoxFuture<'static, ServiceReport>> = Vec::new();
     if wanted(ServiceKind::Redis) {
         let cfg = s.redis.clone();
-        checks.push(check_one(ServiceKind::Redis, display_address(&cfg.url), cfg.common(), async move {
-            let redis = RedisCache::connect(&cfg).await?;
-            measured(redis.ping(), redis.probe()).await
-        }).boxed());
+        checks.push(
+            check_one(
+                ServiceKind::Redis,
+                display_address(&cfg.url),
+                cfg.common(),
+                async move {
+                    let redis = RedisCache::connect(&cfg).await?;
+                    measured(redis.ping(), redis.probe()).await
+                },
+            )
+            .boxed(),
+        );
     }
     if wanted(ServiceKind::Graph) {
         let cfg = s.graph.clone();
-        checks.push(check_one(ServiceKind::Graph, display_address(&cfg.url), cfg.common(), async move {
-            let graph = super::graph::connect(&cfg).await?;
-            measured(super::graph::ping(graph.as_ref()), graph.probe()).await
-        }).boxed());
+        checks.push(
+            check_one(
+                ServiceKind::Graph,
+                display_address(&cfg.url),
+                cfg.common(),
+                async move {
+                    let graph = super::graph::connect(&cfg).await?;
+                    measured(super::graph::ping(graph.as_ref()), graph.probe()).await
+                },
+            )
+            .boxed(),
+        );
     }
     if wanted(ServiceKind::Kafka) {
         let cfg = s.kafka.clone();
-        checks.push(check_one(ServiceKind::Kafka, cfg.brokers.clone(), cfg.common(), async move {
-            let kafka = KafkaEvents::connect(&cfg).await?;
-            measured(kafka.list_topics(), kafka.probe()).await
-        }).boxed());
+        checks.push(
+            check_one(
+                ServiceKind::Kafka,
+                cfg.brokers.clone(),
+                cfg.common(),
+                async move {
+                    let kafka = KafkaEvents::connect(&cfg).await?;
+                    measured(kafka.list_topics(), kafka.probe()).await
+                },
+            )
+            .boxed(),
+        );
     }
     if wanted(ServiceKind::Temporal) {
         let cfg = s.temporal.clone();
-        checks.push(check_one(ServiceKind::Temporal, cfg.url.clone(), cfg.common(), async move {
-            let temporal = TemporalWorkflows::connect(&cfg).await?;
-            measured(temporal.check_namespace(), temporal.probe()).await
-        }).boxed());
+        checks.push(
+            check_one(
+                ServiceKind::Temporal,
+                cfg.url.clone(),
+                cfg.common(),
+                async move {
+                    let temporal = TemporalWorkflows::connect(&cfg).await?;
+                    measured(temporal.check_namespace(), temporal.probe()).await
+                },
+            )
+            .boxed(),
+        );
     }
     let services = futures::future::join_all(checks).await;
     ReadinessReport {
@@ -134,7 +166,11 @@ async fn check_one(
     let start = Instant::now();
     let outcome = match tokio::time::timeout(common.timeout, work).await {
         Ok(result) => result,
-        Err(_) => Err(ServiceError::new(service, address.clone(), Failure::Timeout(common.timeout))),
+        Err(_) => Err(ServiceError::new(
+            service,
+            address.clone(),
+            Failure::Timeout(common.timeout),
+        )),
     };
     let mut report = ServiceReport {
         service,

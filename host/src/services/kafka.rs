@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
 
 use super::{Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind};
 use crate::config::KafkaConfig;
@@ -120,9 +120,9 @@ impl KafkaEvents {
         });
         match self.endpoint.call("metadata", fetch).await? {
             Ok(md) => Ok(md),
-            Err(rdkafka::error::KafkaError::MetadataFetch(rdkafka::types::RDKafkaErrorCode::OperationTimedOut)) => {
-                Err(self.endpoint.error(Failure::Timeout(timeout)))
-            }
+            Err(rdkafka::error::KafkaError::MetadataFetch(
+                rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+            )) => Err(self.endpoint.error(Failure::Timeout(timeout))),
             Err(e) => Err(self.endpoint.error(Failure::Connect(e.to_string()))),
         }
     }
@@ -160,14 +160,19 @@ impl EventBus for KafkaEvents {
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
         let results = self
             .endpoint
-            .call("create topic", self.admin.create_topics([&new], &self.admin_options()))
+            .call(
+                "create topic",
+                self.admin.create_topics([&new], &self.admin_options()),
+            )
             .await?;
         for result in results {
             match result {
                 Ok(_) => {}
                 Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) => {
-                    return Err(self.endpoint.op_error(&format!("create topic {name}"), code));
+                    return Err(self
+                        .endpoint
+                        .op_error(&format!("create topic {name}"), code));
                 }
             }
         }
@@ -181,13 +186,18 @@ impl EventBus for KafkaEvents {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         let results = self
             .endpoint
-            .call("delete topics", self.admin.delete_topics(&names, &self.admin_options()))
+            .call(
+                "delete topics",
+                self.admin.delete_topics(&names, &self.admin_options()),
+            )
             .await?;
         for result in results {
             match result {
                 Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
                 Err((name, code)) => {
-                    return Err(self.endpoint.op_error(&format!("delete topic {name}"), code));
+                    return Err(self
+                        .endpoint
+                        .op_error(&format!("delete topic {name}"), code));
                 }
             }
         }
@@ -212,7 +222,11 @@ impl EventBus for KafkaEvents {
             .headers(headers);
         let delivery = self.producer.send(record, self.endpoint.timeout);
         let operation = format!("publish to {}", event.topic);
-        match self.endpoint.call(&operation, async { delivery.await.map_err(|(e, _)| e) }).await {
+        match self
+            .endpoint
+            .call(&operation, async { delivery.await.map_err(|(e, _)| e) })
+            .await
+        {
             Ok(d) => Ok((d.partition, d.offset)),
             Err(e) => Err(e),
         }
@@ -231,8 +245,14 @@ impl EventBus for KafkaEvents {
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", self.session_timeout.as_millis().to_string())
-            .set("heartbeat.interval.ms", (self.session_timeout.as_millis() / 3).max(100).to_string())
+            .set(
+                "session.timeout.ms",
+                self.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (self.session_timeout.as_millis() / 3).max(100).to_string(),
+            )
             .create()
             .map_err(|e| self.endpoint.op_error("create consumer", e))?;
         consumer
@@ -259,7 +279,8 @@ impl EventBus for KafkaEvents {
                         .map(|h| {
                             h.iter()
                                 .map(|h| {
-                                    let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                                    let value =
+                                        h.value.map(String::from_utf8_lossy).unwrap_or_default();
                                     (h.key.to_string(), value.into_owned())
                                 })
                                 .collect()
@@ -283,7 +304,10 @@ impl EventBus for KafkaEvents {
             Ok(Ok(Ok(events))) => failure.map_or(Ok(events), Err),
             Ok(Ok(Err(e))) => Err(endpoint.op_error("commit offsets", e)),
             Ok(Err(e)) => Err(endpoint.op_error("close consumer", e)),
-            Err(_) => Err(endpoint.op_error("close consumer", format!("did not close within {timeout:?}"))),
+            Err(_) => Err(endpoint.op_error(
+                "close consumer",
+                format!("did not close within {timeout:?}"),
+            )),
         }
     }
 
@@ -295,6 +319,13 @@ impl EventBus for KafkaEvents {
         Ok(ServiceFacts::default()
             .with("brokers", md.brokers.clone())
             .with("topic_count", user_topics.len())
-            .with("topics", user_topics.iter().take(20).map(|t| t.as_str()).collect::<Vec<_>>()))
+            .with(
+                "topics",
+                user_topics
+                    .iter()
+                    .take(20)
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>(),
+            ))
     }
 }

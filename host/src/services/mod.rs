@@ -57,7 +57,9 @@ impl std::str::FromStr for ServiceKind {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown service '{s}' (expected redis, graph, kafka or temporal)"))
+            .ok_or_else(|| {
+                format!("unknown service '{s}' (expected redis, graph, kafka or temporal)")
+            })
     }
 }
 

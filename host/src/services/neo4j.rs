@@ -17,7 +17,11 @@ pub struct Neo4jGraph {
 
 impl Neo4jGraph {
     pub async fn connect(config: &GraphConfig) -> Result<Self, ServiceError> {
-        let endpoint = Endpoint::new(ServiceKind::Graph, display_address(&config.url), config.timeout);
+        let endpoint = Endpoint::new(
+            ServiceKind::Graph,
+            display_address(&config.url),
+            config.timeout,
+        );
         let neo_config = ConfigBuilder::default()
             .uri(config.url.as_str())
             .user(config.user.clone().unwrap_or_else(|| "neo4j".into()))
@@ -27,7 +31,8 @@ impl Neo4jGraph {
             .build()
             .map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
         // The pool connects lazily; a first round trip proves the server answers.
-        let graph = Graph::connect(neo_config).map_err(|e| endpoint.error(Failure::Connect(e.to_string())))?;
+        let graph = Graph::connect(neo_config)
+            .map_err(|e| endpoint.error(Failure::Connect(e.to_string())))?;
         endpoint
             .connect(|| async { graph.run("RETURN 1").await })
             .await?;
@@ -88,8 +93,18 @@ impl GraphStore for Neo4jGraph {
             ))
             .await?;
         let version = rows.first().map(|r| {
-            let field = |c: &str| r.get(c).and_then(GraphValue::as_str).unwrap_or("?").to_string();
-            format!("{} {} {}", field("name"), field("version"), field("edition"))
+            let field = |c: &str| {
+                r.get(c)
+                    .and_then(GraphValue::as_str)
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            format!(
+                "{} {} {}",
+                field("name"),
+                field("version"),
+                field("edition")
+            )
         });
         let nodes = node_count(self).await?;
         Ok(ServiceFacts {
@@ -112,11 +127,14 @@ fn to_bolt(value: &GraphValue) -> BoltType {
         GraphValue::List(l) => BoltType::List(BoltList {
             value: l.iter().map(to_bolt).collect(),
         }),
-        GraphValue::Map(m) | GraphValue::Node(Node { properties: m, .. }) | GraphValue::Relationship(Relationship { properties: m, .. }) => {
-            BoltType::Map(BoltMap {
-                value: m.iter().map(|(k, v)| (BoltString::from(k.as_str()), to_bolt(v))).collect(),
-            })
-        }
+        GraphValue::Map(m)
+        | GraphValue::Node(Node { properties: m, .. })
+        | GraphValue::Relationship(Relationship { properties: m, .. }) => BoltType::Map(BoltMap {
+            value: m
+                .iter()
+                .map(|(k, v)| (BoltString::from(k.as_str()), to_bolt(v)))
+                .collect(),
+        }),
     }
 }
 
@@ -133,13 +151,23 @@ fn from_bolt(value: BoltType) -> Result<GraphValue, String> {
         BoltType::Integer(i) => GraphValue::Int(i.value),
         BoltType::Float(f) => GraphValue::Float(f.value),
         BoltType::String(s) => GraphValue::String(s.value),
-        BoltType::List(l) => GraphValue::List(l.value.into_iter().map(from_bolt).collect::<Result<_, _>>()?),
+        BoltType::List(l) => GraphValue::List(
+            l.value
+                .into_iter()
+                .map(from_bolt)
+                .collect::<Result<_, _>>()?,
+        ),
         BoltType::Map(m) => GraphValue::Map(props(m)?),
         BoltType::Node(n) => GraphValue::Node(Node {
-            labels: n.labels.value.into_iter().filter_map(|l| match l {
-                BoltType::String(s) => Some(s.value),
-                _ => None,
-            }).collect(),
+            labels: n
+                .labels
+                .value
+                .into_iter()
+                .filter_map(|l| match l {
+                    BoltType::String(s) => Some(s.value),
+                    _ => None,
+                })
+                .collect(),
             properties: props(n.properties)?,
         }),
         BoltType::Relation(r) => GraphValue::Relationship(Relationship {

@@ -48,7 +48,11 @@ pub struct RedisCache {
 
 impl RedisCache {
     pub async fn connect(config: &RedisConfig) -> Result<Self, ServiceError> {
-        let endpoint = Endpoint::new(ServiceKind::Redis, display_address(&config.url), config.timeout);
+        let endpoint = Endpoint::new(
+            ServiceKind::Redis,
+            display_address(&config.url),
+            config.timeout,
+        );
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
         // The first connect is retried by `Endpoint::connect`; the manager's own retries
@@ -122,7 +126,8 @@ impl Cache for RedisCache {
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), ServiceError> {
-        self.set_many(&[(key.to_string(), value.to_string())], ttl).await
+        self.set_many(&[(key.to_string(), value.to_string())], ttl)
+            .await
     }
 
     async fn set_many(
@@ -134,7 +139,9 @@ impl Cache for RedisCache {
         pipe.atomic();
         for (key, value) in entries {
             match ttl {
-                Some(ttl) => pipe.pset_ex(key, value, ttl.as_millis().max(1) as u64).ignore(),
+                Some(ttl) => pipe
+                    .pset_ex(key, value, ttl.as_millis().max(1) as u64)
+                    .ignore(),
                 None => pipe.set(key, value).ignore(),
             };
         }
@@ -181,7 +188,15 @@ impl Cache for RedisCache {
         let mut conn = self.conn();
         let info: String = self
             .endpoint
-            .call("INFO", redis::cmd("INFO").arg("server").arg("replication").arg("memory").arg("stats").query_async(&mut conn))
+            .call(
+                "INFO",
+                redis::cmd("INFO")
+                    .arg("server")
+                    .arg("replication")
+                    .arg("memory")
+                    .arg("stats")
+                    .query_async(&mut conn),
+            )
             .await?;
         let field = |name: &str| info_field(&info, name).unwrap_or_default().to_string();
         let number = |name: &str| field(name).parse::<u64>().unwrap_or(0);

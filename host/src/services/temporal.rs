@@ -42,13 +42,16 @@ pub struct TemporalWorkflows {
 impl TemporalWorkflows {
     pub async fn connect(config: &TemporalConfig) -> Result<Self, ServiceError> {
         let endpoint = Endpoint::new(ServiceKind::Temporal, config.url.clone(), config.timeout);
-        let url = Url::parse(&config.url).map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
+        let url =
+            Url::parse(&config.url).map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
         let options = ConnectionOptions::new(url)
             .identity(format!("aura-host@{}", std::process::id()))
             .connect_timeout(config.timeout)
             .build();
         // `connect` itself makes a GetSystemInfo round trip.
-        let connection = endpoint.connect(|| Connection::connect(options.clone())).await?;
+        let connection = endpoint
+            .connect(|| Connection::connect(options.clone()))
+            .await?;
         Ok(Self {
             endpoint,
             namespace: config.namespace.clone(),
@@ -88,7 +91,10 @@ impl Workflows for TemporalWorkflows {
         let operation = format!("describe namespace '{}'", self.namespace);
         let reply = self
             .endpoint
-            .call(&operation, service.describe_namespace(request.into_request()))
+            .call(
+                &operation,
+                service.describe_namespace(request.into_request()),
+            )
             .await?
             .into_inner();
         let state = reply
@@ -109,14 +115,18 @@ impl Workflows for TemporalWorkflows {
     async fn probe(&self) -> Result<ServiceFacts, ServiceError> {
         let status = self.serving_status().await?;
         if status != ServingStatus::Serving {
-            return Err(self
-                .endpoint
-                .protocol_error("health check", format!("frontend is {}", status.as_str_name())));
+            return Err(self.endpoint.protocol_error(
+                "health check",
+                format!("frontend is {}", status.as_str_name()),
+            ));
         }
         let mut service = self.connection.workflow_service();
         let info = self
             .endpoint
-            .call("GetSystemInfo", service.get_system_info(GetSystemInfoRequest::default().into_request()))
+            .call(
+                "GetSystemInfo",
+                service.get_system_info(GetSystemInfoRequest::default().into_request()),
+            )
             .await?
             .into_inner();
         let namespace = self.check_namespace().await?;

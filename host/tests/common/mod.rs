@@ -74,7 +74,11 @@ pub fn config() -> AuraConfig {
 
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{:08x}", std::process::id(), rand::random::<u32>())
+    format!(
+        "{prefix}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// A loopback port that was free a moment ago.
@@ -102,7 +106,10 @@ pub fn run_within(cmd: &mut Command, deadline: Duration) -> (Output, Duration) {
         if start.elapsed() > deadline {
             let _ = child.kill();
             let out = child.wait_with_output().expect("output");
-            panic!("command still running after {deadline:?} (hung):\n{}", text(&out));
+            panic!(
+                "command still running after {deadline:?} (hung):\n{}",
+                text(&out)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -111,6 +118,13 @@ pub fn run_within(cmd: &mut Command, deadline: Duration) -> (Output, Duration) {
 /// True while `pid` exists and is not a zombie.
 pub fn pid_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !matches!(s.rsplit(')').next().and_then(|r| r.trim_start().chars().next()), Some('Z' | 'X')))
+        .map(|s| {
+            !matches!(
+                s.rsplit(')')
+                    .next()
+                    .and_then(|r| r.trim_start().chars().next()),
+                Some('Z' | 'X')
+            )
+        })
         .unwrap_or(false)
 }

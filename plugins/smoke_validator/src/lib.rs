@@ -1,0 +1,38 @@
+//! Checks that the host hands a validator a well-formed run context. Build it with
+//! `just plugins` (a `wasm32-wasip2` cdylib is already a component).
+
+use aura_sdk::{Check, Guest, Level, RunContext, ValidationResult, export_validator, log};
+
+struct SmokeValidator;
+
+impl Guest for SmokeValidator {
+    fn validate(ctx: RunContext) -> ValidationResult {
+        log(Level::Info, &format!("validating run {}", ctx.run_id));
+        let id_ok = !ctx.run_id.is_empty()
+            && ctx.run_id.len() <= 64
+            && ctx
+                .run_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        ValidationResult {
+            checks: vec![
+                Check::expect(
+                    "run id well formed",
+                    id_ok,
+                    "1-64 of [a-z0-9-]",
+                    &ctx.run_id,
+                    "the host passed a malformed run id",
+                ),
+                Check::expect(
+                    "scenario named",
+                    !ctx.scenario.is_empty(),
+                    "a scenario id",
+                    &ctx.scenario,
+                    "no scenario in the run context",
+                ),
+            ],
+        }
+    }
+}
+
+export_validator!(SmokeValidator with_types_in aura_sdk::bindings);
