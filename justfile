@@ -7,7 +7,7 @@ demo:
 
 # The whole test suite against real local services (started on demand).
 test:
-    cargo test --workspace
+    cargo test
 
 # What CI runs: format, lints, tests, then stop the services.
 ci:
