@@ -104,7 +104,7 @@ pub async fn up(
 ) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
     match profile {
         Profile::Local => {
-            let _lock = state::StateLock::acquire(&config.state_dir)?;
+            let _lock = state::DirLock::acquire(&config.state_dir, "env.lock")?;
             local::up(config, &tools_dir(config), &all_or(wanted)).await
         }
         Profile::Compose => {
@@ -122,7 +122,7 @@ pub fn down(
 ) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
     match profile {
         Profile::Local => {
-            let _lock = state::StateLock::acquire(&config.state_dir)?;
+            let _lock = state::DirLock::acquire(&config.state_dir, "env.lock")?;
             local::down(&config.state_dir, &all_or(wanted))
         }
         Profile::Compose => {
@@ -140,7 +140,7 @@ pub async fn reset(
 ) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
     match profile {
         Profile::Local => {
-            let _lock = state::StateLock::acquire(&config.state_dir)?;
+            let _lock = state::DirLock::acquire(&config.state_dir, "env.lock")?;
             let running: Vec<ServiceKind> = EnvState::load(&config.state_dir)?
                 .services
                 .into_iter()

@@ -71,18 +71,19 @@ impl EnvState {
     }
 }
 
-/// Exclusive lock on the state dir, held while an `env` command changes it, so concurrent
-/// `env up` calls (parallel test processes) start each server once.
-pub struct StateLock(#[allow(dead_code)] Flock<File>);
+/// Exclusive lock on a directory (the state dir while an `env` command changes it, the
+/// tools dir while installing), so concurrent `env up` calls from parallel test
+/// processes start each server once and install the binaries once.
+pub struct DirLock(#[allow(dead_code)] Flock<File>);
 
-impl StateLock {
-    pub fn acquire(state_dir: &Path) -> Result<Self, EnvironmentError> {
-        let path = state_dir.join("env.lock");
+impl DirLock {
+    pub fn acquire(dir: &Path, name: &str) -> Result<Self, EnvironmentError> {
+        let path = dir.join(name);
         let err = |reason: String| EnvironmentError::State {
             path: path.clone(),
             reason,
         };
-        std::fs::create_dir_all(state_dir).map_err(|e| err(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -90,7 +91,7 @@ impl StateLock {
             .open(&path)
             .map_err(|e| err(e.to_string()))?;
         Flock::lock(file, FlockArg::LockExclusive)
-            .map(StateLock)
+            .map(DirLock)
             .map_err(|(_, e)| err(e.to_string()))
     }
 }

@@ -27,6 +27,10 @@ impl Tools {
         if let Some(tools) = Self::find(dir) {
             return Ok(tools);
         }
+        let _lock = super::state::DirLock::acquire(dir, "install.lock")?;
+        if let Some(tools) = Self::find(dir) {
+            return Ok(tools); // another process installed them while we waited
+        }
         eprintln!(
             "aura-host: installing service binaries into {} (one time)...",
             dir.display()

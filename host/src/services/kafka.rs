@@ -118,10 +118,13 @@ impl KafkaEvents {
                 topics: md.topics().iter().map(|t| t.name().to_string()).collect(),
             })
         });
+        use rdkafka::types::RDKafkaErrorCode as Code;
         match self.endpoint.call("metadata", fetch).await? {
             Ok(md) => Ok(md),
+            // The TCP connect succeeded before this (see `endpoint_reachable`), so a
+            // transport failure means the peer accepted but never answered in time.
             Err(rdkafka::error::KafkaError::MetadataFetch(
-                rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+                Code::OperationTimedOut | Code::BrokerTransportFailure | Code::AllBrokersDown,
             )) => Err(self.endpoint.error(Failure::Timeout(timeout))),
             Err(e) => Err(self.endpoint.error(Failure::Connect(e.to_string()))),
         }
