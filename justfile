@@ -13,10 +13,9 @@ test:
 ci:
     bash .ci/run
 
-# Build the shipped plugins as WebAssembly components.
-plugins:
-    rustup target add wasm32-wasip2
-    cargo build --release --target wasm32-wasip2 -p smoke-validator
+# Build the plugins (and the hostile test plugin) as WebAssembly components.
+plugins *ARGS:
+    bash host/scripts/build-plugins.sh {{ARGS}}
 
 env-up:
     cargo run -p aura-host -- env up

@@ -8,4 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod environment;
 pub mod namespace;
+pub mod plugins;
 pub mod services;
+pub mod trace;

@@ -282,3 +282,185 @@ fn private_environment_up_kill_check_down() {
     }
     assert!(!state.join("env.json").exists());
 }
+
+mod plugin_cli {
+    use super::common::{aura, plugin_wasm, run, text};
+
+    const WAT_OTHER_WORLD: &str = r#"(component
+        (core module $m (func (export "f")))
+        (core instance $i (instantiate $m))
+        (func (export "hello") (canon lift (core func $i "f"))))"#;
+    const WAT_NEWER_PACKAGE: &str = r#"(component
+        (import "aura:host/log@0.2.0" (instance))
+        (core module $m (func (export "f")))
+        (core instance $i (instantiate $m))
+        (func (export "validate") (canon lift (core func $i "f"))))"#;
+
+    fn expect_bad_input(args: &[&str], wanted: &[&str]) {
+        let out = run(aura().args(args));
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+        for w in wanted {
+            assert!(all.contains(w), "{args:?}: wanted {w:?} in: {all}");
+        }
+        assert!(!all.contains("panicked"), "{all}");
+    }
+
+    #[test]
+    fn a_built_validator_gets_a_verdict() {
+        let wasm = plugin_wasm("smoke-validator");
+        let out = run(aura().args(["run", "--plugin"]).arg(&wasm));
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("verdict: PASSED"), "{}", text(&out));
+    }
+
+    #[test]
+    fn a_failing_plugin_set_exits_1_with_the_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wasm = plugin_wasm("hostile-plugin");
+        let digest = aura_host::plugins::digest(&std::fs::read(&wasm).expect("wasm"));
+        let manifest = dir.path().join("set.toml");
+        std::fs::write(
+            &manifest,
+            format!(
+                "[[plugin]]\nname = \"panicky\"\npath = {:?}\nsha256 = \"{digest}\"\nkind = \"validator\"\nconfig = {{ mode = \"panic\" }}\n",
+                wasm.display().to_string()
+            ),
+        )
+        .expect("write");
+        let out = run(aura().args(["run", "--plugins"]).arg(&manifest));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            text(&out).contains("hostile plugin panicked on purpose"),
+            "{}",
+            text(&out)
+        );
+        assert!(text(&out).contains("verdict: FAILED"), "{}", text(&out));
+    }
+
+    #[test]
+    fn bad_plugins_exit_2_with_what_is_wrong() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = |name: &str| dir.path().join(name).display().to_string();
+        std::fs::write(p("notes.wasm"), "hello").expect("write");
+        std::fs::write(p("core.wasm"), b"\0asm\x01\0\0\0").expect("write");
+        std::fs::write(
+            p("other.wasm"),
+            wat::parse_str(WAT_OTHER_WORLD).expect("wat"),
+        )
+        .expect("write");
+        std::fs::write(
+            p("newer.wasm"),
+            wat::parse_str(WAT_NEWER_PACKAGE).expect("wat"),
+        )
+        .expect("write");
+        expect_bad_input(
+            &["run", "--plugin", &p("missing.wasm")],
+            &["missing.wasm", "cannot read"],
+        );
+        expect_bad_input(
+            &["run", "--plugin", &p("notes.wasm")],
+            &["notes.wasm", "not a WebAssembly file"],
+        );
+        expect_bad_input(
+            &["run", "--plugin", &p("core.wasm")],
+            &["core.wasm", "core WebAssembly module"],
+        );
+        expect_bad_input(
+            &["run", "--plugin", &p("other.wasm")],
+            &["other.wasm", "exports hello"],
+        );
+        expect_bad_input(
+            &["plugin", "inspect", &p("newer.wasm")],
+            &[
+                "newer.wasm",
+                "wants aura:host@0.2.0",
+                "offers aura:host@0.1.0",
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_manifests_exit_2_naming_file_line_field_or_digest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wasm = plugin_wasm("smoke-validator").display().to_string();
+        let manifest = dir.path().join("set.toml");
+        std::fs::write(
+            &manifest,
+            format!("[[plugin]]\nname = \"smoke\"\npath = {wasm:?}\nsha256 = \"{}\"\nkind = \"validator\"\n[plugin.limits]\ntimeout = 5\n", "ab".repeat(32)),
+        )
+        .expect("write");
+        let m = manifest.display().to_string();
+        expect_bad_input(&["run", "--plugins", &m], &["set.toml:7", "limits.timeout"]);
+        let wrong = "ab".repeat(32);
+        std::fs::write(
+            &manifest,
+            format!("[[plugin]]\nname = \"smoke\"\npath = {wasm:?}\nsha256 = \"{wrong}\"\nkind = \"validator\"\n"),
+        )
+        .expect("write");
+        let actual = aura_host::plugins::digest(&std::fs::read(&wasm).expect("wasm"));
+        expect_bad_input(&["run", "--plugins", &m], &["smoke", &wrong, &actual]);
+    }
+
+    #[test]
+    fn inspect_names_world_version_and_digest() {
+        let wasm = plugin_wasm("exponential-backoff");
+        let out = run(aura().args(["plugin", "inspect"]).arg(&wasm));
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let digest = aura_host::plugins::digest(&std::fs::read(&wasm).expect("wasm"));
+        for w in [
+            "aura:host/recovery-strategy",
+            "aura:host@0.1.0",
+            &digest,
+            "decide",
+        ] {
+            assert!(text(&out).contains(w), "{w}: {}", text(&out));
+        }
+    }
+
+    /// `plugin new` → build → run, for every kind.
+    #[test]
+    fn scaffolded_plugins_build_and_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = super::common::workspace_root().join("target/scaffold");
+        for kind in ["validator", "recovery-strategy", "scenario-generator"] {
+            let name = format!("my-{kind}");
+            let out = run(aura()
+                .args(["plugin", "new", &name, "--kind", kind, "--dir"])
+                .arg(dir.path()));
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+            let krate = dir.path().join(&name);
+            let build = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--release", "--target", "wasm32-wasip2"])
+                .current_dir(&krate)
+                .env("CARGO_TARGET_DIR", &target)
+                .output()
+                .expect("cargo");
+            assert!(
+                build.status.success(),
+                "{kind}: {}",
+                String::from_utf8_lossy(&build.stderr)
+            );
+            let wasm = target.join(format!(
+                "wasm32-wasip2/release/{}.wasm",
+                name.replace('-', "_")
+            ));
+            let out = run(aura()
+                .args(["run", "--request", "req-1", "--plugin"])
+                .arg(&wasm));
+            assert_eq!(out.status.code(), Some(0), "{kind}: {}", text(&out));
+            assert!(text(&out).contains(&format!("({kind})")), "{}", text(&out));
+        }
+        let again = run(aura()
+            .args([
+                "plugin",
+                "new",
+                "my-validator",
+                "--kind",
+                "validator",
+                "--dir",
+            ])
+            .arg(dir.path()));
+        assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    }
+}

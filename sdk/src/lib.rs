@@ -1,87 +1,50 @@
-//! aura-sdk: bindings generated from the `aura:host` WIT package (`wit/`) plus helpers
-//! for plugin authors.
+//! aura-sdk: what a Rust aura-host plugin author depends on.
 //!
-//! A validator implements [`Guest`] and exports itself with [`export_validator!`];
-//! `plugins/smoke_validator` is the complete example, built by `just plugins`.
+//! - the bindings generated from the `aura:host` WIT package (`wit/`), re-exported here;
+//! - helpers: checks with expected/actual ([`Check::expect_eq`]), typed configuration
+//!   ([`RunContext::config`]), run-scoped key and topic names, `?` from host errors;
+//! - an export macro per plugin kind: [`export_validator!`], [`export_recovery_strategy!`],
+//!   [`export_scenario_generator!`];
+//! - with the `testing` feature (native targets only), [`testing`] runs your component in
+//!   the real host runtime from `cargo test`.
+//!
+//! Complete examples, one per kind: `plugins/smoke_validator`, `plugins/exponential_backoff`
+//! and `plugins/burst_generator`.
 
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "validator",
-        pub_export_macro: true,
-        export_macro_name: "export_validator",
-        default_bindings_module: "aura_sdk::bindings",
-    });
+pub mod bindings;
+mod helpers;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+pub mod testing;
+
+pub use bindings::api::aura::host::log::{Level, log};
+pub use bindings::api::aura::host::types::{
+    Check, HostError, PluginError, RunContext, ValidationResult,
+};
+pub use bindings::api::aura::host::{cache, events, gpu, graph, trace, workflow};
+pub use bindings::generator::{GeneratedScenario, GpuRequest};
+pub use bindings::recovery::{Failure, RecoveryAction};
+pub use bindings::{generator, recovery, validator};
+
+/// `export_validator!(MyValidator)` where `MyValidator: aura_sdk::validator::Guest`.
+#[macro_export]
+macro_rules! export_validator {
+    ($ty:ident) => {
+        $crate::bindings::validator::export_validator!($ty with_types_in $crate::bindings::validator);
+    };
 }
 
-pub use bindings::aura::host::log::{Level, log};
-pub use bindings::aura::host::types::{Check, RunContext, ValidationResult};
-pub use bindings::{Guest, export_validator};
-
-impl Check {
-    /// A check that passes when `actual` equals `expected`, with both recorded.
-    pub fn expect_eq(name: &str, expected: impl ToString, actual: impl ToString) -> Self {
-        let (expected, actual) = (expected.to_string(), actual.to_string());
-        let passed = expected == actual;
-        let message = if passed {
-            String::new()
-        } else {
-            format!("{name}: expected {expected}, found {actual}")
-        };
-        Self {
-            name: name.to_string(),
-            passed,
-            expected,
-            actual,
-            message,
-        }
-    }
-
-    /// A check from a condition, with a message for when it fails.
-    pub fn expect(
-        name: &str,
-        passed: bool,
-        expected: &str,
-        actual: impl ToString,
-        message: &str,
-    ) -> Self {
-        Self {
-            name: name.to_string(),
-            passed,
-            expected: expected.to_string(),
-            actual: actual.to_string(),
-            message: if passed {
-                String::new()
-            } else {
-                message.to_string()
-            },
-        }
-    }
+/// `export_recovery_strategy!(MyStrategy)` where `MyStrategy: aura_sdk::recovery::Guest`.
+#[macro_export]
+macro_rules! export_recovery_strategy {
+    ($ty:ident) => {
+        $crate::bindings::recovery::export_recovery_strategy!($ty with_types_in $crate::bindings::recovery);
+    };
 }
 
-impl ValidationResult {
-    pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.passed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expect_eq_records_expected_and_actual() {
-        let ok = Check::expect_eq("count", 3, 3);
-        assert!(ok.passed && ok.message.is_empty());
-        let bad = Check::expect_eq("count", 3, 2);
-        assert!(!bad.passed);
-        assert_eq!((bad.expected.as_str(), bad.actual.as_str()), ("3", "2"));
-        assert_eq!(bad.message, "count: expected 3, found 2");
-        assert!(
-            !ValidationResult {
-                checks: vec![ok, bad]
-            }
-            .passed()
-        );
-    }
+/// `export_scenario_generator!(MyGenerator)` where `MyGenerator: aura_sdk::generator::Guest`.
+#[macro_export]
+macro_rules! export_scenario_generator {
+    ($ty:ident) => {
+        $crate::bindings::generator::export_scenario_generator!($ty with_types_in $crate::bindings::generator);
+    };
 }

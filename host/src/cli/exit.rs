@@ -1,6 +1,7 @@
 use crate::config::ConfigError;
 use crate::environment::EnvironmentError;
 use crate::namespace::InvalidRunId;
+use crate::plugins::LoadError;
 use crate::services::ServiceError;
 
 /// The documented exit codes.
@@ -56,6 +57,16 @@ impl From<EnvironmentError> for CliError {
         let code = match &e {
             EnvironmentError::State { .. } | EnvironmentError::Unsupported(_) => ExitCode::BadInput,
             _ => ExitCode::NotReady,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<LoadError> for CliError {
+    fn from(e: LoadError) -> Self {
+        let code = match &e {
+            LoadError::Engine(_) => ExitCode::Failed,
+            _ => ExitCode::BadInput,
         };
         Self::new(code, e.to_string())
     }

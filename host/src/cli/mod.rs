@@ -4,6 +4,8 @@
 mod check;
 mod env;
 mod exit;
+mod plugin;
+mod run;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,6 +73,11 @@ enum Command {
     Env(env::EnvCommand),
     /// Print the effective configuration (file, environment and flags applied) as TOML.
     Config,
+    /// Run plugins against a run: validators, recovery strategies, scenario generators.
+    Run(run::RunArgs),
+    /// Inspect or create plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 impl Cli {
@@ -137,6 +144,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match &cli.command {
         Command::Check(args) => check::run(&config, &source, args).await,
         Command::Env(cmd) => env::run(&config, cmd).await,
+        Command::Run(args) => run::run(&config, args).await,
+        Command::Plugin(cmd) => plugin::run(&config, cmd).await,
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

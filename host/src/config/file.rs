@@ -2,9 +2,17 @@
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
+
 use super::{AuraConfig, ConfigError};
 
 pub(super) fn parse(path: &Path, text: &str) -> Result<AuraConfig, ConfigError> {
+    parse_toml(path, text)
+}
+
+/// Deserialises any TOML file of the project (config, plugin sets, scenarios) with errors
+/// that name the file, line, column and field.
+pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
     let deserializer = toml::Deserializer::parse(text).map_err(|e| malformed(path, text, "", e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let field = e.path().to_string();

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
+pub use file::parse_toml;
 
 /// The whole configuration, after defaults and overrides are applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -129,9 +129,17 @@ impl GraphStore for FalkorGraph {
 
     async fn query(&self, cypher: Cypher) -> Result<Vec<Row>, ServiceError> {
         let mut graph = self.graph.clone();
-        let operation = "GRAPH.QUERY";
+        let operation = if cypher.read_only {
+            "GRAPH.RO_QUERY"
+        } else {
+            "GRAPH.QUERY"
+        };
         let run = async {
-            let mut builder = graph.query(&cypher.text);
+            let mut builder = if cypher.read_only {
+                graph.ro_query(&cypher.text)
+            } else {
+                graph.query(cypher.text.as_str())
+            };
             for (name, value) in &cypher.params {
                 builder = builder.with_param(name, to_falkor(value));
             }

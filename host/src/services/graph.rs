@@ -15,6 +15,8 @@ use crate::config::{GraphBackend, GraphConfig};
 pub struct Cypher {
     pub text: String,
     pub params: BTreeMap<String, GraphValue>,
+    /// Run in the database's read-only mode, so a write in it is refused by the server.
+    pub read_only: bool,
 }
 
 impl Cypher {
@@ -22,7 +24,13 @@ impl Cypher {
         Self {
             text: text.into(),
             params: BTreeMap::new(),
+            read_only: false,
         }
+    }
+
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     pub fn param(mut self, name: &str, value: impl Into<GraphValue>) -> Self {

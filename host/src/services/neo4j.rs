@@ -61,7 +61,11 @@ impl GraphStore for Neo4jGraph {
             query = query.param(name, to_bolt(value));
         }
         let run = async {
-            let mut stream = self.graph.execute(query).await?;
+            let mut stream = if cypher.read_only {
+                self.graph.execute_read(query).await?
+            } else {
+                self.graph.execute(query).await?
+            };
             let mut rows = Vec::new();
             while let Some(row) = stream.next().await? {
                 rows.push(row);

@@ -6,9 +6,12 @@ use temporalio_client::tonic::IntoRequest;
 use temporalio_client::{Connection, ConnectionOptions, Url};
 use temporalio_common::protos::grpc::health::v1::HealthCheckRequest;
 use temporalio_common::protos::grpc::health::v1::health_check_response::ServingStatus;
+use temporalio_common::protos::temporal::api::common::v1::{Payloads, WorkflowExecution};
 use temporalio_common::protos::temporal::api::enums::v1::NamespaceState;
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    DescribeNamespaceRequest, GetSystemInfoRequest,
+    DescribeNamespaceRequest, DescribeWorkflowExecutionRequest, GetSystemInfoRequest,
+    GetWorkflowExecutionHistoryRequest,
 };
 
 use super::{Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind};
@@ -23,11 +26,36 @@ pub struct NamespaceInfo {
     pub state: String,
 }
 
+/// A workflow execution as validators see it: status, result and what its activities did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExecutionSummary {
+    pub workflow_id: String,
+    /// Temporal's status name without its prefix: `RUNNING`, `COMPLETED`, `FAILED`, ...
+    pub status: String,
+    /// The result payload (JSON) of a completed execution.
+    pub result: Option<String>,
+    pub history_length: u32,
+    /// In the order the activities were first scheduled.
+    pub activities: Vec<ActivitySummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ActivitySummary {
+    pub activity_type: String,
+    /// Attempts started; Temporal records retried attempts only as the final one's number.
+    pub attempts: u32,
+    pub failures: u32,
+    pub last_failure: Option<String>,
+}
+
 #[async_trait]
 pub trait Workflows: Send + Sync {
     fn address(&self) -> &str;
     /// Fails unless the configured namespace exists and is registered.
     async fn check_namespace(&self) -> Result<NamespaceInfo, ServiceError>;
+    /// Status and history summary of the latest run of `workflow_id`.
+    async fn describe_execution(&self, workflow_id: &str)
+    -> Result<ExecutionSummary, ServiceError>;
     /// Serving status, server version and namespace.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
 }
@@ -112,6 +140,76 @@ impl Workflows for TemporalWorkflows {
         })
     }
 
+    async fn describe_execution(
+        &self,
+        workflow_id: &str,
+    ) -> Result<ExecutionSummary, ServiceError> {
+        let mut service = self.connection.workflow_service();
+        let execution = WorkflowExecution {
+            workflow_id: workflow_id.to_string(),
+            run_id: String::new(),
+        };
+        let operation = format!("describe workflow '{workflow_id}'");
+        let describe = DescribeWorkflowExecutionRequest {
+            namespace: self.namespace.clone(),
+            execution: Some(execution.clone()),
+        };
+        let info = self
+            .endpoint
+            .call(
+                &operation,
+                service.describe_workflow_execution(describe.into_request()),
+            )
+            .await?
+            .into_inner()
+            .workflow_execution_info
+            .ok_or_else(|| {
+                self.endpoint
+                    .protocol_error(&operation, "no execution info")
+            })?;
+        let mut summary = ExecutionSummary {
+            workflow_id: workflow_id.to_string(),
+            status: info
+                .status()
+                .as_str_name()
+                .trim_start_matches("WORKFLOW_EXECUTION_STATUS_")
+                .to_string(),
+            history_length: u32::try_from(info.history_length).unwrap_or(u32::MAX),
+            ..ExecutionSummary::default()
+        };
+        let mut scheduled: Vec<(i64, usize)> = Vec::new();
+        let mut page = Vec::new();
+        loop {
+            let request = GetWorkflowExecutionHistoryRequest {
+                namespace: self.namespace.clone(),
+                execution: Some(execution.clone()),
+                next_page_token: page,
+                ..Default::default()
+            };
+            let reply = self
+                .endpoint
+                .call(
+                    &operation,
+                    service.get_workflow_execution_history(request.into_request()),
+                )
+                .await?
+                .into_inner();
+            for event in reply.history.map(|h| h.events).unwrap_or_default() {
+                summarise_event(
+                    &mut summary,
+                    &mut scheduled,
+                    event.event_id,
+                    event.attributes,
+                );
+            }
+            if reply.next_page_token.is_empty() {
+                break;
+            }
+            page = reply.next_page_token;
+        }
+        Ok(summary)
+    }
+
     async fn probe(&self) -> Result<ServiceFacts, ServiceError> {
         let status = self.serving_status().await?;
         if status != ServingStatus::Serving {
@@ -138,4 +236,72 @@ impl Workflows for TemporalWorkflows {
         .with("namespace", namespace.name)
         .with("namespace_state", namespace.state))
     }
+}
+
+/// Folds one history event into the summary; `scheduled` maps scheduled-event ids to
+/// activity entries.
+fn summarise_event(
+    summary: &mut ExecutionSummary,
+    scheduled: &mut Vec<(i64, usize)>,
+    event_id: i64,
+    attributes: Option<Attributes>,
+) {
+    let activity = |scheduled: &Vec<(i64, usize)>, id: i64| {
+        scheduled.iter().find(|(e, _)| *e == id).map(|(_, i)| *i)
+    };
+    match attributes {
+        Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
+            let name = a.activity_type.map(|t| t.name).unwrap_or_default();
+            let index = match summary
+                .activities
+                .iter()
+                .position(|s| s.activity_type == name)
+            {
+                Some(i) => i,
+                None => {
+                    summary.activities.push(ActivitySummary {
+                        activity_type: name,
+                        ..ActivitySummary::default()
+                    });
+                    summary.activities.len() - 1
+                }
+            };
+            scheduled.push((event_id, index));
+        }
+        Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+            if let Some(i) = activity(scheduled, a.scheduled_event_id) {
+                let s = &mut summary.activities[i];
+                let attempts = u32::try_from(a.attempt).unwrap_or(1).max(1);
+                s.attempts += attempts;
+                s.failures += attempts - 1;
+                if let Some(f) = a.last_failure {
+                    s.last_failure = Some(f.message);
+                }
+            }
+        }
+        Some(Attributes::ActivityTaskFailedEventAttributes(a)) => {
+            if let Some(i) = activity(scheduled, a.scheduled_event_id) {
+                summary.activities[i].failures += 1;
+                summary.activities[i].last_failure = a.failure.map(|f| f.message);
+            }
+        }
+        Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => {
+            if let Some(i) = activity(scheduled, a.scheduled_event_id) {
+                summary.activities[i].failures += 1;
+                summary.activities[i].last_failure = a.failure.map(|f| f.message);
+            }
+        }
+        Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) => {
+            summary.result = a.result.as_ref().and_then(payload_text);
+        }
+        _ => {}
+    }
+}
+
+/// The first payload's data as text (the JSON converter's encoding).
+fn payload_text(payloads: &Payloads) -> Option<String> {
+    payloads
+        .payloads
+        .first()
+        .map(|p| String::from_utf8_lossy(&p.data).into_owned())
 }

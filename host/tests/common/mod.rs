@@ -128,3 +128,25 @@ pub fn pid_alive(pid: u32) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// The project's plugin build step (`host/scripts/build-plugins.sh`, also `just plugins`),
+/// run once per test binary; cargo makes it cheap when nothing changed.
+pub fn plugins_built() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = workspace_root();
+        let status = Command::new("bash")
+            .arg(root.join("host/scripts/build-plugins.sh"))
+            .current_dir(&root)
+            .env_remove("CARGO_TARGET_DIR")
+            .status()
+            .expect("run build-plugins.sh");
+        assert!(status.success(), "building the wasm plugins failed");
+        root.join("target/wasm32-wasip2/release")
+    })
+}
+
+/// A built plugin component by crate name (`smoke-validator` → `smoke_validator.wasm`).
+pub fn plugin_wasm(crate_name: &str) -> PathBuf {
+    plugins_built().join(format!("{}.wasm", crate_name.replace('-', "_")))
+}

@@ -1,12 +1,14 @@
-//! Checks that the host hands a validator a well-formed run context. Build it with
-//! `just plugins` (a `wasm32-wasip2` cdylib is already a component).
+//! Checks that the host hands a validator a well-formed run context, and that a call
+//! outside its grants is refused. Build it with `just plugins` (a `wasm32-wasip2` cdylib
+//! is already a component).
 
-use aura_sdk::{Check, Guest, Level, RunContext, ValidationResult, export_validator, log};
+use aura_sdk::validator::Guest;
+use aura_sdk::{Check, Level, PluginError, RunContext, ValidationResult, export_validator, log};
 
 struct SmokeValidator;
 
 impl Guest for SmokeValidator {
-    fn validate(ctx: RunContext) -> ValidationResult {
+    fn validate(ctx: RunContext) -> Result<ValidationResult, PluginError> {
         log(Level::Info, &format!("validating run {}", ctx.run_id));
         let id_ok = !ctx.run_id.is_empty()
             && ctx.run_id.len() <= 64
@@ -14,7 +16,7 @@ impl Guest for SmokeValidator {
                 .run_id
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        ValidationResult {
+        Ok(ValidationResult {
             checks: vec![
                 Check::expect(
                     "run id well formed",
@@ -31,8 +33,8 @@ impl Guest for SmokeValidator {
                     "no scenario in the run context",
                 ),
             ],
-        }
+        })
     }
 }
 
-export_validator!(SmokeValidator with_types_in aura_sdk::bindings);
+export_validator!(SmokeValidator);

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the plugins as WebAssembly components (a wasm32-wasip2 cdylib is a component):
+# the shipped ones and the hostile test plugin the sandbox tests load.
+# Usage: build-plugins.sh [extra cargo build args...]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+target=wasm32-wasip2
+if ! rustup target list --installed | grep -qx "$target"; then
+  rustup target add "$target"
+fi
+
+cargo build --release --target "$target" \
+  -p smoke-validator \
+  -p exponential-backoff \
+  -p burst-generator \
+  -p hostile-plugin \
+  "$@"

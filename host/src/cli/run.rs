@@ -1,0 +1,253 @@
+//! `aura-host run`: loads plugins and runs them against a run. Until scenarios and the
+//! orchestrator exist, it runs one built-in demo scenario: validators validate it, a
+//! recovery strategy decides about a sample failure, a generator generates from a seed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{CliError, ExitCode};
+use crate::config::AuraConfig;
+use crate::namespace::RunId;
+use crate::plugins::bindings::{Failure, RunContext};
+use crate::plugins::reload::{self, PluginSlot, ReloadEvent};
+use crate::plugins::{CallFailure, Cost, Plugin, PluginKind, PluginRuntime, PluginSpec, manifest};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A plugin component to run (repeatable); granted read-only access to the run's data.
+    #[arg(long = "plugin", value_name = "WASM")]
+    plugins: Vec<PathBuf>,
+    /// A plugin set (TOML) pinning plugins by sha256, with their grants, limits and config.
+    #[arg(long = "plugins", value_name = "MANIFEST")]
+    manifest: Option<PathBuf>,
+    /// Run id [default: generated].
+    #[arg(long)]
+    run_id: Option<RunId>,
+    /// Request ids handed to validators (repeatable).
+    #[arg(long = "request", value_name = "ID")]
+    requests: Vec<String>,
+    /// Seed for scenario generators.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Keep running; reload a plugin when its file changes and run again.
+    #[arg(long)]
+    watch: bool,
+    /// Write every plugin call (result and cost) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// The demo scenario's id until scenario files drive `run`.
+const DEMO_SCENARIO: &str = "demo";
+
+#[derive(Serialize)]
+struct CallRecord {
+    plugin: String,
+    kind: PluginKind,
+    digest: String,
+    passed: bool,
+    outcome: serde_json::Value,
+    cost: Cost,
+}
+
+pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliError> {
+    let mut specs: Vec<PluginSpec> = args
+        .plugins
+        .iter()
+        .map(|p| PluginSpec::from_path(p))
+        .collect();
+    if let Some(path) = &args.manifest {
+        specs.extend(manifest::load(path)?);
+    }
+    if specs.is_empty() {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            "nothing to run: pass --plugin <wasm> or --plugins <manifest>",
+        ));
+    }
+    let runtime = Arc::new(super::plugin::runtime(config)?);
+    let mut slots = Vec::new();
+    for spec in specs {
+        slots.push(PluginSlot::new(runtime.load(spec)?));
+    }
+    let run_id = args.run_id.clone().unwrap_or_else(RunId::generate);
+    let code = run_once(&runtime, &slots, &run_id, args).await?;
+    if !args.watch {
+        return Ok(code);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _watcher = reload::watch(runtime.clone(), slots.clone(), tx)?;
+    println!("watching {} plugin file(s); Ctrl-C to stop", slots.len());
+    let mut code = code;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(code),
+            event = rx.recv() => match event {
+                None => return Ok(code),
+                Some(ReloadEvent::Refused { plugin, error }) => {
+                    eprintln!("reload of {plugin} refused, the old version keeps serving: {error}");
+                }
+                Some(ReloadEvent::Swapped { plugin, new_digest, .. }) => {
+                    println!("reloaded {plugin} ({})", &new_digest[..12]);
+                    code = run_once(&runtime, &slots, &run_id, args).await?;
+                }
+            },
+        }
+    }
+}
+
+async fn run_once(
+    runtime: &PluginRuntime,
+    slots: &[Arc<PluginSlot>],
+    run_id: &RunId,
+    args: &RunArgs,
+) -> Result<ExitCode, CliError> {
+    println!(
+        "run {run_id} · scenario {DEMO_SCENARIO} · {} plugin(s)",
+        slots.len()
+    );
+    let mut records = Vec::new();
+    for slot in slots {
+        let plugin = slot.get();
+        records.push(call(runtime, &plugin, run_id, args).await);
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&records)
+            .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| {
+            CliError::new(
+                ExitCode::BadInput,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+    }
+    let failed = records.iter().filter(|r| !r.passed).count();
+    if failed == 0 {
+        println!("verdict: PASSED ({} plugin(s))", records.len());
+        Ok(ExitCode::Ok)
+    } else {
+        println!("verdict: FAILED ({failed} of {} plugin(s))", records.len());
+        Ok(ExitCode::Failed)
+    }
+}
+
+async fn call(
+    runtime: &PluginRuntime,
+    plugin: &Plugin,
+    run_id: &RunId,
+    args: &RunArgs,
+) -> CallRecord {
+    let ctx = RunContext {
+        run_id: run_id.to_string(),
+        scenario: DEMO_SCENARIO.into(),
+        request_ids: args.requests.clone(),
+        config: plugin.spec.config.clone(),
+    };
+    let name = plugin.name();
+    let (passed, outcome, cost, summary, details) = match plugin.kind {
+        PluginKind::Validator => {
+            let inv = runtime.validate(plugin, ctx).await;
+            let passed = inv.passed();
+            let (summary, details) = match &inv.outcome {
+                Ok(r) => {
+                    let ok = r.checks.iter().filter(|c| c.passed).count();
+                    let lines = r
+                        .checks
+                        .iter()
+                        .map(|c| {
+                            if c.passed {
+                                format!("    PASS {}", c.name)
+                            } else {
+                                format!(
+                                    "    FAIL {}: expected {}, actual {}{}",
+                                    c.name,
+                                    c.expected,
+                                    c.actual,
+                                    if c.message.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(" ({})", c.message)
+                                    }
+                                )
+                            }
+                        })
+                        .collect();
+                    (format!("{ok}/{} checks passed", r.checks.len()), lines)
+                }
+                Err(f) => (failure_text(f), Vec::new()),
+            };
+            (passed, json(&inv.outcome), inv.cost, summary, details)
+        }
+        PluginKind::RecoveryStrategy => {
+            let failure = Failure {
+                service: "redis".into(),
+                operation: "demo".into(),
+                attempt: 1,
+                error: "connection refused".into(),
+                elapsed_ms: 0,
+            };
+            let inv = runtime.decide(plugin, ctx, failure).await;
+            let summary = match &inv.outcome {
+                Ok(a) => format!("first redis failure → {a:?}"),
+                Err(f) => failure_text(f),
+            };
+            (
+                inv.outcome.is_ok(),
+                json(&inv.outcome),
+                inv.cost,
+                summary,
+                Vec::new(),
+            )
+        }
+        PluginKind::ScenarioGenerator => {
+            let inv = runtime.generate(plugin, ctx, args.seed).await;
+            let summary = match &inv.outcome {
+                Ok(s) => format!(
+                    "seed {} → {} request(s): {}",
+                    args.seed,
+                    s.requests.len(),
+                    s.name
+                ),
+                Err(f) => failure_text(f),
+            };
+            (
+                inv.outcome.is_ok(),
+                json(&inv.outcome),
+                inv.cost,
+                summary,
+                Vec::new(),
+            )
+        }
+    };
+    println!(
+        "{} {name} ({}) {summary}  [{:.1} ms, fuel {}, memory {} KiB, {} host call(s)]",
+        if passed { "PASS" } else { "FAIL" },
+        plugin.kind,
+        cost.wall.as_secs_f64() * 1000.0,
+        cost.fuel,
+        cost.peak_memory_bytes / 1024,
+        cost.host_calls,
+    );
+    for line in details {
+        println!("{line}");
+    }
+    CallRecord {
+        plugin: name.to_string(),
+        kind: plugin.kind,
+        digest: plugin.digest.clone(),
+        passed,
+        outcome,
+        cost,
+    }
+}
+
+fn failure_text(f: &CallFailure) -> String {
+    format!("failed: {f}")
+}
+
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}

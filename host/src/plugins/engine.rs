@@ -1,0 +1,134 @@
+//! The one wasmtime engine of a host process: pooling allocator, epoch interruption
+//! (wall-clock deadlines), fuel (instruction budgets, and a deterministic cost figure for
+//! every call), and an on-disk cache of compiled components keyed by content digest and
+//! engine version, so a plugin is compiled once per machine, not once per run.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings::api::HostApi;
+use super::error::LoadError;
+use super::limits::MAX_MEMORY_BYTES;
+use super::state::PluginState;
+
+/// How often the epoch advances; deadlines are accurate to about this.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Instances the pool holds at once: the most plugin calls in flight in one process.
+const POOL_INSTANCES: u32 = 64;
+
+pub(super) fn engine() -> Result<Engine, LoadError> {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 8)
+        .total_memories(POOL_INSTANCES * 2)
+        .total_tables(POOL_INSTANCES * 8)
+        .total_stacks(POOL_INSTANCES)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16)
+        .max_memory_size(MAX_MEMORY_BYTES as usize);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))
+}
+
+/// The linker every plugin is instantiated with: all of WASI p2 (so components from any
+/// toolchain link; the empty context denies it at run time) and the aura:host interfaces.
+pub(super) fn linker(engine: &Engine) -> Result<Linker<PluginState>, LoadError> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| LoadError::Engine(format!("linking WASI: {e:#}")))?;
+    HostApi::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(&mut linker, |s| s)
+        .map_err(|e| LoadError::Engine(format!("linking aura:host: {e:#}")))?;
+    Ok(linker)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub(super) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub(super) fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("aura-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Epoch ticks for a deadline, rounded up, plus one for the tick in progress.
+pub(super) fn ticks(deadline: Duration) -> u64 {
+    (deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).saturating_add(1)
+}
+
+/// Compiles `bytes`, or loads the artifact compiled earlier for the same digest and engine.
+pub(super) fn compile(
+    engine: &Engine,
+    cache_dir: Option<&Path>,
+    digest: &str,
+    bytes: &[u8],
+) -> wasmtime::Result<Component> {
+    let Some(dir) = cache_dir else {
+        return Component::new(engine, bytes);
+    };
+    let artifact = artifact_path(engine, dir, digest);
+    if artifact.exists() {
+        // SAFETY: the cache directory is the host's own; artifacts are written only by
+        // `Engine::precompile_component` below and named by the engine's compatibility
+        // hash, so a stale or foreign artifact is never loaded by this engine.
+        match unsafe { Component::deserialize_file(engine, &artifact) } {
+            Ok(c) => return Ok(c),
+            Err(e) => tracing::warn!(artifact = %artifact.display(), "recompiling: {e:#}"),
+        }
+    }
+    let compiled = engine.precompile_component(bytes)?;
+    // SAFETY: the bytes were produced by this engine a moment ago.
+    let component = unsafe { Component::deserialize(engine, &compiled)? };
+    if let Err(e) = write_atomically(dir, &artifact, &compiled) {
+        tracing::warn!(dir = %dir.display(), "compile cache not written: {e}");
+    }
+    Ok(component)
+}
+
+fn artifact_path(engine: &Engine, dir: &Path, digest: &str) -> PathBuf {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

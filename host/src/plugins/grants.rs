@@ -1,0 +1,245 @@
+//! What a plugin may do. Nothing is granted by default: each host interface, each write,
+//! each cache key prefix and Kafka topic must be named in the plugin's manifest. A call
+//! outside the grant is refused with the manifest line that would allow it, so the fix
+//! is obvious from the message.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    #[default]
+    None,
+    Read,
+    Write,
+}
+
+/// A plugin's grants, as written under `[plugin.grants]` in a plugin set. Names may use
+/// `{run}` for the run id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct Grants {
+    /// `graph = "read"` (read-only queries) or `"write"`.
+    pub graph: Access,
+    pub cache: CacheGrant,
+    pub events: EventsGrant,
+    /// Temporal execution status and history of the run's requests.
+    pub workflow: bool,
+    /// WorkflowTraces of the run's requests.
+    pub trace: bool,
+    /// GPU inventory and device probes.
+    pub gpu: bool,
+    /// A host directory the plugin may read, preopened read-only at `/data`.
+    pub directory: Option<PathBuf>,
+    /// Host environment variables passed through by name.
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct CacheGrant {
+    pub access: Access,
+    /// Keys the plugin may touch start with one of these, e.g. `"aura:{run}:ctx:"`.
+    pub key_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct EventsGrant {
+    pub access: Access,
+    /// Topics the plugin may use; a trailing `*` matches any suffix, e.g. `"aura.{run}.*"`.
+    pub topics: Vec<String>,
+}
+
+impl Grants {
+    /// What `aura-host run --plugin x.wasm` grants when no manifest says otherwise: reading
+    /// the run's own data and nothing else. No writes, files, environment or network.
+    pub fn run_read_only() -> Self {
+        Self {
+            graph: Access::Read,
+            cache: CacheGrant {
+                access: Access::Read,
+                key_prefixes: vec!["aura:{run}:".into()],
+            },
+            events: EventsGrant {
+                access: Access::Read,
+                topics: vec!["aura.{run}.*".into()],
+            },
+            workflow: true,
+            trace: true,
+            gpu: true,
+            directory: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// The grants with `{run}` replaced by this run's id.
+    pub fn for_run(&self, run_id: &str) -> Self {
+        let subst = |v: &[String]| v.iter().map(|s| s.replace("{run}", run_id)).collect();
+        let mut g = self.clone();
+        g.cache.key_prefixes = subst(&self.cache.key_prefixes);
+        g.events.topics = subst(&self.events.topics);
+        g
+    }
+
+    pub fn check_graph(&self, needed: Access) -> Result<(), Denial> {
+        if self.graph >= needed {
+            return Ok(());
+        }
+        Err(Denial::new(
+            format!("graph {} access", access_name(needed)),
+            format!("graph = \"{}\"", access_name(needed)),
+        ))
+    }
+
+    pub fn check_cache(&self, needed: Access, key: &str) -> Result<(), Denial> {
+        if self.cache.access < needed {
+            return Err(Denial::new(
+                format!("cache {} of {key:?}", access_name(needed)),
+                format!("cache.access = \"{}\"", access_name(needed)),
+            ));
+        }
+        if !self
+            .cache
+            .key_prefixes
+            .iter()
+            .any(|p| key.starts_with(p.as_str()))
+        {
+            return Err(Denial::new(
+                format!(
+                    "cache key {key:?} is outside the granted prefixes {:?}",
+                    self.cache.key_prefixes
+                ),
+                format!("cache.key-prefixes = [\"{}\"]", up_to_last(key, ':')),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A scan may only cover keys the plugin could read one by one.
+    pub fn check_cache_prefix(&self, prefix: &str) -> Result<(), Denial> {
+        self.check_cache(Access::Read, prefix)
+    }
+
+    pub fn check_topic(&self, needed: Access, topic: &str) -> Result<(), Denial> {
+        if self.events.access < needed {
+            return Err(Denial::new(
+                format!("events {} of topic {topic:?}", access_name(needed)),
+                format!("events.access = \"{}\"", access_name(needed)),
+            ));
+        }
+        let allowed = self
+            .events
+            .topics
+            .iter()
+            .any(|t| match t.strip_suffix('*') {
+                Some(prefix) => topic.starts_with(prefix),
+                None => topic == t,
+            });
+        if !allowed {
+            return Err(Denial::new(
+                format!(
+                    "topic {topic:?} is not in the granted topics {:?}",
+                    self.events.topics
+                ),
+                format!("events.topics = [\"{topic}\"]"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn check_flag(granted: bool, interface: &str) -> Result<(), Denial> {
+        if granted {
+            Ok(())
+        } else {
+            Err(Denial::new(
+                format!("the {interface} interface"),
+                format!("{interface} = true"),
+            ))
+        }
+    }
+}
+
+/// A refused host call: what was attempted and the grant line that would allow it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    pub attempted: String,
+    pub grant: String,
+}
+
+impl Denial {
+    fn new(attempted: String, grant: String) -> Self {
+        Self { attempted, grant }
+    }
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is not granted; add `{}` to the plugin's [grants]",
+            self.attempted, self.grant
+        )
+    }
+}
+
+fn access_name(a: Access) -> &'static str {
+    match a {
+        Access::None => "none",
+        Access::Read => "read",
+        Access::Write => "write",
+    }
+}
+
+/// `"secret:team:x"` → `"secret:team:"`: the narrowest prefix worth suggesting.
+fn up_to_last(key: &str, sep: char) -> &str {
+    key.rfind(sep).map_or(key, |i| &key[..=i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_granted_by_default() {
+        let g = Grants::default();
+        assert!(g.check_graph(Access::Read).is_err());
+        assert!(g.check_cache(Access::Read, "aura:r:ctx").is_err());
+        assert!(g.check_topic(Access::Read, "aura.r.x").is_err());
+        assert!(Grants::check_flag(g.trace, "trace").is_err());
+    }
+
+    #[test]
+    fn run_read_only_is_scoped_to_the_run() {
+        let g = Grants::run_read_only().for_run("r1");
+        assert!(g.check_cache(Access::Read, "aura:r1:ctx:a").is_ok());
+        let other = g
+            .check_cache(Access::Read, "aura:r2:ctx:a")
+            .expect_err("other run");
+        assert_eq!(other.grant, "cache.key-prefixes = [\"aura:r2:ctx:\"]");
+        let write = g
+            .check_cache(Access::Write, "aura:r1:ctx:a")
+            .expect_err("no writes");
+        assert_eq!(write.grant, "cache.access = \"write\"");
+        assert!(
+            g.check_topic(Access::Read, "aura.r1.gpu.allocation.decided")
+                .is_ok()
+        );
+        let topic = g
+            .check_topic(Access::Read, "aura.r2.gpu")
+            .expect_err("other run");
+        assert_eq!(topic.grant, "events.topics = [\"aura.r2.gpu\"]");
+        assert!(g.check_graph(Access::Read).is_ok());
+        assert!(g.check_graph(Access::Write).is_err());
+    }
+
+    #[test]
+    fn denial_names_the_manifest_line() {
+        let d = Grants::default()
+            .check_cache(Access::Read, "aura:ctx:1")
+            .expect_err("denied");
+        assert!(d.to_string().contains("cache.access = \"read\""), "{d}");
+    }
+}

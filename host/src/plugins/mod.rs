@@ -1,0 +1,28 @@
+//! The plugin platform: WebAssembly components (validators, recovery strategies,
+//! scenario generators) loaded into a sandbox, granted only what their manifest allows,
+//! limited in memory, time and result size, and served by the host's real services.
+//!
+//! - [`PluginRuntime`]: the engine, loading, calling ([`Invocation`], [`Cost`]).
+//! - [`PluginSpec`], [`Grants`], [`Limits`]: what a plugin is allowed.
+//! - [`manifest`]: plugin sets pinned by digest, for CI.
+//! - [`reload`]: hot reload of changed `.wasm` files.
+
+pub mod bindings;
+mod engine;
+mod error;
+mod grants;
+mod host;
+mod limits;
+mod load;
+pub mod manifest;
+pub mod reload;
+mod runtime;
+pub mod scaffold;
+mod state;
+
+pub use error::LoadError;
+pub use grants::{Access, CacheGrant, Denial, EventsGrant, Grants};
+pub use limits::Limits;
+pub use load::{ComponentFacts, Plugin, PluginKind, PluginSpec, digest};
+pub use runtime::{CallFailure, Cost, Invocation, PluginRuntime};
+pub use state::DIRECTORY_MOUNT;

@@ -1,0 +1,308 @@
+//! The plugin runtime against real components: hostile plugins are contained while a
+//! well-behaved one in the same run passes, a plugin is swapped mid-run without a failed
+//! call, and every kind of plugin runs.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aura_host::plugins::bindings::{RecoveryAction, RunContext};
+use aura_host::plugins::reload::{self, PluginSlot, ReloadEvent};
+use aura_host::plugins::{CallFailure, Grants, Limits, PluginRuntime, PluginSpec};
+use aura_host::services::ServiceHub;
+use common::{config, ensure_env, plugin_wasm, unique};
+
+fn runtime() -> PluginRuntime {
+    PluginRuntime::new(Arc::new(ServiceHub::new(config())), None).expect("runtime")
+}
+
+fn context(run_id: &str, config: &str) -> RunContext {
+    RunContext {
+        run_id: run_id.into(),
+        scenario: "plugins-test".into(),
+        request_ids: vec!["req-1".into()],
+        config: config.into(),
+    }
+}
+
+fn hostile(mode: &str, limits: Limits) -> PluginSpec {
+    let mut spec = PluginSpec::from_path(&plugin_wasm("hostile-plugin"));
+    spec.name = format!("hostile-{mode}");
+    spec.config = format!("mode = \"{mode}\"");
+    spec.limits = limits;
+    spec
+}
+
+fn tight() -> Limits {
+    Limits {
+        memory_bytes: 32 << 20,
+        timeout: Duration::from_secs(1),
+        ..Limits::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_plugins_fail_their_own_result_and_nothing_else() {
+    ensure_env();
+    let rt = runtime();
+    let run = unique("hostile");
+    // The slow host call reads an existing, empty topic: it would wait for minutes.
+    let hub = ServiceHub::new(config());
+    let bus = hub.events().await.expect("kafka");
+    bus.ensure_topic(&format!("aura.{run}.never-published"), 1)
+        .await
+        .expect("topic");
+    let mut oversized = tight();
+    oversized.memory_bytes = 128 << 20;
+    let specs = vec![
+        hostile("well-behaved", tight()),
+        hostile("infinite-loop", tight()),
+        hostile("memory-bomb", tight()),
+        hostile("recursion", tight()),
+        hostile("panic", tight()),
+        hostile("oversized-result", oversized),
+        hostile("open-file", tight()),
+        hostile("open-socket", tight()),
+        hostile("read-env", tight()),
+        hostile("cache-write", tight()),
+        hostile("key-outside-prefix", tight()),
+        hostile("topic-outside-allow-list", tight()),
+        hostile("slow-host-call", tight()),
+    ];
+    let plugins: Vec<_> = specs
+        .into_iter()
+        .map(|s| rt.load(s).expect("loads"))
+        .collect();
+    // All at once, in one runtime, as one run would.
+    let calls = plugins
+        .iter()
+        .map(|p| rt.validate(p, context(&run, &p.spec.config)));
+    let results = futures::future::join_all(calls).await;
+    let by_name = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.plugin == format!("hostile-{name}"))
+            .expect("ran")
+    };
+    let failure = |name: &str| by_name(name).outcome.clone().expect_err(name);
+
+    assert!(
+        by_name("well-behaved").passed(),
+        "{:?}",
+        by_name("well-behaved")
+    );
+    assert_eq!(
+        failure("infinite-loop"),
+        CallFailure::Timeout(Duration::from_secs(1))
+    );
+    assert!(
+        matches!(failure("memory-bomb"), CallFailure::MemoryExhausted(m) if m.contains("cap is 33554432"))
+    );
+    // Deep recursion ends either on the engine's stack limit or, for a Rust guest with
+    // big frames, off the bottom of its stack in linear memory; both name the stack.
+    let recursion = failure("recursion");
+    assert!(
+        recursion == CallFailure::StackOverflow || recursion.to_string().contains("stack overflow"),
+        "{recursion:?}"
+    );
+    assert!(
+        matches!(failure("panic"), CallFailure::Panicked(m) if m.contains("hostile plugin panicked on purpose")),
+        "{:?}",
+        failure("panic")
+    );
+    assert!(
+        matches!(failure("oversized-result"), CallFailure::ResultTooLarge { max, .. } if max == 1 << 20)
+    );
+    assert!(
+        matches!(failure("slow-host-call"), CallFailure::HostCallTimeout(m) if m.contains("events.read")),
+        "{:?}",
+        failure("slow-host-call")
+    );
+    let slow = by_name("slow-host-call").cost.wall;
+    assert!(
+        slow < Duration::from_secs(3),
+        "the deadline cut the host call: {slow:?}"
+    );
+    // Ambient authority and grants: the plugin ran and reports the host refused it.
+    for (mode, check) in [
+        ("open-file", "file access refused"),
+        ("open-socket", "socket refused"),
+        ("read-env", "environment empty"),
+        ("cache-write", "cache write denied"),
+        ("key-outside-prefix", "key outside prefix denied"),
+        ("topic-outside-allow-list", "topic denied"),
+    ] {
+        let inv = by_name(mode);
+        let result = inv.outcome.as_ref().expect(mode);
+        let c = result.checks.iter().find(|c| c.name == check).expect(check);
+        assert!(c.passed, "{mode}: {c:?}");
+    }
+    let denied = by_name("cache-write").outcome.as_ref().expect("ran").checks[0]
+        .actual
+        .clone();
+    assert!(
+        denied.contains("cache.access = \\\"write\\\"")
+            || denied.contains("cache.access = \"write\""),
+        "{denied}"
+    );
+    assert_eq!(by_name("key-outside-prefix").cost.denied_calls, 1);
+
+    // The host is still up and serves the next call normally.
+    let again = rt
+        .validate(&plugins[0], context(&run, "mode = \"well-behaved\""))
+        .await;
+    assert!(again.passed(), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_fuel_budget_stops_a_loop_deterministically() {
+    let rt = runtime();
+    let mut limits = tight();
+    limits.fuel = Some(5_000_000);
+    let plugin = rt.load(hostile("infinite-loop", limits)).expect("loads");
+    let inv = rt
+        .validate(&plugin, context("fuel", &plugin.spec.config))
+        .await;
+    assert_eq!(
+        inv.outcome.expect_err("stopped"),
+        CallFailure::FuelExhausted(5_000_000)
+    );
+    assert_eq!(inv.cost.fuel, 5_000_000);
+}
+
+#[tokio::test]
+async fn a_call_records_its_cost() {
+    let rt = runtime();
+    let plugin = rt
+        .load(PluginSpec::from_path(&plugin_wasm("smoke-validator")))
+        .expect("loads");
+    let inv = rt.validate(&plugin, context("cost", "")).await;
+    assert!(inv.passed(), "{inv:?}");
+    assert!(
+        inv.cost.fuel > 0 && inv.cost.peak_memory_bytes > 0,
+        "{:?}",
+        inv.cost
+    );
+    assert!(
+        inv.cost.bytes_out > 0 && inv.cost.bytes_in > 0,
+        "{:?}",
+        inv.cost
+    );
+    assert_eq!(inv.cost.host_calls, 1, "one log line: {:?}", inv.cost);
+}
+
+#[tokio::test]
+async fn each_shipped_kind_runs() {
+    let rt = runtime();
+    let backoff = rt
+        .load(PluginSpec::from_path(&plugin_wasm("exponential-backoff")))
+        .expect("loads");
+    let failure = |attempt| aura_host::plugins::bindings::Failure {
+        service: "redis".into(),
+        operation: "get".into(),
+        attempt,
+        error: "refused".into(),
+        elapsed_ms: 0,
+    };
+    let first = rt.decide(&backoff, context("kinds", ""), failure(1)).await;
+    assert_eq!(first.outcome, Ok(RecoveryAction::Retry(100)));
+    let third = rt.decide(&backoff, context("kinds", ""), failure(3)).await;
+    assert_eq!(third.outcome, Ok(RecoveryAction::Retry(400)));
+    let late = rt.decide(&backoff, context("kinds", ""), failure(9)).await;
+    assert!(
+        matches!(late.outcome, Ok(RecoveryAction::Abort(_))),
+        "{late:?}"
+    );
+
+    let burst = rt
+        .load(PluginSpec::from_path(&plugin_wasm("burst-generator")))
+        .expect("loads");
+    let a = rt
+        .generate(&burst, context("kinds", "requests = 5"), 42)
+        .await;
+    let b = rt
+        .generate(&burst, context("kinds", "requests = 5"), 42)
+        .await;
+    let scenario = a.outcome.clone().expect("generates");
+    assert_eq!(scenario.requests.len(), 5);
+    assert_eq!(a.outcome, b.outcome, "same seed, same scenario");
+    let bad = rt
+        .generate(&burst, context("kinds", "requests = 0"), 1)
+        .await;
+    assert!(matches!(bad.outcome, Err(CallFailure::Returned(m)) if m.contains("config")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_is_swapped_mid_run_without_a_failed_call() {
+    let rt = Arc::new(runtime());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("validator.wasm");
+    let replace = |from: &std::path::Path| {
+        let tmp = dir.path().join("incoming.tmp");
+        std::fs::copy(from, &tmp).expect("copy");
+        std::fs::rename(&tmp, &path).expect("rename");
+    };
+    replace(&plugin_wasm("smoke-validator"));
+    let mut spec = PluginSpec::from_path(&path);
+    spec.config = "mode = \"well-behaved\"".into();
+    spec.grants = Grants::default();
+    let slot = PluginSlot::new(rt.load(spec).expect("loads"));
+    let first = slot.get().digest.clone();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let _watcher = reload::watch(rt.clone(), vec![slot.clone()], tx).expect("watch");
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let caller = {
+        let (rt, slot, stop) = (rt.clone(), slot.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let plugin = slot.get();
+                let inv = rt
+                    .validate(&plugin, context("swap", &plugin.spec.config))
+                    .await;
+                assert!(inv.passed(), "a call failed during the swap: {inv:?}");
+                seen.push(inv.digest);
+            }
+            seen
+        })
+    };
+    replace(&plugin_wasm("hostile-plugin"));
+    let swapped = next_event(&mut events).await;
+    let ReloadEvent::Swapped { new_digest, .. } = &swapped else {
+        panic!("{swapped:?}")
+    };
+    let second = new_digest.clone();
+
+    // A broken version is refused and the current one keeps serving.
+    std::fs::write(dir.path().join("incoming.tmp"), b"not wasm").expect("write");
+    std::fs::rename(dir.path().join("incoming.tmp"), &path).expect("rename");
+    let refused = next_event(&mut events).await;
+    assert!(
+        matches!(&refused, ReloadEvent::Refused { error, .. } if error.contains("not a WebAssembly file")),
+        "{refused:?}"
+    );
+    assert_eq!(slot.get().digest, second);
+
+    // Let calls run on the new version before stopping.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline && caller.is_finished() {
+        tokio::task::yield_now().await;
+    }
+    let check = rt
+        .validate(&slot.get(), context("swap", "mode = \"well-behaved\""))
+        .await;
+    assert!(check.passed() && check.digest == second, "{check:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = caller.await.expect("caller");
+    assert!(seen.contains(&first), "calls ran on the first version");
+    assert!(!seen.is_empty());
+}
+
+async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<ReloadEvent>) -> ReloadEvent {
+    tokio::time::timeout(Duration::from_secs(30), events.recv())
+        .await
+        .expect("a reload event within 30 s")
+        .expect("watcher alive")
+}

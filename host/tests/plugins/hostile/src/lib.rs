@@ -1,0 +1,223 @@
+//! A validator that misbehaves on purpose, for the host's sandbox tests only (never
+//! shipped). A plugin is untrusted code: the host must survive one that loops, hoards
+//! memory, overflows its stack, panics, floods its result, reaches for the file system,
+//! the network or the environment, or calls outside its grants. The manifest's
+//! `[config]` picks the misbehaviour:
+//!
+//! ```toml
+//! mode = "cache-write"   # see `validate` for the modes
+//! key = "secret:other-team"                        # for "key-outside-prefix"
+//! topic = "aura.other-run.gpu.allocation.decided"  # for "topic-outside-allow-list"
+//! ```
+//!
+//! The modes that return record what the host did in a check (`passed` when the host
+//! refused as it should, `actual` = what happened), so that tests can assert on it.
+
+use std::hint::black_box;
+
+use aura_sdk::validator::Guest;
+use aura_sdk::{
+    Check, HostError, PluginError, RunContext, ValidationResult, cache, events, export_validator,
+};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+struct Config {
+    mode: String,
+    key: Option<String>,
+    topic: Option<String>,
+}
+
+const MIB: usize = 1 << 20;
+
+fn one(check: Check) -> Result<ValidationResult, PluginError> {
+    Ok(ValidationResult {
+        checks: vec![check],
+    })
+}
+
+/// A check that passes when a host call was denied; `actual` says what the host did.
+fn expect_denied<T>(name: &str, result: Result<T, HostError>, allowed: &str) -> Check {
+    let passed = matches!(result, Err(HostError::Denied(_)));
+    let actual = match &result {
+        Ok(_) => allowed.to_string(),
+        Err(e) => e.reason(),
+    };
+    Check::expect(
+        name,
+        passed,
+        "denied",
+        actual,
+        "the host let the call through",
+    )
+}
+
+fn infinite_loop() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = black_box(n.wrapping_add(1));
+    }
+}
+
+fn memory_bomb() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; MIB];
+        // Touch every page so the memory is really used.
+        chunk.iter_mut().step_by(4096).for_each(|b| *b = 1);
+        hoard.push(black_box(chunk));
+        black_box(&hoard);
+    }
+}
+
+/// Unbounded, and not a tail call: the frame's array is used after the call returns.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth; 64]);
+    // Never true; it only keeps the compiler from proving the recursion endless.
+    if black_box(depth) == u64::MAX {
+        return 0;
+    }
+    let below = recurse(black_box(depth + 1));
+    black_box(frame[(below % 64) as usize]).wrapping_add(below)
+}
+
+fn open_file() -> Check {
+    let file = std::fs::read("/etc/passwd");
+    let dir = std::fs::read_dir("/");
+    let passed = file.is_err() && dir.is_err();
+    let file = match file {
+        Ok(bytes) => format!("read {} bytes", bytes.len()),
+        Err(e) => e.to_string(),
+    };
+    let dir = match dir {
+        Ok(entries) => format!("listed {} entries", entries.count()),
+        Err(e) => e.to_string(),
+    };
+    Check::expect(
+        "file access refused",
+        passed,
+        "no file system",
+        format!("/etc/passwd: {file}; /: {dir}"),
+        "the plugin could reach the host's file system",
+    )
+}
+
+fn open_socket() -> Check {
+    let tcp = std::net::TcpStream::connect("127.0.0.1:6379");
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0");
+    let passed = tcp.is_err() && udp.is_err();
+    let tcp = match tcp {
+        Ok(_) => "connected".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let udp = match udp {
+        Ok(_) => "bound".to_string(),
+        Err(e) => e.to_string(),
+    };
+    Check::expect(
+        "socket refused",
+        passed,
+        "no network",
+        format!("tcp 127.0.0.1:6379: {tcp}; udp bind: {udp}"),
+        "the plugin could open a socket",
+    )
+}
+
+fn read_env() -> Check {
+    // Names and counts only: never copy the host's values into a result.
+    let count = std::env::vars_os().count();
+    let home = if std::env::var_os("HOME").is_some() {
+        "set"
+    } else {
+        "unset"
+    };
+    Check::expect(
+        "environment empty",
+        count == 0,
+        "0 variables",
+        format!("{count} variables, HOME {home}"),
+        "the plugin could see environment variables",
+    )
+}
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn validate(ctx: RunContext) -> Result<ValidationResult, PluginError> {
+        let config: Config = ctx.config()?;
+        match config.mode.as_str() {
+            "well-behaved" => one(Check::expect_eq("well-behaved", "ok", "ok")),
+            "infinite-loop" => infinite_loop(),
+            "memory-bomb" => memory_bomb(),
+            "recursion" => {
+                let depth = recurse(0);
+                one(Check::expect(
+                    "recursion",
+                    false,
+                    "the host stops the plugin",
+                    depth,
+                    "unbounded recursion returned",
+                ))
+            }
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "oversized-result" => one(Check::expect(
+                "oversized-result",
+                true,
+                "the host refuses the result",
+                "x".repeat(16 * MIB),
+                "",
+            )),
+            "open-file" => one(open_file()),
+            "open-socket" => one(open_socket()),
+            "read-env" => one(read_env()),
+            "cache-write" => one(expect_denied(
+                "cache write denied",
+                cache::set(&ctx.key("hostile"), "x", None),
+                "written",
+            )),
+            "key-outside-prefix" => {
+                let key = config.key.as_deref().unwrap_or("secret:other-team");
+                one(expect_denied(
+                    "key outside prefix denied",
+                    cache::get(key),
+                    "read",
+                ))
+            }
+            "topic-outside-allow-list" => {
+                let topic = config
+                    .topic
+                    .as_deref()
+                    .unwrap_or("aura.other-run.gpu.allocation.decided");
+                one(expect_denied(
+                    "topic denied",
+                    events::read(topic, None, 1, 100),
+                    "read",
+                ))
+            }
+            "slow-host-call" => {
+                // Asks the host to wait 10 minutes; its deadline should cut the call.
+                let actual = match events::read(&ctx.topic("never-published"), None, 1000, 600_000)
+                {
+                    Ok(events) => format!("{} events", events.len()),
+                    Err(e) => e.reason(),
+                };
+                one(Check::expect(
+                    "slow-host-call",
+                    true,
+                    "the call ends at the plugin's deadline",
+                    actual,
+                    "",
+                ))
+            }
+            other => Err(PluginError::Config(format!(
+                "unknown mode {other:?}; expected one of well-behaved, infinite-loop, \
+                 memory-bomb, recursion, panic, oversized-result, open-file, open-socket, \
+                 read-env, cache-write, key-outside-prefix, topic-outside-allow-list, \
+                 slow-host-call"
+            ))),
+        }
+    }
+}
+
+export_validator!(Hostile);
