@@ -14,5 +14,5 @@ cargo build --release --target "$target" \
   -p smoke-validator \
   -p exponential-backoff \
   -p burst-generator \
-  -p hostile-plugin \
+  -p hostile-plugin -p bench-probe \
   "$@"

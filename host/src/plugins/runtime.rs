@@ -16,6 +16,7 @@ use super::bindings::{
 };
 use super::engine::{self, EpochTicker};
 use super::error::LoadError;
+use super::grants::Grants;
 use super::host::{CallContext, HostCallDeadline, Meter};
 use super::limits::MemoryCapExceeded;
 use super::load::{self, ComponentFacts, Plugin, PluginSpec, TypedPre};
@@ -215,6 +216,34 @@ impl PluginRuntime {
                 Output::Scenario(s) => Ok(s),
                 _ => Err(wrong_kind()),
             })
+    }
+
+    /// A fresh store and instance with no call: what every call pays before the guest
+    /// runs. For the benchmarks.
+    #[doc(hidden)]
+    pub async fn instantiate_only(&self, plugin: &Plugin) -> Result<(), CallFailure> {
+        let call = CallContext {
+            plugin: plugin.spec.name.as_str().into(),
+            run_id: String::new(),
+            grants: Grants::default(),
+            hub: self.hub.clone(),
+            deadline: tokio::time::Instant::now() + plugin.spec.limits.timeout,
+            timeout: plugin.spec.limits.timeout,
+            meter: Meter::default(),
+        };
+        let state = PluginState::new(call, &Grants::default(), plugin.spec.limits.memory_bytes)
+            .map_err(CallFailure::Setup)?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let setup = |e: wasmtime::Error| CallFailure::Setup(format!("{e:#}"));
+        store.set_fuel(u64::MAX).map_err(setup)?;
+        store.set_epoch_deadline(engine::ticks(plugin.spec.limits.timeout));
+        match &plugin.pre {
+            TypedPre::Validator(p) => p.instantiate_async(&mut store).await.map(drop),
+            TypedPre::Recovery(p) => p.instantiate_async(&mut store).await.map(drop),
+            TypedPre::Generator(p) => p.instantiate_async(&mut store).await.map(drop),
+        }
+        .map_err(setup)
     }
 
     async fn invoke(&self, plugin: &Plugin, call: Call) -> Invocation<Output> {
