@@ -7,7 +7,9 @@
 pub mod cli;
 pub mod config;
 pub mod environment;
+pub mod gpu;
 pub mod namespace;
 pub mod plugins;
 pub mod services;
+pub mod target;
 pub mod trace;

@@ -6,6 +6,8 @@ mod env;
 mod exit;
 mod plugin;
 mod run;
+mod target;
+mod trace;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,6 +80,11 @@ enum Command {
     /// Inspect or create plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Run the reference GPU-allocation service (Temporal worker + HTTP API), or call it.
+    #[command(subcommand)]
+    Target(target::TargetCommand),
+    /// Print a request's WorkflowTrace as a waterfall (or JSON).
+    Trace(trace::TraceArgs),
 }
 
 impl Cli {
@@ -146,6 +153,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Env(cmd) => env::run(&config, cmd).await,
         Command::Run(args) => run::run(&config, args).await,
         Command::Plugin(cmd) => plugin::run(&config, cmd).await,
+        Command::Target(cmd) => target::run(&config, cmd).await,
+        Command::Trace(args) => trace::run(&config, args).await,
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

@@ -25,6 +25,8 @@ pub struct AuraConfig {
     /// Where the local profile's server binaries are installed (default `<state_dir>/tools`).
     pub tools_dir: Option<PathBuf>,
     pub services: ServicesConfig,
+    pub gpu: crate::gpu::GpuConfig,
+    pub target: crate::target::TargetConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -167,6 +169,8 @@ impl Default for AuraConfig {
             state_dir: PathBuf::from(".aura"),
             tools_dir: None,
             services: ServicesConfig::default(),
+            gpu: Default::default(),
+            target: Default::default(),
         }
     }
 }

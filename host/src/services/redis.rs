@@ -34,11 +34,52 @@ pub trait Cache: Send + Sync {
     async fn ttl(&self, key: &str) -> Result<KeyTtl, ServiceError>;
     /// Keys starting with `prefix`, at most `limit` of them (SCAN, never KEYS).
     async fn scan_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, ServiceError>;
+    /// Keys matching a Redis glob `pattern` (the caller escapes what must be literal).
+    async fn scan_match(&self, pattern: &str, limit: usize) -> Result<Vec<String>, ServiceError>;
     /// Unlinks every key starting with `prefix`; returns how many went.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, ServiceError>;
+    /// Pushes `value` to the front of list `key`, keeps its first `keep` items and sets
+    /// its TTL, atomically.
+    async fn push_capped(
+        &self,
+        key: &str,
+        value: &str,
+        keep: usize,
+        ttl: Duration,
+    ) -> Result<(), ServiceError>;
+    /// The first `n` items of list `key` (front first).
+    async fn list_head(&self, key: &str, n: usize) -> Result<Vec<String>, ServiceError>;
+    /// Atomically leases `needed` of the `candidates` keys to `owner` for `ttl`: a key is
+    /// free when absent or already held by `owner` (so a retry is idempotent). Leases all
+    /// or nothing; returns the keys leased, or an empty list when too few were free.
+    async fn lease(
+        &self,
+        candidates: &[String],
+        needed: usize,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Vec<String>, ServiceError>;
     /// Version, role, used memory and keyspace hit rate.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
 }
+
+/// KEYS = candidates, ARGV = [needed, owner, ttl ms]; see [`Cache::lease`].
+const LEASE_SCRIPT: &str = r#"
+local needed = tonumber(ARGV[1])
+local free = {}
+for _, k in ipairs(KEYS) do
+  local holder = redis.call('GET', k)
+  if (not holder) or holder == ARGV[2] then
+    table.insert(free, k)
+    if #free == needed then break end
+  end
+end
+if #free < needed then return {} end
+for _, k in ipairs(free) do
+  redis.call('SET', k, ARGV[2], 'PX', ARGV[3])
+end
+return free
+"#;
 
 #[derive(Clone)]
 pub struct RedisCache {
@@ -74,8 +115,8 @@ impl RedisCache {
     }
 
     /// SCAN with a MATCH pattern; `prefix` is escaped so glob characters match literally.
-    async fn scan(&self, prefix: &str, limit: usize) -> Result<Vec<String>, ServiceError> {
-        let pattern = format!("{}*", escape_glob(prefix));
+    /// Keys matching the glob `pattern`, at most `limit` (SCAN, never KEYS).
+    async fn scan(&self, pattern: &str, limit: usize) -> Result<Vec<String>, ServiceError> {
         let mut conn = self.conn();
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
@@ -87,7 +128,7 @@ impl RedisCache {
                     redis::cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
-                        .arg(&pattern)
+                        .arg(pattern)
                         .arg("COUNT")
                         .arg(500)
                         .query_async(&mut conn),
@@ -161,13 +202,74 @@ impl Cache for RedisCache {
     }
 
     async fn scan_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, ServiceError> {
-        self.scan(prefix, limit).await
+        self.scan(&format!("{}*", escape_glob(prefix)), limit).await
+    }
+
+    async fn scan_match(&self, pattern: &str, limit: usize) -> Result<Vec<String>, ServiceError> {
+        self.scan(pattern, limit).await
+    }
+
+    async fn push_capped(
+        &self,
+        key: &str,
+        value: &str,
+        keep: usize,
+        ttl: Duration,
+    ) -> Result<(), ServiceError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .lpush(key, value)
+            .ignore()
+            .ltrim(key, 0, keep.max(1) as isize - 1)
+            .ignore()
+            .pexpire(key, ttl.as_millis().max(1) as i64)
+            .ignore();
+        let mut conn = self.conn();
+        self.endpoint
+            .call("LPUSH/LTRIM/PEXPIRE", pipe.query_async::<()>(&mut conn))
+            .await
+    }
+
+    async fn list_head(&self, key: &str, n: usize) -> Result<Vec<String>, ServiceError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.endpoint
+            .call("LRANGE", self.conn().lrange(key, 0, n as isize - 1))
+            .await
+    }
+
+    async fn lease(
+        &self,
+        candidates: &[String],
+        needed: usize,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Vec<String>, ServiceError> {
+        if needed == 0 || candidates.len() < needed {
+            return Ok(Vec::new());
+        }
+        let script = redis::Script::new(LEASE_SCRIPT);
+        let mut invocation = script.prepare_invoke();
+        for k in candidates {
+            invocation.key(k);
+        }
+        invocation
+            .arg(needed)
+            .arg(owner)
+            .arg(ttl.as_millis().max(1) as u64);
+        let mut conn = self.conn();
+        self.endpoint
+            .call("EVALSHA lease", invocation.invoke_async(&mut conn))
+            .await
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, ServiceError> {
         let mut removed = 0;
         loop {
-            let keys = self.scan(prefix, 1000).await?;
+            let keys = self
+                .scan(&format!("{}*", escape_glob(prefix)), 1000)
+                .await?;
             if keys.is_empty() {
                 return Ok(removed);
             }
@@ -226,7 +328,7 @@ pub(super) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
 }
 
 /// Escapes Redis glob metacharacters so a prefix matches only itself.
-fn escape_glob(prefix: &str) -> String {
+pub fn escape_glob(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len());
     for c in prefix.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {

@@ -3,7 +3,13 @@
 //! (`aura:<run-id>:trace:<request-id>`), so the process that ran the workflow and the one
 //! that validates or prints it need not be the same, or on the same machine.
 
+mod layer;
+mod store;
+
 use serde::{Deserialize, Serialize};
+
+pub use layer::{STEP_SPAN, TraceLayer};
+pub use store::{StepEnd, StepObserver, StepStart, TraceStore};
 
 use crate::services::{Cache, ServiceError};
 
@@ -68,4 +74,20 @@ pub async fn load(
             key,
             reason: e.to_string(),
         })
+}
+
+/// The runs that hold a trace of `request_id`.
+pub async fn runs_with(cache: &dyn Cache, request_id: &str) -> Result<Vec<String>, ServiceError> {
+    let escaped = crate::services::redis::escape_glob(request_id);
+    let suffix = format!(":trace:{request_id}");
+    let keys = cache
+        .scan_match(&format!("aura:*:trace:{escaped}"), 100)
+        .await?;
+    let mut runs: Vec<String> = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix("aura:")?.strip_suffix(&suffix))
+        .map(str::to_string)
+        .collect();
+    runs.sort();
+    Ok(runs)
 }

@@ -1,0 +1,266 @@
+//! The steps as Temporal activities. Each attempt runs inside an `aura.step` span (the
+//! trace layer turns it into a TraceStep), bounded a little inside the activity's own
+//! timeout so the trace records the timeout before Temporal does, and fails with the
+//! step's typed error, retryable or not.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use temporalio_macros::activities;
+use temporalio_sdk::ApplicationFailure;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing::instrument::WithSubscriber;
+
+use super::TargetCore;
+use super::request::Decision;
+use super::steps::{
+    Allocation, AllocationInput, Checked, CouncilInput, CouncilOutput, PersistInput, Published,
+    STEPS, StepError,
+};
+use crate::trace::STEP_SPAN;
+
+pub struct AllocationActivities {
+    core: Arc<TargetCore>,
+}
+
+impl AllocationActivities {
+    pub fn new(core: Arc<TargetCore>) -> Self {
+        Self { core }
+    }
+}
+
+struct Step<'a> {
+    name: &'static str,
+    run_id: &'a str,
+    request_id: &'a str,
+    last: bool,
+}
+
+impl<'a> Step<'a> {
+    fn of(name: &'static str, input: &'a AllocationInput) -> Self {
+        Self::for_request(name, &input.run_id, &input.request.request_id)
+    }
+
+    fn for_request(name: &'static str, run_id: &'a str, request_id: &'a str) -> Self {
+        Self {
+            name,
+            run_id,
+            request_id,
+            last: false,
+        }
+    }
+}
+
+fn component(step: &str) -> &'static str {
+    STEPS
+        .iter()
+        .find(|(s, _)| *s == step)
+        .map_or("target", |(_, c)| c)
+}
+
+impl TargetCore {
+    async fn traced<I, O, F>(
+        &self,
+        ctx: &ActivityContext,
+        step: Step<'_>,
+        payload: &I,
+        body: F,
+    ) -> Result<O, ActivityError>
+    where
+        I: Serialize,
+        O: Serialize,
+        F: Future<Output = Result<O, StepError>>,
+    {
+        let info = ctx.info();
+        let max_attempts = info
+            .retry_policy
+            .as_ref()
+            .map_or(1, |p| p.maximum_attempts());
+        let terminal = max_attempts != 0 && info.attempt >= max_attempts;
+        let input = serde_json::json!({
+            "attempt": info.attempt,
+            "payload": payload,
+        })
+        .to_string();
+        let span = tracing::dispatcher::with_default(&self.dispatch, || {
+            tracing::info_span!(
+                target: "aura::target",
+                STEP_SPAN,
+                run_id = %step.run_id,
+                request_id = %step.request_id,
+                step = step.name,
+                component = component(step.name),
+                input = %input,
+                terminal,
+                last = step.last,
+                output = Empty,
+                error = Empty,
+            )
+        });
+        let timeout = step_budget(info, self.config.step_timeout);
+        let pause = self.config.step_pause;
+        let started = std::time::Instant::now();
+        let result = async {
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            match tokio::time::timeout(timeout, body).await {
+                Ok(r) => r,
+                Err(_) => Err(StepError::Timeout {
+                    step: step.name.into(),
+                    timeout_ms: timeout.as_millis() as u64,
+                }),
+            }
+        }
+        .instrument(span.clone())
+        .with_subscriber(self.dispatch.clone())
+        .await;
+        self.metrics
+            .step(step.name, started.elapsed(), result.is_err());
+        match &result {
+            Ok(out) => {
+                let out = serde_json::to_string(out).unwrap_or_default();
+                span.record("output", out.as_str());
+            }
+            Err(e) => {
+                self.metrics.store_error(e.service());
+                span.record("error", e.to_string().as_str());
+            }
+        }
+        drop(span);
+        result.map_err(|e| {
+            let failure = if e.retryable() {
+                ApplicationFailure::new(e)
+            } else {
+                ApplicationFailure::non_retryable(e)
+            };
+            ActivityError::application(failure)
+        })
+    }
+}
+
+/// The step's own deadline: 90% of what is left of the attempt's timeout.
+fn step_budget(
+    info: &temporalio_sdk::activities::ActivityInfo,
+    fallback: std::time::Duration,
+) -> std::time::Duration {
+    info.deadline
+        .and_then(|d| d.duration_since(std::time::SystemTime::now()).ok())
+        .unwrap_or(fallback)
+        .mul_f64(0.9)
+}
+
+#[activities]
+impl AllocationActivities {
+    #[activity(name = "validate_request")]
+    pub async fn validate_request(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: AllocationInput,
+    ) -> Result<Checked, ActivityError> {
+        let step = Step::of("validate_request", &input);
+        let core = &self.core;
+        core.traced(&ctx, step, &input.request, async {
+            Ok(core.validate(&input))
+        })
+        .await
+    }
+
+    #[activity(name = "load_context")]
+    pub async fn load_context(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: AllocationInput,
+    ) -> Result<Vec<crate::target::request::ContextEntry>, ActivityError> {
+        let step = Step::of("load_context", &input);
+        let core = &self.core;
+        core.traced(&ctx, step, &input.run_id, core.load_context(&input))
+            .await
+    }
+
+    #[activity(name = "council_vote")]
+    pub async fn council_vote(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        c: CouncilInput,
+    ) -> Result<CouncilOutput, ActivityError> {
+        let step = Step::of("council_vote", &c.input);
+        let core = &self.core;
+        let window = c.window.len();
+        core.traced(
+            &ctx,
+            step,
+            &serde_json::json!({ "context_entries": window }),
+            async { core.council_vote(&c) },
+        )
+        .await
+    }
+
+    #[activity(name = "allocate_devices")]
+    pub async fn allocate_devices(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: AllocationInput,
+    ) -> Result<Allocation, ActivityError> {
+        let step = Step::of("allocate_devices", &input);
+        let core = &self.core;
+        core.traced(&ctx, step, &input.request, core.allocate(&input))
+            .await
+    }
+
+    #[activity(name = "persist_decision")]
+    pub async fn persist_decision(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        p: PersistInput,
+    ) -> Result<(), ActivityError> {
+        let d = &p.decision;
+        let core = &self.core;
+        let skipped: Vec<(String, String)> = p
+            .skipped
+            .iter()
+            .map(|s| (s.clone(), component(s).to_string()))
+            .collect();
+        core.traces.steps_skipped(
+            &d.run_id,
+            &d.request_id,
+            &skipped,
+            chrono::Utc::now().timestamp_millis(),
+        );
+        let step = Step::for_request("persist_decision", &d.run_id, &d.request_id);
+        core.traced(&ctx, step, &d.outcome, core.persist(&p)).await
+    }
+
+    #[activity(name = "cache_context")]
+    pub async fn cache_context(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        d: Decision,
+    ) -> Result<(), ActivityError> {
+        let step = Step::for_request("cache_context", &d.run_id, &d.request_id);
+        let core = &self.core;
+        core.traced(&ctx, step, &d.outcome, core.cache_context(&d))
+            .await
+    }
+
+    #[activity(name = "publish_decision")]
+    pub async fn publish_decision(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        d: Decision,
+    ) -> Result<Published, ActivityError> {
+        let step = Step {
+            last: true,
+            ..Step::for_request("publish_decision", &d.run_id, &d.request_id)
+        };
+        let core = &self.core;
+        let result = core.traced(&ctx, step, &d.outcome, core.publish(&d)).await;
+        if result.is_ok() {
+            core.metrics.decision(&d);
+        }
+        result
+    }
+}

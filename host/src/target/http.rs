@@ -1,0 +1,125 @@
+//! The target's HTTP API (axum):
+//!
+//! | method | path | answer |
+//! | --- | --- | --- |
+//! | POST | `/requests` | 202 + `Submitted`; 400 bad request id or JSON; 409 duplicate |
+//! | GET | `/requests/{id}/decision?wait_ms=N` | 200 `DecisionState` (pending / decided / failed); 404 unknown |
+//! | GET | `/requests/{id}/trace` | 200 WorkflowTrace; 404 none yet |
+//! | GET | `/health` | 200 liveness |
+//! | GET | `/ready` | 200 ready / 503 not ready, per-component status |
+//! | GET | `/metrics` | Prometheus text |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{DecisionState, GpuAllocationRequest, Target, TargetError};
+
+/// The longest a decision request may wait on the server.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+pub fn router(target: Arc<Target>) -> Router {
+    Router::new()
+        .route("/requests", post(submit))
+        .route("/requests/{id}/decision", get(decision))
+        .route("/requests/{id}/trace", get(trace))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(target)
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+fn target_error(e: TargetError) -> Response {
+    let status = match &e {
+        TargetError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        TargetError::Duplicate(_) => StatusCode::CONFLICT,
+        TargetError::Temporal(_) | TargetError::Worker(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+async fn submit(State(t): State<Arc<Target>>, body: axum::body::Bytes) -> Response {
+    let request: GpuAllocationRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("request body: {e}")),
+    };
+    match t.submit(request).await {
+        Ok(s) => (StatusCode::ACCEPTED, Json(s)).into_response(),
+        Err(e) => target_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct Wait {
+    wait_ms: Option<u64>,
+}
+
+async fn decision(
+    State(t): State<Arc<Target>>,
+    Path(id): Path<String>,
+    Query(w): Query<Wait>,
+) -> Response {
+    let wait = Duration::from_millis(w.wait_ms.unwrap_or(0)).min(MAX_WAIT);
+    match t.decision(&id, wait.max(Duration::from_millis(1))).await {
+        Ok(DecisionState::Unknown) => error(
+            StatusCode::NOT_FOUND,
+            format!("no request {id} in run {}", t.run_id()),
+        ),
+        Ok(state) => Json(state).into_response(),
+        Err(e) => target_error(e),
+    }
+}
+
+async fn trace(State(t): State<Arc<Target>>, Path(id): Path<String>) -> Response {
+    match t.trace(&id).await {
+        Ok(Some(trace)) => Json(trace).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("no trace for {id} in run {}", t.run_id()),
+        ),
+        Err(e) => target_error(e),
+    }
+}
+
+async fn health(State(t): State<Arc<Target>>) -> Response {
+    Json(serde_json::json!({
+        "status": "ok",
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "run_id": t.run_id().to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+    .into_response()
+}
+
+async fn ready(State(t): State<Arc<Target>>) -> Response {
+    let r = t.readiness().await;
+    let status = if r.ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(r)).into_response()
+}
+
+async fn metrics(State(t): State<Arc<Target>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        t.metrics_text(),
+    )
+        .into_response()
+}

@@ -1,0 +1,266 @@
+//! The system under test: a reference AURA GPU-allocation service. A Temporal workflow
+//! ([`workflow`]) runs seven steps ([`steps`]) as activities on a worker hosted here,
+//! deciding with the LNN council ([`council`]) over the GPU core's inventory, writing to
+//! the graph, Redis and Kafka ([`data`]) and tracing every step ([`crate::trace`]). It is
+//! driven in-process or over HTTP through one [`driver::TargetDriver`] trait.
+
+mod activities;
+mod config;
+pub mod council;
+pub mod data;
+pub mod driver;
+pub mod http;
+mod metrics;
+mod ready;
+pub mod request;
+pub mod steps;
+mod worker;
+mod workflow;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+
+pub use config::TargetConfig;
+pub use metrics::Metrics;
+pub use ready::{ComponentStatus, Readiness};
+pub use request::{Decision, GpuAllocationRequest};
+pub use workflow::{GpuAllocationWorkflow, WORKFLOW_TYPE};
+
+use crate::config::AuraConfig;
+use crate::gpu::{GpuCore, GpuError};
+use crate::namespace::RunId;
+use crate::services::ServiceHub;
+use crate::trace::{TraceLayer, TraceStore, WorkflowTrace};
+use council::{Council, WeightsError};
+use steps::{AllocationInput, StepOptions};
+use worker::WorkerThread;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+    #[error("request {0} was already submitted in this run")]
+    Duplicate(String),
+    #[error("temporal {0}")]
+    Temporal(String),
+    #[error("temporal worker: {0}")]
+    Worker(String),
+    #[error("workflow {workflow_id} failed: {reason}")]
+    WorkflowFailed { workflow_id: String, reason: String },
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Trace(#[from] crate::trace::TraceError),
+}
+
+/// What the steps share: services, council, GPU core, traces and metrics.
+pub struct TargetCore {
+    pub hub: Arc<ServiceHub>,
+    pub config: TargetConfig,
+    pub council: Council,
+    pub gpu: GpuCore,
+    pub traces: Arc<TraceStore>,
+    pub metrics: Arc<Metrics>,
+    /// The subscriber step spans are recorded in: the trace layer plus the host's log
+    /// output, independent of whatever global subscriber the embedding process has.
+    dispatch: tracing::Dispatch,
+}
+
+/// A submitted request: where to find its workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submitted {
+    pub run_id: String,
+    pub request_id: String,
+    pub workflow_id: String,
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DecisionState {
+    Pending,
+    Decided { decision: Box<Decision> },
+    Failed { reason: String },
+    Unknown,
+}
+
+/// The running target: core, worker and a Temporal client to start workflows.
+pub struct Target {
+    core: Arc<TargetCore>,
+    run_id: RunId,
+    client: Client,
+    worker: Option<WorkerThread>,
+    temporal_timeout: Duration,
+}
+
+fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl Target {
+    /// Starts the GPU core, the council and the worker for run `run_id`.
+    pub async fn start(config: &AuraConfig, run_id: RunId) -> Result<Self, TargetError> {
+        let hub = Arc::new(ServiceHub::new(config.clone()));
+        let gpu = GpuCore::start(&config.gpu)?;
+        let council = Council::new(&config.target.council, gpu.compute.clone())?;
+        let traces = TraceStore::persistent(hub.clone(), config.target.trace_ttl);
+        let metrics = Arc::new(Metrics::default());
+        let subscriber = tracing_subscriber::registry()
+            .with(TraceLayer::new(traces.clone()))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(
+                        tracing_subscriber::EnvFilter::try_from_default_env()
+                            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                    ),
+            );
+        let core = Arc::new(TargetCore {
+            hub,
+            config: config.target.clone(),
+            council,
+            gpu,
+            traces,
+            metrics,
+            dispatch: tracing::Dispatch::new(subscriber),
+        });
+        let worker = WorkerThread::start(core.clone(), config.services.temporal.clone()).await?;
+        let client = worker::client(&config.services.temporal).await?;
+        Ok(Self {
+            core,
+            run_id,
+            client,
+            worker: Some(worker),
+            temporal_timeout: config.services.temporal.timeout,
+        })
+    }
+
+    pub fn run_id(&self) -> &RunId {
+        &self.run_id
+    }
+
+    pub fn core(&self) -> &Arc<TargetCore> {
+        &self.core
+    }
+
+    /// Starts the request's workflow; the decision comes later ([`Self::decision`]).
+    pub async fn submit(&self, request: GpuAllocationRequest) -> Result<Submitted, TargetError> {
+        if !valid_request_id(&request.request_id) {
+            return Err(TargetError::BadRequest(format!(
+                "request_id '{}' must be 1-128 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
+                request.request_id
+            )));
+        }
+        let run_id = self.run_id.to_string();
+        let workflow_id = data::workflow_id(&run_id, &request.request_id);
+        let c = &self.core.config;
+        let input = AllocationInput {
+            run_id: run_id.clone(),
+            submitted_at: chrono::Utc::now().timestamp_millis(),
+            options: StepOptions {
+                timeout_ms: c.step_timeout.as_millis() as u64,
+                attempts: c.step_attempts,
+                retry_interval_ms: c.retry_interval.as_millis() as u64,
+            },
+            request: request.clone(),
+        };
+        let options = WorkflowStartOptions::new(c.task_queue.clone(), workflow_id.clone()).build();
+        let started = tokio::time::timeout(
+            self.temporal_timeout,
+            self.client
+                .start_workflow(GpuAllocationWorkflow::run, input, options),
+        )
+        .await
+        .map_err(|_| {
+            TargetError::Temporal(format!(
+                "start {workflow_id}: no answer within {:?}",
+                self.temporal_timeout
+            ))
+        })?;
+        match started {
+            Ok(_) => {}
+            Err(e) if e.to_string().to_lowercase().contains("already") => {
+                return Err(TargetError::Duplicate(request.request_id));
+            }
+            Err(e) => return Err(TargetError::Temporal(format!("start {workflow_id}: {e}"))),
+        }
+        self.core.metrics.request();
+        Ok(Submitted {
+            run_id,
+            request_id: request.request_id,
+            workflow_id,
+        })
+    }
+
+    /// The request's decision, waiting up to `wait` for a running workflow.
+    pub async fn decision(
+        &self,
+        request_id: &str,
+        wait: Duration,
+    ) -> Result<DecisionState, TargetError> {
+        let workflow_id = data::workflow_id(self.run_id.as_str(), request_id);
+        let handle = self
+            .client
+            .get_workflow_handle::<GpuAllocationWorkflow>(workflow_id.clone());
+        let outcome =
+            tokio::time::timeout(wait, handle.get_result(WorkflowGetResultOptions::default()))
+                .await;
+        match outcome {
+            Err(_) => Ok(DecisionState::Pending),
+            Ok(Ok(decision)) => Ok(DecisionState::Decided {
+                decision: Box::new(decision),
+            }),
+            Ok(Err(e)) => {
+                let reason = e.to_string();
+                if reason.to_lowercase().contains("not found") {
+                    Ok(DecisionState::Unknown)
+                } else {
+                    Ok(DecisionState::Failed { reason })
+                }
+            }
+        }
+    }
+
+    /// The request's WorkflowTrace: this process's copy, else the stored one.
+    pub async fn trace(&self, request_id: &str) -> Result<Option<WorkflowTrace>, TargetError> {
+        if let Some(t) = self.core.traces.get(self.run_id.as_str(), request_id) {
+            return Ok(Some(t));
+        }
+        let cache = self
+            .core
+            .hub
+            .cache()
+            .await
+            .map_err(crate::trace::TraceError::from)?;
+        Ok(crate::trace::load(cache.as_ref(), self.run_id.as_str(), request_id).await?)
+    }
+
+    pub async fn readiness(&self) -> Readiness {
+        ready::check(self).await
+    }
+
+    pub fn metrics_text(&self) -> String {
+        self.core.metrics.encode()
+    }
+
+    pub fn worker_running(&self) -> bool {
+        self.worker.as_ref().is_some_and(WorkerThread::running)
+    }
+
+    /// Stops the worker (running activities finish first).
+    pub async fn stop(mut self) {
+        if let Some(w) = self.worker.take() {
+            w.stop().await;
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `GpuAllocationWorkflow`: the seven steps as Temporal activities. Workflow code must be
+//! deterministic, so it only sequences activities and decides from their results; the
+//! step policy (timeout, attempts, backoff) travels in the input.
+
+use std::time::Duration;
+
+use temporalio_common::RetryPolicy;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+
+use super::activities::AllocationActivities;
+use super::data;
+use super::request::{Decision, Denial, DenialClass, Outcome};
+use super::steps::{AllocationInput, CouncilInput, PersistInput, StepOptions};
+
+/// The workflow type name in Temporal.
+pub const WORKFLOW_TYPE: &str = "GpuAllocationWorkflow";
+
+#[workflow]
+#[derive(Default)]
+pub struct GpuAllocationWorkflow;
+
+fn options(o: &StepOptions) -> ActivityOptions {
+    let retry = RetryPolicy::builder()
+        .initial_interval(Duration::from_millis(o.retry_interval_ms.max(1)))
+        .backoff_coefficient(2.0)
+        .maximum_attempts(o.attempts.max(1))
+        .build();
+    ActivityOptions::with_start_to_close_timeout(Duration::from_millis(o.timeout_ms.max(1)))
+        .retry_policy(retry)
+        .build()
+}
+
+#[workflow_methods]
+impl GpuAllocationWorkflow {
+    #[run(name = "GpuAllocationWorkflow")]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: AllocationInput,
+    ) -> WorkflowResult<Decision> {
+        let opts = options(&input.options);
+        let run = |ctx: &WorkflowContext<Self>| ctx.clone();
+        let checked = run(ctx)
+            .execute_activity(
+                AllocationActivities::validate_request,
+                input.clone(),
+                opts.clone(),
+            )
+            .await?;
+        let mut decision = Decision {
+            run_id: input.run_id.clone(),
+            request_id: input.request.request_id.clone(),
+            workflow_id: data::workflow_id(&input.run_id, &input.request.request_id),
+            outcome: Outcome::Denied,
+            denial: checked.denial.clone(),
+            votes: Vec::new(),
+            quorum: false,
+            approve_weight: 0.0,
+            deny_weight: 0.0,
+            devices: Vec::new(),
+            decided_at: checked.at,
+            request: input.request.clone(),
+        };
+        let mut skipped: Vec<String> = Vec::new();
+        if decision.denial.is_some() {
+            skipped.extend(["load_context", "council_vote", "allocate_devices"].map(String::from));
+        } else {
+            let window = run(ctx)
+                .execute_activity(
+                    AllocationActivities::load_context,
+                    input.clone(),
+                    opts.clone(),
+                )
+                .await?;
+            let council = run(ctx)
+                .execute_activity(
+                    AllocationActivities::council_vote,
+                    CouncilInput {
+                        input: input.clone(),
+                        window,
+                    },
+                    opts.clone(),
+                )
+                .await?;
+            let v = council.verdict;
+            decision.votes = v.votes;
+            decision.quorum = v.quorum;
+            decision.approve_weight = v.approve_weight;
+            decision.deny_weight = v.deny_weight;
+            decision.decided_at = council.at;
+            if !v.approve {
+                let (class, why) = if v.quorum {
+                    (DenialClass::CouncilRejected, "the council voted to deny")
+                } else {
+                    (
+                        DenialClass::NoQuorum,
+                        "too few agents were confident enough to vote",
+                    )
+                };
+                decision.denial = Some(Denial {
+                    class,
+                    message: format!(
+                        "{why} (approve {:.3} vs deny {:.3})",
+                        v.approve_weight, v.deny_weight
+                    ),
+                });
+                skipped.push("allocate_devices".into());
+            } else {
+                let allocation = run(ctx)
+                    .execute_activity(
+                        AllocationActivities::allocate_devices,
+                        input.clone(),
+                        opts.clone(),
+                    )
+                    .await?;
+                decision.devices = allocation.devices;
+                decision.denial = allocation.denial;
+                decision.decided_at = allocation.at;
+                if decision.denial.is_none() {
+                    decision.outcome = Outcome::Approved;
+                }
+            }
+        }
+        run(ctx)
+            .execute_activity(
+                AllocationActivities::persist_decision,
+                PersistInput {
+                    decision: decision.clone(),
+                    skipped,
+                },
+                opts.clone(),
+            )
+            .await?;
+        run(ctx)
+            .execute_activity(
+                AllocationActivities::cache_context,
+                decision.clone(),
+                opts.clone(),
+            )
+            .await?;
+        run(ctx)
+            .execute_activity(
+                AllocationActivities::publish_decision,
+                decision.clone(),
+                opts,
+            )
+            .await?;
+        Ok(decision)
+    }
+}
