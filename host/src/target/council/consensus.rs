@@ -85,7 +85,9 @@ mod tests {
 
     #[test]
     fn a_tie_denies() {
-        let v = decide(votes(&[1.0, -1.0]));
+        let mut v = votes(&[1.0, -1.0]);
+        v[1].confidence = v[0].confidence;
+        let v = decide(v);
         assert!(v.quorum && !v.approve, "{v:?}");
     }
 }
