@@ -464,3 +464,102 @@ mod plugin_cli {
         assert_eq!(again.status.code(), Some(2), "{}", text(&again));
     }
 }
+
+mod target_cli {
+    use super::*;
+
+    /// A `target serve` process, stopped with SIGTERM when dropped.
+    struct Served(std::process::Child);
+
+    impl Drop for Served {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while self.0.try_wait().ok().flatten().is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = self.0.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    #[test]
+    fn serve_answers_requests_and_trace_shows_all_seven_steps() {
+        common::ensure_env();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("aura.toml");
+        std::fs::write(
+            &config,
+            format!("[target]\ntask_queue = \"{}\"\n", common::unique("cli")),
+        )
+        .expect("config");
+        let port = common::free_port();
+        let run_id = common::unique("cli");
+        let mut serve = aura();
+        serve
+            .arg("--config")
+            .arg(&config)
+            .args(["target", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--run-id", &run_id])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let _served = Served(serve.spawn().expect("serve"));
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "target serve did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+
+        let id = common::unique("req");
+        let (submitted, _) = run_within(
+            aura()
+                .args(["target", "submit", "--target", &url, "--team", "vision"])
+                .args(["--request-id", "cli-1", "--priority", "9"]),
+            Duration::from_secs(90),
+        );
+        assert_eq!(submitted.status.code(), Some(0), "{}", text(&submitted));
+        let stdout = String::from_utf8_lossy(&submitted.stdout);
+        assert!(stdout.contains(&format!("{id} approved: gpu-")), "{stdout}");
+
+        let waterfall = run(aura().args(["trace", &id, "--run-id", &run_id]));
+        assert_eq!(waterfall.status.code(), Some(0), "{}", text(&waterfall));
+        let out = String::from_utf8_lossy(&waterfall.stdout);
+        for (step, component) in aura_host::target::steps::STEPS {
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(step))
+                .unwrap_or_else(|| panic!("no {step} line in:\n{out}"));
+            assert!(
+                line.contains(component) && line.contains("completed"),
+                "{line}"
+            );
+            assert!(line.contains(" ms"), "{line}");
+        }
+        assert!(out.contains("· completed ·"), "{out}");
+
+        // Without --run-id the run is found; through the API the trace is the same.
+        let found = run(aura().args(["trace", &id, "--json"]));
+        assert_eq!(found.status.code(), Some(0), "{}", text(&found));
+        let via_api = run(aura().args(["trace", &id, "--json", "--target", &url]));
+        assert_eq!(json(&found), json(&via_api));
+
+        let missing = run(aura().args(["trace", "no-such-request"]));
+        assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+        assert!(text(&missing).contains("no trace for request 'no-such-request'"));
+
+        let bad = run(aura()
+            .args(["target", "submit", "--target", &url, "--team", "x"])
+            .args(["--request-id", "bad id!"]));
+        assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+        assert!(text(&bad).contains("request_id"), "{}", text(&bad));
+    }
+}

@@ -132,3 +132,80 @@ impl Council {
 pub fn probe_weights() -> Vec<f32> {
     weights::seeded(1, 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::Compute;
+
+    fn request() -> GpuAllocationRequest {
+        GpuAllocationRequest {
+            request_id: "r".into(),
+            team: "t".into(),
+            gpu_count: 2,
+            gpu_model: None,
+            memory_gb: 40,
+            priority: 7,
+            duration_minutes: 90,
+        }
+    }
+
+    #[test]
+    fn same_inputs_same_verdict_across_councils() {
+        let window = vec![ContextEntry {
+            request_id: "p".into(),
+            team: "t".into(),
+            gpu_count: 4,
+            memory_gb: 80,
+            priority: 3,
+            duration_minutes: 600,
+            approved: true,
+            devices: 4,
+            decided_at: 1_000,
+        }];
+        let r = request();
+        let case = || Case {
+            request: &r,
+            submitted_at_ms: 121_000,
+            window: &window,
+        };
+        let a = Council::new(&CouncilConfig::default(), Arc::new(Compute::Cpu)).expect("a");
+        let b = Council::new(&CouncilConfig::default(), Arc::new(Compute::Cpu)).expect("b");
+        let (va, _) = a.decide(&[case()]).expect("a decides");
+        let (vb, _) = b.decide(&[case()]).expect("b decides");
+        assert_eq!(va, vb);
+        assert_eq!(va[0].votes.len(), 5);
+        let (again, _) = a.decide(&[case()]).expect("again");
+        assert_eq!(va, again);
+    }
+
+    #[test]
+    fn the_context_window_changes_the_logits() {
+        let r = request();
+        let council = Council::new(&CouncilConfig::default(), Arc::new(Compute::Cpu)).expect("c");
+        let empty = Council::batch(&[Case {
+            request: &r,
+            submitted_at_ms: 0,
+            window: &[],
+        }]);
+        let busy_window: Vec<ContextEntry> = (0..8)
+            .map(|i| ContextEntry {
+                request_id: format!("p{i}"),
+                team: "t".into(),
+                gpu_count: 8,
+                memory_gb: 80,
+                priority: 9,
+                duration_minutes: 600,
+                approved: true,
+                devices: 8,
+                decided_at: i * 1000,
+            })
+            .collect();
+        let busy = Council::batch(&[Case {
+            request: &r,
+            submitted_at_ms: 9000,
+            window: &busy_window,
+        }]);
+        assert_ne!(council.logits_cpu(&empty), council.logits_cpu(&busy));
+    }
+}
