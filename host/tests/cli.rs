@@ -523,7 +523,7 @@ mod target_cli {
         let (submitted, _) = run_within(
             aura()
                 .args(["target", "submit", "--target", &url, "--team", "vision"])
-                .args(["--request-id", "cli-1", "--priority", "9"]),
+                .args(["--request-id", &id, "--priority", "9"]),
             Duration::from_secs(90),
         );
         assert_eq!(submitted.status.code(), Some(0), "{}", text(&submitted));
