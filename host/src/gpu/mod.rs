@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use config::{ComputePreference, DeclaredDevice, GpuConfig, InventorySource};
-pub use inventory::{Device, Source};
+pub use inventory::{Device, Source, discover};
 
 use crate::target::council::cfc::{self, Batch};
 
