@@ -100,4 +100,19 @@ mod tests {
         );
         assert!(!c.services.temporal.required);
     }
+
+    #[test]
+    fn target_and_gpu_tables_parse_and_reject_unknown_keys() {
+        let c = parse(
+            Path::new("a.toml"),
+            "[target]\nstep_pause = \"250ms\"\n[target.council]\nagents = 7\n\
+             [gpu]\ncompute = \"cpu\"\ndevices = [{ id = \"g\", model = \"L4\", memory_gb = 24 }]\n",
+        )
+        .expect("parses");
+        assert_eq!(c.target.council.agents, 7);
+        assert_eq!(c.target.step_pause, std::time::Duration::from_millis(250));
+        assert_eq!(c.gpu.devices.len(), 1);
+        let e = err("[target.council]\nagent = 3\n").to_string();
+        assert!(e.contains("a.toml:2") && e.contains("agent"), "{e}");
+    }
 }

@@ -287,6 +287,46 @@ impl AuraConfig {
                 });
             }
         }
+        self.validate_target()
+    }
+
+    fn validate_target(&self) -> Result<(), ConfigError> {
+        let t = &self.target;
+        let invalid = |field: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: field.into(),
+                reason: reason.into(),
+            })
+        };
+        if t.council.weights.is_none() && t.council.agents == 0 {
+            return invalid(
+                "target.council.agents",
+                "the council needs at least one agent",
+            );
+        }
+        if !(1..=16).contains(&t.council.context_window) {
+            return invalid("target.council.context_window", "must be 1-16");
+        }
+        if !(0.0..1.0).contains(&t.council.abstain_below) {
+            return invalid("target.council.abstain_below", "must be in [0, 1)");
+        }
+        if t.step_attempts == 0 {
+            return invalid("target.step_attempts", "at least one attempt is needed");
+        }
+        if t.step_timeout.is_zero() {
+            return invalid(
+                "target.step_timeout",
+                "a timeout of zero would fail every step",
+            );
+        }
+        if self
+            .gpu
+            .devices
+            .iter()
+            .any(|d| d.id.is_empty() || d.memory_gb == 0)
+        {
+            return invalid("gpu.devices", "every device needs an id and memory_gb > 0");
+        }
         Ok(())
     }
 }
