@@ -75,7 +75,7 @@ impl Default for Metrics {
         );
         registry.register(
             "store_errors",
-            "Step failures, by the service that failed",
+            "Step failures, by the service (or timeout / data) that failed",
             store_errors.clone(),
         );
         Self {

@@ -110,3 +110,12 @@ impl WorkerThread {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 }
+
+impl Drop for WorkerThread {
+    /// A target dropped without `stop` still stops polling; its thread ends on its own.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            (self.shutdown)();
+        }
+    }
+}

@@ -268,3 +268,76 @@ async fn write_through(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(store: &TraceStore, step: &str, at: i64) {
+        store.step_started(StepStart {
+            run_id: "r".into(),
+            request_id: "q".into(),
+            step: step.into(),
+            component: "c".into(),
+            input: serde_json::Value::Null,
+            at,
+        });
+    }
+
+    fn end(
+        store: &TraceStore,
+        step: &str,
+        at: i64,
+        error: Option<&str>,
+        terminal: bool,
+        last: bool,
+    ) {
+        store.step_finished(StepEnd {
+            run_id: "r".into(),
+            request_id: "q".into(),
+            step: step.into(),
+            at,
+            output: serde_json::Value::Null,
+            error: error.map(str::to_string),
+            terminal,
+            last,
+        });
+    }
+
+    #[test]
+    fn a_retried_step_keeps_its_earlier_error_and_the_trace_completes() {
+        let store = TraceStore::in_memory();
+        start(&store, "a", 1);
+        end(&store, "a", 2, Some("redis down"), false, false);
+        let t = store.get("r", "q").expect("trace");
+        assert_eq!(t.steps[0].status, StepStatus::Failed);
+        assert_eq!(t.completion_status, StepStatus::Running);
+        start(&store, "a", 3);
+        assert_eq!(
+            store.get("r", "q").expect("t").current_step.as_deref(),
+            Some("a")
+        );
+        end(&store, "a", 4, None, false, true);
+        let t = store.get("r", "q").expect("trace");
+        assert_eq!(t.steps.len(), 1);
+        assert_eq!(t.steps[0].status, StepStatus::Completed);
+        assert_eq!(
+            t.steps[0].error_details.as_deref(),
+            Some("earlier attempt: redis down")
+        );
+        assert_eq!(t.completion_status, StepStatus::Completed);
+        assert_eq!(t.current_step, None);
+    }
+
+    #[test]
+    fn a_failed_last_attempt_fails_the_trace() {
+        let store = TraceStore::in_memory();
+        start(&store, "a", 1);
+        end(&store, "a", 2, Some("graph down"), true, false);
+        let t = store.get("r", "q").expect("trace");
+        assert_eq!(t.completion_status, StepStatus::Failed);
+        store.steps_skipped("r", "q", &[("b".into(), "x".into())], 3);
+        let t = store.get("r", "q").expect("trace");
+        assert_eq!(t.steps[1].status, StepStatus::Skipped);
+    }
+}
