@@ -5,6 +5,8 @@
 //!
 //!   cargo bench -p aura-host --bench target
 
+#![recursion_limit = "256"]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

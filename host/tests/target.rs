@@ -299,13 +299,19 @@ async fn concurrent_requests_never_over_allocate() {
         before,
         "a device was leased twice: {devices:?}"
     );
-    for d in decisions.iter().filter(|d| !d.approved()) {
-        assert_eq!(
-            d.denial.as_ref().map(|x| x.class),
-            Some(DenialClass::CapacityShort),
-            "{d:?}"
-        );
-    }
+    // The losers ran out of devices (the council may also turn one down at the margin,
+    // as its context window fills with this burst).
+    let classes: Vec<DenialClass> = decisions
+        .iter()
+        .filter_map(|d| d.denial.as_ref().map(|x| x.class))
+        .collect();
+    assert!(classes.contains(&DenialClass::CapacityShort), "{classes:?}");
+    assert!(
+        classes
+            .iter()
+            .all(|c| matches!(c, DenialClass::CapacityShort | DenialClass::CouncilRejected)),
+        "{classes:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

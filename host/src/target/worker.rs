@@ -13,8 +13,12 @@ use super::workflow::GpuAllocationWorkflow;
 use super::{TargetCore, TargetError};
 use crate::config::TemporalConfig;
 
+type Shutdown = Box<dyn Fn() + Send + Sync>;
+
 pub struct WorkerThread {
-    shutdown: Box<dyn Fn() + Send + Sync>,
+    shutdown: Shutdown,
+    /// The worker's runtime: its shutdown spawns a task, so it runs inside it.
+    runtime: tokio::runtime::Handle,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -44,7 +48,7 @@ impl WorkerThread {
         temporal: TemporalConfig,
     ) -> Result<Self, TargetError> {
         let (ready_tx, ready_rx) =
-            oneshot::channel::<Result<Box<dyn Fn() + Send + Sync>, TargetError>>();
+            oneshot::channel::<Result<(Shutdown, tokio::runtime::Handle), TargetError>>();
         let queue = core.config.task_queue.clone();
         let thread = std::thread::Builder::new()
             .name("aura-temporal-worker".into())
@@ -82,25 +86,27 @@ impl WorkerThread {
                             return;
                         }
                     };
-                    let _ = ready_tx.send(Ok(Box::new(worker.shutdown_handle())));
+                    let shutdown: Shutdown = Box::new(worker.shutdown_handle());
+                    let _ = ready_tx.send(Ok((shutdown, tokio::runtime::Handle::current())));
                     if let Err(e) = worker.run().await {
                         tracing::error!(target: "aura::target", "temporal worker stopped: {e}");
                     }
                 });
             })
             .map_err(|e| TargetError::Worker(e.to_string()))?;
-        let shutdown = ready_rx
+        let (shutdown, runtime) = ready_rx
             .await
             .map_err(|_| TargetError::Worker("the worker thread ended before starting".into()))??;
         Ok(Self {
             shutdown,
+            runtime,
             thread: Some(thread),
         })
     }
 
     /// Stops polling, lets running tasks finish and joins the thread.
     pub async fn stop(mut self) {
-        (self.shutdown)();
+        self.initiate_shutdown();
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -109,13 +115,18 @@ impl WorkerThread {
     pub fn running(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
+
+    fn initiate_shutdown(&self) {
+        if self.running() {
+            let _inside = self.runtime.enter();
+            (self.shutdown)();
+        }
+    }
 }
 
 impl Drop for WorkerThread {
     /// A target dropped without `stop` still stops polling; its thread ends on its own.
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            (self.shutdown)();
-        }
+        self.initiate_shutdown();
     }
 }

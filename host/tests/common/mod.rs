@@ -171,18 +171,20 @@ pub struct PrivateRedis {
 
 impl PrivateRedis {
     pub fn start() -> Self {
-        Self::on(free_port())
+        let port = free_port();
+        Self {
+            port,
+            child: Self::spawn(port),
+        }
     }
 
     /// Starts it again on the same port (after [`Self::kill`]).
     pub fn restart(&mut self) {
         self.kill();
-        let fresh = Self::on(self.port);
-        let old = std::mem::replace(self, fresh);
-        std::mem::forget(old);
+        self.child = Self::spawn(self.port);
     }
 
-    fn on(port: u16) -> Self {
+    fn spawn(port: u16) -> std::process::Child {
         let child = Command::new(redis_server_binary())
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
@@ -194,7 +196,7 @@ impl PrivateRedis {
             assert!(Instant::now() < deadline, "private redis did not listen");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { port, child }
+        child
     }
 
     pub fn url(&self) -> String {
