@@ -530,6 +530,8 @@ mod target_cli {
         let stdout = String::from_utf8_lossy(&submitted.stdout);
         assert!(stdout.contains(&format!("{id} approved: gpu-")), "{stdout}");
 
+        stores_hold_the_decision(&run_id, &id);
+
         let waterfall = run(aura().args(["trace", &id, "--run-id", &run_id]));
         assert_eq!(waterfall.status.code(), Some(0), "{}", text(&waterfall));
         let out = String::from_utf8_lossy(&waterfall.stdout);
@@ -561,5 +563,60 @@ mod target_cli {
             .args(["--request-id", "bad id!"]));
         assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
         assert!(text(&bad).contains("request_id"), "{}", text(&bad));
+    }
+
+    /// The served target's decision is in the graph, in Redis, on Kafka and a completed
+    /// Temporal workflow.
+    fn stores_hold_the_decision(run_id: &str, request_id: &str) {
+        use aura_host::services::{Cypher, ServiceHub};
+        use aura_host::target::data;
+        let rt = tokio::runtime::Runtime::new().expect("tokio");
+        rt.block_on(async {
+            let hub = ServiceHub::new(common::config());
+            let rows = hub
+                .graph()
+                .await
+                .expect("graph")
+                .query(
+                    Cypher::new(
+                        "MATCH (:Request {run_id: $run, request_id: $id})-[:DECIDED_BY]->(d:Decision) \
+                         RETURN d.outcome AS outcome",
+                    )
+                    .param("run", run_id)
+                    .param("id", request_id),
+                )
+                .await
+                .expect("match");
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            let cached = hub
+                .cache()
+                .await
+                .expect("redis")
+                .get(&data::decision_key(run_id, request_id))
+                .await
+                .expect("get");
+            assert!(cached.is_some_and(|c| c.contains("\"approved\"")));
+            let events = hub
+                .events()
+                .await
+                .expect("kafka")
+                .read(
+                    &data::decided_topic(run_id),
+                    &common::unique("g"),
+                    1,
+                    Duration::from_secs(20),
+                )
+                .await
+                .expect("read");
+            assert_eq!(events.first().and_then(|e| e.key.as_deref()), Some(request_id));
+            let execution = hub
+                .workflows()
+                .await
+                .expect("temporal")
+                .describe_execution(&data::workflow_id(run_id, request_id))
+                .await
+                .expect("describe");
+            assert_eq!(execution.status, "COMPLETED");
+        });
     }
 }

@@ -100,13 +100,13 @@ impl TargetCore {
                 error = Empty,
             )
         });
-        let timeout = step_budget(info, self.config.step_timeout);
         let pause = self.config.step_pause;
         let started = std::time::Instant::now();
         let result = async {
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
             }
+            let timeout = step_budget(info, self.config.step_timeout);
             match tokio::time::timeout(timeout, body).await {
                 Ok(r) => r,
                 Err(_) => Err(StepError::Timeout {
@@ -127,6 +127,9 @@ impl TargetCore {
             }
             Err(e) => {
                 self.metrics.store_error(e.service());
+                if !e.retryable() {
+                    span.record("terminal", true);
+                }
                 span.record("error", e.to_string().as_str());
             }
         }
