@@ -1,6 +1,8 @@
 //! The `aura-host` binary against real servers: readiness, failures, bad configuration,
 //! and a private environment's whole life (up, a killed service, down).
 
+#![recursion_limit = "256"]
+
 mod common;
 
 use std::path::Path;
