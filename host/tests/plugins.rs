@@ -306,3 +306,26 @@ async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<ReloadEven
         .expect("a reload event within 30 s")
         .expect("watcher alive")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpu_inventory_is_granted_or_denied_by_the_manifest() {
+    let rt = runtime();
+    let granted = rt.load(hostile("gpu-inventory", tight())).expect("loads");
+    let inv = rt
+        .validate(&granted, context("gpu", &granted.spec.config))
+        .await;
+    let check = &inv.outcome.as_ref().expect("ran").checks[0];
+    assert!(check.passed, "{check:?}");
+    assert_eq!(check.actual, "8 device(s) from declared", "{check:?}");
+
+    let mut spec = hostile("gpu-inventory", tight());
+    spec.name = "gpu-no-permission".into();
+    spec.grants = Grants::default();
+    let denied = rt.load(spec).expect("loads");
+    let inv = rt
+        .validate(&denied, context("gpu", &denied.spec.config))
+        .await;
+    let check = &inv.outcome.as_ref().expect("ran").checks[0];
+    assert!(!check.passed, "{check:?}");
+    assert!(check.actual.contains("gpu = true"), "{check:?}");
+}

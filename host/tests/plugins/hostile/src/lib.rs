@@ -18,6 +18,7 @@ use std::hint::black_box;
 use aura_sdk::validator::Guest;
 use aura_sdk::{
     Check, HostError, PluginError, RunContext, ValidationResult, cache, events, export_validator,
+    gpu,
 };
 use serde::Deserialize;
 
@@ -210,11 +211,32 @@ impl Guest for Hostile {
                     "",
                 ))
             }
+            "gpu-inventory" => {
+                // Not hostile: reports what the `gpu` interface gave, granted or not.
+                let (passed, actual) = match gpu::inventory() {
+                    Ok(devices) => (
+                        !devices.is_empty(),
+                        format!(
+                            "{} device(s) from {}",
+                            devices.len(),
+                            devices.first().map_or("nowhere", |d| d.source.as_str())
+                        ),
+                    ),
+                    Err(e) => (false, e.reason()),
+                };
+                one(Check::expect(
+                    "gpu inventory",
+                    passed,
+                    "devices",
+                    actual,
+                    "none",
+                ))
+            }
             other => Err(PluginError::Config(format!(
                 "unknown mode {other:?}; expected one of well-behaved, infinite-loop, \
                  memory-bomb, recursion, panic, oversized-result, open-file, open-socket, \
                  read-env, cache-write, key-outside-prefix, topic-outside-allow-list, \
-                 slow-host-call"
+                 slow-host-call, gpu-inventory"
             ))),
         }
     }
