@@ -9,6 +9,7 @@ pub mod config;
 pub mod environment;
 pub mod gpu;
 pub mod namespace;
+pub mod orchestrator;
 pub mod plugins;
 pub mod services;
 pub mod target;

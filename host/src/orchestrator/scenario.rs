@@ -1,0 +1,418 @@
+//! The scenario format (TOML, in `scenarios/`), after seed 000's TestScenario: the GPU
+//! requests to submit, the expected outcome of each, invariants over all of them, the
+//! validator plugins to run, timing limits, required services, feature flags, faults to
+//! inject and the scenarios this one depends on. A file that does not parse, or that
+//! contradicts itself, is refused with its path, line, column and field before anything
+//! runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, parse_toml};
+use crate::services::ServiceKind;
+use crate::target::request::{DenialClass, GpuAllocationRequest, Outcome};
+use crate::target::steps::STEPS;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub gpu_requests: Vec<GpuAllocationRequest>,
+    #[serde(default)]
+    pub expected_outcomes: Vec<ExpectedOutcome>,
+    #[serde(default)]
+    pub invariants: Vec<Invariant>,
+    #[serde(default)]
+    pub validation_rules: Vec<ValidationRule>,
+    #[serde(with = "humantime_serde", default = "default_max_time")]
+    pub max_execution_time: Duration,
+    /// Per step (activity) name: the longest that step may take.
+    #[serde(default, with = "durations")]
+    pub step_timeouts: BTreeMap<String, Duration>,
+    #[serde(default)]
+    pub required_services: Vec<ServiceKind>,
+    #[serde(default)]
+    pub feature_flags: BTreeMap<String, bool>,
+    /// Declared here, executed by the chaos engine.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// Scenario ids that must run (and pass) first.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
+fn default_max_time() -> Duration {
+    Duration::from_secs(300)
+}
+
+mod durations {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<String, Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let text: BTreeMap<&String, String> = m
+            .iter()
+            .map(|(k, v)| (k, humantime::format_duration(*v).to_string()))
+            .collect();
+        text.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Duration>, D::Error> {
+        let text = BTreeMap::<String, String>::deserialize(d)?;
+        text.into_iter()
+            .map(|(k, v)| {
+                humantime::parse_duration(&v)
+                    .map(|d| (k.clone(), d))
+                    .map_err(|e| serde::de::Error::custom(format!("{k}: '{v}': {e}")))
+            })
+            .collect()
+    }
+}
+
+/// What one request should come to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedOutcome {
+    pub request_id: String,
+    pub decision: Outcome,
+    /// Devices an approval allocates.
+    pub device_count: Option<u32>,
+    /// The denial class a denial must have.
+    pub reason: Option<DenialClass>,
+}
+
+/// A property of the scenario's requests taken together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Invariant {
+    /// No device is allocated to two requests at once.
+    NoDoubleAllocation,
+    /// At most `count` requests are approved.
+    MaxApproved { count: u32 },
+    /// Every request has a decision within `within` of its submission.
+    AllDecidedWithin {
+        #[serde(with = "humantime_serde")]
+        within: Duration,
+    },
+}
+
+/// A validator plugin to run on every request, with its config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationRule {
+    /// A shipped plugin's name (`decision_persistence`) or a path to a `.wasm`.
+    pub plugin: String,
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub service: ServiceKind,
+    pub action: FaultAction,
+    /// Inject when this step starts (any request); at the start of the scenario if absent.
+    pub at_step: Option<String>,
+    /// How long the fault lasts (pause, delay, partition).
+    #[serde(default, with = "humantime_serde::option")]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultAction {
+    Kill,
+    Pause,
+    Delay,
+    Partition,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error(transparent)]
+    Parse(#[from] ConfigError),
+    #[error("{path}:{line}:{column}: {field}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        reason: String,
+    },
+}
+
+impl Scenario {
+    /// Reads, parses and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ScenarioError> {
+        let scenario: Self = parse_toml(path, text)?;
+        scenario.check().map_err(|(field, value, reason)| {
+            let (line, column) = locate(text, &value);
+            ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                field,
+                reason,
+            }
+        })?;
+        Ok(scenario)
+    }
+
+    /// What the file cannot say through its types: `(field, offending value, reason)`.
+    fn check(&self) -> Result<(), (String, String, String)> {
+        let bad =
+            |field: String, value: &str, reason: String| Err((field, value.to_string(), reason));
+        let id_ok = |s: &str| {
+            (1..=128).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        if !id_ok(&self.id) {
+            return bad(
+                "id".into(),
+                &self.id,
+                "use 1-128 of A-Z a-z 0-9 - _ .".into(),
+            );
+        }
+        let mut requests = BTreeSet::new();
+        for (i, r) in self.gpu_requests.iter().enumerate() {
+            let field = format!("gpu_requests[{i}].request_id");
+            if !id_ok(&r.request_id) {
+                return bad(
+                    field,
+                    &r.request_id,
+                    "use 1-128 of A-Z a-z 0-9 - _ .".into(),
+                );
+            }
+            if !requests.insert(r.request_id.as_str()) {
+                return bad(field, &r.request_id, "this request id is used twice".into());
+            }
+        }
+        let mut expected = BTreeSet::new();
+        for (i, e) in self.expected_outcomes.iter().enumerate() {
+            let field = |name: &str| format!("expected_outcomes[{i}].{name}");
+            if !requests.contains(e.request_id.as_str()) {
+                return bad(
+                    field("request_id"),
+                    &e.request_id,
+                    "no gpu_request has this id".into(),
+                );
+            }
+            if !expected.insert(e.request_id.as_str()) {
+                return bad(
+                    field("request_id"),
+                    &e.request_id,
+                    "a second expected outcome for this request".into(),
+                );
+            }
+            match e.decision {
+                Outcome::Approved if e.reason.is_some() => {
+                    return bad(
+                        field("reason"),
+                        "reason",
+                        "an approval has no denial reason".into(),
+                    );
+                }
+                Outcome::Denied if e.device_count.is_some_and(|n| n > 0) => {
+                    return bad(
+                        field("device_count"),
+                        "device_count",
+                        "a denial allocates no devices".into(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        for (step, timeout) in &self.step_timeouts {
+            if !STEPS.iter().any(|(s, _)| s == step) {
+                let known: Vec<&str> = STEPS.iter().map(|(s, _)| *s).collect();
+                return bad(
+                    format!("step_timeouts.{step}"),
+                    step,
+                    format!("unknown step (steps: {})", known.join(", ")),
+                );
+            }
+            if timeout.is_zero() {
+                return bad(
+                    format!("step_timeouts.{step}"),
+                    step,
+                    "a timeout of zero fails every step".into(),
+                );
+            }
+        }
+        if self.max_execution_time.is_zero() {
+            return bad(
+                "max_execution_time".into(),
+                "max_execution_time",
+                "must be more than zero".into(),
+            );
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            if let Some(step) = f
+                .at_step
+                .as_deref()
+                .filter(|s| !STEPS.iter().any(|(n, _)| n == s))
+            {
+                return bad(format!("faults[{i}].at_step"), step, "unknown step".into());
+            }
+        }
+        for (i, r) in self.validation_rules.iter().enumerate() {
+            if r.plugin.trim().is_empty() {
+                return bad(
+                    format!("validation_rules[{i}].plugin"),
+                    "plugin",
+                    "names no plugin".into(),
+                );
+            }
+        }
+        if let Some(d) = self.depends_on.iter().find(|d| **d == self.id) {
+            return bad(
+                "depends_on".into(),
+                d,
+                "a scenario cannot depend on itself".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column of the first line mentioning `value` (as a quoted string,
+/// else as a bare word); line 1 when it is nowhere.
+fn locate(text: &str, value: &str) -> (usize, usize) {
+    let quoted = format!("\"{value}\"");
+    let find = |needle: &str| {
+        text.lines().enumerate().find_map(|(i, line)| {
+            let code = line.split('#').next().unwrap_or("");
+            code.find(needle)
+                .map(|c| (i + 1, code[..c].chars().count() + 1))
+        })
+    };
+    find(&quoted).or_else(|| find(value)).unwrap_or((1, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "s1"
+name = "one"
+max_execution_time = "30s"
+
+[step_timeouts]
+council_vote = "2s"
+
+[[gpu_requests]]
+request_id = "r1"
+team = "t"
+gpu_count = 1
+memory_gb = 8
+priority = 5
+duration_minutes = 10
+
+[[expected_outcomes]]
+request_id = "r1"
+decision = "approved"
+device_count = 1
+
+[[invariants]]
+kind = "max_approved"
+count = 1
+
+[[validation_rules]]
+plugin = "decision_persistence"
+config = { deadline = "2s" }
+
+[[faults]]
+service = "kafka"
+action = "kill"
+at_step = "publish_decision"
+"#;
+
+    fn err(text: &str) -> String {
+        Scenario::parse(Path::new("s.toml"), text)
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn a_full_scenario_parses() {
+        let s = Scenario::parse(Path::new("s.toml"), GOOD).expect("parses");
+        assert_eq!(s.gpu_requests.len(), 1);
+        assert_eq!(s.step_timeouts["council_vote"], Duration::from_secs(2));
+        assert_eq!(s.invariants, vec![Invariant::MaxApproved { count: 1 }]);
+        assert_eq!(s.faults[0].action, FaultAction::Kill);
+    }
+
+    #[test]
+    fn contradictions_name_file_line_and_field() {
+        let e = err(&GOOD.replace(
+            "request_id = \"r1\"\ndecision",
+            "request_id = \"r9\"\ndecision",
+        ));
+        assert!(
+            e.starts_with("s.toml:18:14: expected_outcomes[0].request_id"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("council_vote = \"2s\"", "publish_event = \"2s\""));
+        assert!(
+            e.contains("step_timeouts.publish_event") && e.contains("s.toml:7:"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "device_count = 1",
+            "device_count = 1\nreason = \"capacity_short\"",
+        ));
+        assert!(e.contains("an approval has no denial reason"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_name_line_and_field() {
+        let e = err(&GOOD.replace("gpu_count = 1", "gpu_count = \"one\""));
+        assert!(
+            e.starts_with("s.toml:12:") && e.contains("gpu_requests[0].gpu_count"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("action = \"kill\"", "action = \"explode\""));
+        assert!(e.contains("faults[0].action"), "{e}");
+    }
+
+    #[test]
+    fn every_shipped_scenario_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut seen = 0;
+        for suite in std::fs::read_dir(&root).expect("scenarios/") {
+            let suite = suite.expect("entry").path();
+            for file in std::fs::read_dir(&suite).into_iter().flatten().flatten() {
+                let path = file.path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 0, "no scenario under {}", root.display());
+    }
+}
