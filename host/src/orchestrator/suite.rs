@@ -1,0 +1,72 @@
+//! Suites are the folders of `scenarios/`: `smoke`, `integration`, `e2e`, `chaos`; `all`
+//! is every one of them. A suite's scenarios are its `*.toml` files, in name order.
+
+use std::path::{Path, PathBuf};
+
+use super::scenario::{Scenario, ScenarioError};
+
+pub const SUITES: [&str; 4] = ["smoke", "integration", "e2e", "chaos"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    #[error("unknown suite '{0}' (expected smoke, integration, e2e, chaos or all)")]
+    Unknown(String),
+    #[error("{path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+}
+
+/// The scenarios of `suite` under `root` (the `scenarios/` folder). A suite folder that
+/// does not exist is an empty suite.
+pub fn load(root: &Path, suite: &str) -> Result<Vec<(PathBuf, Scenario)>, SuiteError> {
+    let suites: Vec<&str> = match suite {
+        "all" => SUITES.to_vec(),
+        s if SUITES.contains(&s) => vec![s],
+        other => return Err(SuiteError::Unknown(other.to_string())),
+    };
+    let mut out = Vec::new();
+    for s in suites {
+        let dir = root.join(s);
+        if !dir.exists() {
+            continue;
+        }
+        let read = |e: std::io::Error| SuiteError::Read {
+            path: dir.clone(),
+            reason: e.to_string(),
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(read)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        for path in files {
+            let scenario = Scenario::load(&path)?;
+            out.push((path, scenario));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+    }
+
+    #[test]
+    fn the_smoke_suite_has_the_shipped_scenario() {
+        let smoke = load(&root(), "smoke").expect("loads");
+        assert!(smoke.iter().any(|(_, s)| s.id == "smoke-single-approval"));
+        assert!(load(&root(), "all").expect("all").len() >= smoke.len());
+    }
+
+    #[test]
+    fn an_unknown_suite_is_refused() {
+        let e = load(&root(), "nightly").expect_err("unknown").to_string();
+        assert!(e.contains("unknown suite 'nightly'"), "{e}");
+    }
+}
