@@ -1,0 +1,54 @@
+//! Scenarios run through the reference target on the real local services.
+
+#![recursion_limit = "256"]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aura_host::namespace::RunId;
+use aura_host::orchestrator::{runner, suite};
+use aura_host::target::Target;
+use aura_host::target::driver::InProcess;
+use aura_host::target::request::Outcome;
+
+async fn target() -> Arc<Target> {
+    let mut config = common::config();
+    config.target.task_queue = common::unique("aura-orch");
+    let run = RunId::parse(&common::unique("o")).expect("run id");
+    Arc::new(Target::start(&config, run).await.expect("target"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_smoke_suite_passes_and_a_wrong_expectation_fails_with_expected_and_actual() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let smoke = suite::load(&root, "smoke").expect("smoke suite");
+    let driver = InProcess(target().await);
+    for (path, scenario) in &smoke {
+        let result = runner::run(&driver, scenario).await;
+        assert!(
+            result.passed(),
+            "{}: {:#?}",
+            path.display(),
+            result.failures()
+        );
+        assert!(result.requests.iter().all(|r| r.decision.is_some()));
+    }
+
+    let (_, mut wrong) = smoke
+        .into_iter()
+        .find(|(_, s)| s.id == "smoke-single-approval")
+        .expect("shipped smoke scenario");
+    wrong.expected_outcomes[0].decision = Outcome::Denied;
+    wrong.expected_outcomes[0].device_count = None;
+    // A fresh run, so the request id is new to the target.
+    let result = runner::run(&InProcess(target().await), &wrong).await;
+    assert!(!result.passed());
+    let failures = result.failures();
+    assert_eq!(
+        failures,
+        ["smoke-req-1: decision: expected denied, actual approved"],
+        "{failures:?}"
+    );
+}
