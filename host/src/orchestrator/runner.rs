@@ -238,3 +238,79 @@ fn invariant(i: &Invariant, requests: &[RequestResult]) -> Check {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::GpuAllocationRequest;
+    use crate::target::request::AllocatedDevice;
+
+    fn decided(id: &str, devices: &[&str]) -> RequestResult {
+        let request = GpuAllocationRequest {
+            request_id: id.into(),
+            team: "t".into(),
+            gpu_count: devices.len() as u32,
+            gpu_model: None,
+            memory_gb: 1,
+            priority: 5,
+            duration_minutes: 1,
+        };
+        RequestResult {
+            request_id: id.into(),
+            decision: Some(Decision {
+                run_id: "r".into(),
+                request_id: id.into(),
+                workflow_id: "w".into(),
+                outcome: if devices.is_empty() {
+                    Outcome::Denied
+                } else {
+                    Outcome::Approved
+                },
+                denial: None,
+                votes: Vec::new(),
+                quorum: true,
+                approve_weight: 1.0,
+                deny_weight: 0.0,
+                devices: devices
+                    .iter()
+                    .map(|g| AllocatedDevice {
+                        id: g.to_string(),
+                        model: "m".into(),
+                        memory_gb: 1,
+                    })
+                    .collect(),
+                decided_at: 0,
+                request,
+            }),
+            error: None,
+            latency: Duration::from_millis(5),
+            checks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_device_held_twice_breaks_the_invariant_and_says_by_whom() {
+        let rs = [decided("a", &["gpu-1"]), decided("b", &["gpu-1", "gpu-2"])];
+        let c = invariant(&Invariant::NoDoubleAllocation, &rs);
+        assert!(!c.passed);
+        assert_eq!(c.actual, "gpu-1 held by a and b");
+        let ok = invariant(&Invariant::NoDoubleAllocation, &rs[..1]);
+        assert!(ok.passed, "{ok:?}");
+    }
+
+    #[test]
+    fn max_approved_and_decided_within() {
+        let rs = [
+            decided("a", &["g"]),
+            decided("b", &["h"]),
+            decided("c", &[]),
+        ];
+        assert!(!invariant(&Invariant::MaxApproved { count: 1 }, &rs).passed);
+        assert!(invariant(&Invariant::MaxApproved { count: 2 }, &rs).passed);
+        let within = |ms| Invariant::AllDecidedWithin {
+            within: Duration::from_millis(ms),
+        };
+        assert!(invariant(&within(10), &rs).passed);
+        assert!(!invariant(&within(1), &rs).passed);
+    }
+}
