@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod namespace;
 pub mod orchestrator;
 pub mod plugins;
+pub mod report;
 pub mod services;
 pub mod target;
 pub mod trace;

@@ -1,0 +1,149 @@
+//! The run journal: one JSON record per line, appended and flushed (to the OS, then the
+//! disk) as each step or check completes, so a killed host loses nothing it had
+//! finished. Reading tolerates a torn last line (the write a kill interrupted) and
+//! nothing else: a malformed line in the middle is reported with its number.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One journaled fact: what kind of record it is and its JSON body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Milliseconds since the Unix epoch, when it was written.
+    pub at: i64,
+    /// `run_started`, `request_decided`, `check`, `recovery`, `run_finished`, ...
+    pub kind: String,
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("journal {path}:{line}: not a journal record: {reason}")]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Opens (creating it and its folder) the journal at `path` for appending.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let io = |e: std::io::Error| JournalError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// Appends one record and waits until it is on disk.
+    pub fn append(&mut self, kind: &str, body: &impl Serialize) -> Result<(), JournalError> {
+        let io = |e: String| JournalError::Io {
+            path: self.path.clone(),
+            reason: e,
+        };
+        let record = Record {
+            at: chrono::Utc::now().timestamp_millis(),
+            kind: kind.to_string(),
+            body: serde_json::to_value(body).map_err(|e| io(e.to_string()))?,
+        };
+        let mut line = serde_json::to_vec(&record).map_err(|e| io(e.to_string()))?;
+        line.push(b'\n');
+        // One write per record, so a kill tears at most the last line.
+        self.file.write_all(&line).map_err(|e| io(e.to_string()))?;
+        self.file.sync_data().map_err(|e| io(e.to_string()))
+    }
+
+    /// Every complete record of the journal at `path`, in order.
+    pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
+        let io = |e: std::io::Error| JournalError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let lines: Vec<String> = BufReader::new(File::open(path).map_err(io)?)
+            .lines()
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        let last = lines.len();
+        let mut records = Vec::with_capacity(last);
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(line) {
+                Ok(r) => records.push(r),
+                // The write a kill interrupted: everything before it is whole.
+                Err(_) if i + 1 == last => break,
+                Err(e) => {
+                    return Err(JournalError::Malformed {
+                        path: path.to_path_buf(),
+                        line: i + 1,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_come_back_in_order_and_a_torn_tail_is_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("runs/r1/journal.jsonl");
+        let mut j = Journal::open(&path).expect("open");
+        j.append("run_started", &serde_json::json!({"run": "r1"}))
+            .expect("append");
+        j.append("check", &serde_json::json!({"name": "c", "passed": true}))
+            .expect("append");
+        drop(j);
+        // A second writer (a resumed run) appends after what is there.
+        Journal::open(&path)
+            .expect("reopen")
+            .append("run_finished", &"ok")
+            .expect("append");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"{\"at\": 1, \"kind\": \"chec"))
+            .expect("torn write");
+        let records = Journal::read(&path).expect("read");
+        let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["run_started", "check", "run_finished"]);
+        assert_eq!(records[1].body["passed"], true);
+    }
+
+    #[test]
+    fn a_malformed_line_in_the_middle_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.jsonl");
+        std::fs::write(&path, "{\"at\":1,\"kind\":\"a\",\"body\":null}\nnonsense\n{\"at\":2,\"kind\":\"b\",\"body\":null}\n").expect("write");
+        let e = Journal::read(&path).expect_err("malformed").to_string();
+        assert!(e.contains("j.jsonl:2"), "{e}");
+    }
+}
