@@ -622,3 +622,108 @@ mod target_cli {
         });
     }
 }
+
+mod scenario_cli {
+    use super::*;
+
+    const WRONG: &str = r#"
+id = "wrong-expectation"
+name = "A scenario that expects the wrong thing"
+required_services = ["redis", "graph", "kafka", "temporal"]
+max_execution_time = "60s"
+
+[[gpu_requests]]
+request_id = "wrong-req-1"
+team = "platform"
+gpu_count = 1
+memory_gb = 16
+priority = 8
+duration_minutes = 30
+
+[[expected_outcomes]]
+request_id = "wrong-req-1"
+decision = "denied"
+"#;
+
+    fn queue_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+        let path = dir.join("aura.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[target]\ntask_queue = \"{}\"\n{extra}",
+                common::unique("scn")
+            ),
+        )
+        .expect("config");
+        path
+    }
+
+    #[test]
+    fn the_smoke_suite_passes_and_a_wrong_expectation_exits_1() {
+        common::ensure_env();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = queue_config(dir.path(), "");
+        let (out, _) = run_within(
+            aura()
+                .arg("--config")
+                .arg(&config)
+                .args(["run", "--suite", "smoke"]),
+            Duration::from_secs(120),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("PASS scenario smoke-single-approval"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("verdict: PASSED"), "{stdout}");
+
+        let file = dir.path().join("wrong.toml");
+        std::fs::write(&file, WRONG).expect("scenario");
+        let (out, _) = run_within(
+            aura()
+                .arg("--config")
+                .arg(&config)
+                .args(["run", "--scenario"])
+                .arg(&file),
+            Duration::from_secs(120),
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("wrong-req-1: decision: expected denied, actual approved"),
+            "{stdout}"
+        );
+    }
+
+    #[test]
+    fn a_bad_scenario_exits_2_and_a_dead_service_exits_3() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, WRONG.replace("gpu_count = 1", "gpu_count = \"one\"")).expect("w");
+        let out = run(aura().args(["run", "--scenario"]).arg(&file));
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            text(&out).contains("bad.toml:10:") && text(&out).contains("gpu_count"),
+            "{}",
+            text(&out)
+        );
+
+        let dead = format!(
+            "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"1s\"\n",
+            common::free_port()
+        );
+        let config = queue_config(dir.path(), &dead);
+        std::fs::write(&file, WRONG).expect("w");
+        let (out, _) = run_within(
+            aura()
+                .arg("--config")
+                .arg(&config)
+                .args(["run", "--scenario"])
+                .arg(&file),
+            Duration::from_secs(60),
+        );
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        assert!(text(&out).contains("not ready: redis"), "{}", text(&out));
+    }
+}

@@ -6,6 +6,7 @@ mod env;
 mod exit;
 mod plugin;
 mod run;
+mod scenarios;
 mod target;
 mod trace;
 

@@ -35,6 +35,13 @@ pub struct RunArgs {
     /// Keep running; reload a plugin when its file changes and run again.
     #[arg(long)]
     watch: bool,
+    /// Run a suite of scenarios (`smoke`, `integration`, `e2e`, `chaos` or `all`)
+    /// through the reference target, in-process.
+    #[arg(long)]
+    suite: Option<String>,
+    /// Run this scenario file (repeatable).
+    #[arg(long = "scenario", value_name = "FILE")]
+    scenarios: Vec<PathBuf>,
     /// Write every plugin call (result and cost) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -61,6 +68,10 @@ pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliErr
         .collect();
     if let Some(path) = &args.manifest {
         specs.extend(manifest::load(path)?);
+    }
+    let scenario_mode = args.suite.is_some() || !args.scenarios.is_empty();
+    if scenario_mode {
+        return run_scenarios(config, args, specs).await;
     }
     if specs.is_empty() {
         return Err(CliError::new(
@@ -99,6 +110,39 @@ pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliErr
     }
 }
 
+async fn run_scenarios(
+    config: &AuraConfig,
+    args: &RunArgs,
+    specs: Vec<PluginSpec>,
+) -> Result<ExitCode, CliError> {
+    let scenarios = super::scenarios::load(args.suite.as_deref(), &args.scenarios)?;
+    let runtime = super::plugin::runtime(config)?;
+    let plugins = specs
+        .into_iter()
+        .map(|s| runtime.load(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let run_id = args.run_id.clone().unwrap_or_else(RunId::generate);
+    println!(
+        "run {run_id} · {} scenario(s) · {} plugin(s)",
+        scenarios.len(),
+        plugins.len()
+    );
+    let (ran, mut passed) = super::scenarios::run(config, &run_id, &scenarios).await?;
+    for (scenario, requests) in &ran {
+        for plugin in &plugins {
+            let record = call(&runtime, plugin, &run_id, scenario, requests, args).await;
+            passed &= record.passed;
+        }
+    }
+    if passed {
+        println!("verdict: PASSED ({} scenario(s))", ran.len());
+        Ok(ExitCode::Ok)
+    } else {
+        println!("verdict: FAILED");
+        Ok(ExitCode::Failed)
+    }
+}
+
 async fn run_once(
     runtime: &PluginRuntime,
     slots: &[Arc<PluginSlot>],
@@ -112,7 +156,17 @@ async fn run_once(
     let mut records = Vec::new();
     for slot in slots {
         let plugin = slot.get();
-        records.push(call(runtime, &plugin, run_id, args).await);
+        records.push(
+            call(
+                runtime,
+                &plugin,
+                run_id,
+                DEMO_SCENARIO,
+                &args.requests,
+                args,
+            )
+            .await,
+        );
     }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&records)
@@ -138,12 +192,14 @@ async fn call(
     runtime: &PluginRuntime,
     plugin: &Plugin,
     run_id: &RunId,
+    scenario: &str,
+    request_ids: &[String],
     args: &RunArgs,
 ) -> CallRecord {
     let ctx = RunContext {
         run_id: run_id.to_string(),
-        scenario: DEMO_SCENARIO.into(),
-        request_ids: args.requests.clone(),
+        scenario: scenario.into(),
+        request_ids: request_ids.to_vec(),
         config: plugin.spec.config.clone(),
     };
     let name = plugin.name();
