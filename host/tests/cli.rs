@@ -677,6 +677,12 @@ decision = "denied"
             "{stdout}"
         );
         assert!(stdout.contains("verdict: PASSED"), "{stdout}");
+        let (default, _) = run_within(
+            aura().arg("--config").arg(&config).arg("run"),
+            Duration::from_secs(120),
+        );
+        assert_eq!(default.status.code(), Some(0), "{}", text(&default));
+        assert!(String::from_utf8_lossy(&default.stdout).contains("smoke-single-approval"));
 
         let file = dir.path().join("wrong.toml");
         std::fs::write(&file, WRONG).expect("scenario");

@@ -1,6 +1,8 @@
-//! `aura-host run`: loads plugins and runs them against a run. Until scenarios and the
-//! orchestrator exist, it runs one built-in demo scenario: validators validate it, a
-//! recovery strategy decides about a sample failure, a generator generates from a seed.
+//! `aura-host run`: with scenarios (`--suite`, `--scenario`, or nothing: the smoke suite)
+//! it runs them through the reference target (`super::scenarios`) and the plugins given
+//! validate each one; with plugins alone it runs them against one built-in demo
+//! scenario: validators validate it, a recovery strategy decides about a sample failure,
+//! a generator generates from a seed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,7 +38,8 @@ pub struct RunArgs {
     #[arg(long)]
     watch: bool,
     /// Run a suite of scenarios (`smoke`, `integration`, `e2e`, `chaos` or `all`)
-    /// through the reference target, in-process.
+    /// through the reference target, in-process [default: smoke, when neither
+    /// scenarios nor plugins are given].
     #[arg(long)]
     suite: Option<String>,
     /// Run this scenario file (repeatable).
@@ -69,15 +72,10 @@ pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliErr
     if let Some(path) = &args.manifest {
         specs.extend(manifest::load(path)?);
     }
-    let scenario_mode = args.suite.is_some() || !args.scenarios.is_empty();
-    if scenario_mode {
+    // Plugins alone run against the built-in demo scenario; scenarios, or nothing at
+    // all (the smoke suite), run through the reference target.
+    if args.suite.is_some() || !args.scenarios.is_empty() || specs.is_empty() {
         return run_scenarios(config, args, specs).await;
-    }
-    if specs.is_empty() {
-        return Err(CliError::new(
-            ExitCode::BadInput,
-            "nothing to run: pass --plugin <wasm> or --plugins <manifest>",
-        ));
     }
     let runtime = Arc::new(super::plugin::runtime(config)?);
     let mut slots = Vec::new();
@@ -115,7 +113,12 @@ async fn run_scenarios(
     args: &RunArgs,
     specs: Vec<PluginSpec>,
 ) -> Result<ExitCode, CliError> {
-    let scenarios = super::scenarios::load(args.suite.as_deref(), &args.scenarios)?;
+    let suite = match (&args.suite, args.scenarios.is_empty()) {
+        (Some(s), _) => Some(s.as_str()),
+        (None, true) => Some("smoke"),
+        (None, false) => None,
+    };
+    let scenarios = super::scenarios::load(suite, &args.scenarios)?;
     let runtime = super::plugin::runtime(config)?;
     let plugins = specs
         .into_iter()
