@@ -44,6 +44,27 @@ fn request(id: &str, gpus: u32, priority: u32) -> GpuAllocationRequest {
     }
 }
 
+/// A config on a private Redis with a pause before every step, so a test can act on
+/// the services while a request is between steps.
+fn slow_steps_on(redis: &common::PrivateRedis, attempts: u32) -> AuraConfig {
+    let mut c = config();
+    c.services.redis.url = redis.url();
+    c.services.redis.timeout = Duration::from_secs(1);
+    c.target.step_pause = Duration::from_millis(400);
+    c.target.step_attempts = attempts;
+    c.target.retry_interval = Duration::from_millis(100);
+    c
+}
+
+/// Waits until `request_id` is in its council step (the one before allocation).
+async fn in_council_vote(driver: &dyn TargetDriver, request_id: &str) {
+    common::eventually("council step", Duration::from_secs(30), || async {
+        let t = driver.trace(request_id).await.ok().flatten()?;
+        (t.current_step.as_deref() == Some("council_vote")).then_some(())
+    })
+    .await;
+}
+
 async fn decide(driver: &dyn TargetDriver, r: &GpuAllocationRequest) -> Decision {
     driver.submit(r).await.expect("submit");
     match driver
@@ -330,12 +351,7 @@ async fn the_same_request_and_context_get_the_same_votes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_killed_mid_request_fails_the_step_and_the_api_says_so() {
     let mut redis = common::PrivateRedis::start();
-    let mut config = config();
-    config.services.redis.url = redis.url();
-    config.services.redis.timeout = Duration::from_secs(1);
-    config.target.step_pause = Duration::from_millis(400);
-    config.target.step_attempts = 2;
-    config.target.retry_interval = Duration::from_millis(100);
+    let mut config = slow_steps_on(&redis, 2);
     config.target.step_timeout = Duration::from_secs(5);
     let target = start(&config).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -351,11 +367,7 @@ async fn a_redis_killed_mid_request_fails_the_step_and_the_api_says_so() {
 
     let r = request("req-killed", 1, 8);
     http.submit(&r).await.expect("submit");
-    common::eventually("council step", Duration::from_secs(30), || async {
-        let t = http.trace("req-killed").await.ok().flatten()?;
-        (t.current_step.as_deref() == Some("council_vote")).then_some(())
-    })
-    .await;
+    in_council_vote(&http, "req-killed").await;
     redis.kill();
 
     let state = http.decision("req-killed", WAIT).await.expect("decision");
@@ -427,21 +439,12 @@ async fn get_text(url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_transient_store_failure_is_retried_and_visible_in_the_history() {
     let mut redis = common::PrivateRedis::start();
-    let mut config = config();
-    config.services.redis.url = redis.url();
-    config.services.redis.timeout = Duration::from_secs(1);
-    config.target.step_pause = Duration::from_millis(300);
-    config.target.step_attempts = 5;
-    config.target.retry_interval = Duration::from_millis(100);
+    let config = slow_steps_on(&redis, 5);
     let target = start(&config).await;
     let driver = InProcess(target.clone());
     let r = request("req-flaky", 1, 8);
     driver.submit(&r).await.expect("submit");
-    common::eventually("council step", Duration::from_secs(30), || async {
-        let t = driver.trace("req-flaky").await.ok().flatten()?;
-        (t.current_step.as_deref() == Some("council_vote")).then_some(())
-    })
-    .await;
+    in_council_vote(&driver, "req-flaky").await;
     redis.kill();
     common::eventually(
         "a failed allocation attempt",

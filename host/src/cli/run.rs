@@ -50,7 +50,7 @@ pub struct RunArgs {
     json: Option<PathBuf>,
 }
 
-/// The demo scenario's id until scenario files drive `run`.
+/// The scenario name plugins alone run against (no target, no requests unless `--request`).
 const DEMO_SCENARIO: &str = "demo";
 
 #[derive(Serialize)]

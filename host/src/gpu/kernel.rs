@@ -121,6 +121,19 @@ impl CudaCouncil {
     ) -> Result<(Vec<f32>, Duration), GpuError> {
         let started = Instant::now();
         let n = batch.len() * agents;
+        // The kernel indexes these buffers blindly; a mismatch must not reach the device.
+        if weights.len() != agents * WEIGHTS_PER_AGENT
+            || batch.steps.len() != batch.len() * MAX_STEPS * INPUTS
+            || batch.gaps.len() != batch.len() * MAX_STEPS
+        {
+            return Err(GpuError::Cuda(format!(
+                "inconsistent council inputs: {} weights for {agents} agent(s), {} steps and {} gaps for {} sequence(s)",
+                weights.len(),
+                batch.steps.len(),
+                batch.gaps.len(),
+                batch.len()
+            )));
+        }
         if n == 0 {
             return Ok((Vec::new(), started.elapsed()));
         }
@@ -143,7 +156,7 @@ impl CudaCouncil {
             .arg(&batch_i)
             .arg(&mut out);
         // SAFETY: the argument list matches `council_forward`'s signature and every buffer
-        // holds the number of elements the kernel indexes (checked by `Batch::push`).
+        // holds the number of elements the kernel indexes (checked above).
         unsafe { launch.launch(LaunchConfig::for_num_elems(n as u32)) }.map_err(driver)?;
         let logits = s.clone_dtoh(&out).map_err(driver)?;
         Ok((logits, started.elapsed()))

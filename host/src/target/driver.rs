@@ -133,7 +133,7 @@ impl Http {
         body: &Bytes,
     ) -> Result<T, DriverError> {
         let url = format!("{}{path}", self.base);
-        if !(200..300).contains(&status) && status != 503 {
+        if !(200..300).contains(&status) {
             return Err(DriverError::Status {
                 url,
                 status,
@@ -192,6 +192,8 @@ impl TargetDriver for Http {
         let (status, bytes) = self
             .send(hyper::Method::GET, "/ready", None, Duration::from_secs(30))
             .await?;
+        // 503 is the not-ready answer, with the same body.
+        let status = if status == 503 { 200 } else { status };
         self.parse("/ready", status, &bytes)
     }
 }

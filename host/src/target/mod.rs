@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use temporalio_client::errors::{WorkflowGetResultError, WorkflowStartError};
 use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
@@ -98,6 +99,22 @@ pub struct Target {
     client: Client,
     worker: Option<WorkerThread>,
     temporal_timeout: Duration,
+}
+
+/// An error and its causes, `outer: inner: ...`, so a workflow failure names the step
+/// error that caused it.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn valid_request_id(id: &str) -> bool {
@@ -189,7 +206,7 @@ impl Target {
         })?;
         match started {
             Ok(_) => {}
-            Err(e) if e.to_string().to_lowercase().contains("already") => {
+            Err(WorkflowStartError::AlreadyStarted { .. }) => {
                 return Err(TargetError::Duplicate(request.request_id));
             }
             Err(e) => return Err(TargetError::Temporal(format!("start {workflow_id}: {e}"))),
@@ -220,14 +237,16 @@ impl Target {
             Ok(Ok(decision)) => Ok(DecisionState::Decided {
                 decision: Box::new(decision),
             }),
-            Ok(Err(e)) => {
-                let reason = e.to_string();
-                if reason.to_lowercase().contains("not found") {
-                    Ok(DecisionState::Unknown)
-                } else {
-                    Ok(DecisionState::Failed { reason })
-                }
+            Ok(Err(WorkflowGetResultError::NotFound(_))) => Ok(DecisionState::Unknown),
+            // The server not answering says nothing about the workflow.
+            Ok(Err(e @ (WorkflowGetResultError::Rpc(_) | WorkflowGetResultError::Other(_)))) => {
+                Err(TargetError::Temporal(format!(
+                    "result of {workflow_id}: {e}"
+                )))
             }
+            Ok(Err(e)) => Ok(DecisionState::Failed {
+                reason: error_chain(&e),
+            }),
         }
     }
 

@@ -39,8 +39,7 @@ impl GpuAllocationWorkflow {
         input: AllocationInput,
     ) -> WorkflowResult<Decision> {
         let opts = options(&input.options);
-        let run = |ctx: &WorkflowContext<Self>| ctx.clone();
-        let checked = run(ctx)
+        let checked = ctx
             .execute_activity(
                 AllocationActivities::validate_request,
                 input.clone(),
@@ -65,14 +64,14 @@ impl GpuAllocationWorkflow {
         if decision.denial.is_some() {
             skipped.extend(["load_context", "council_vote", "allocate_devices"].map(String::from));
         } else {
-            let window = run(ctx)
+            let window = ctx
                 .execute_activity(
                     AllocationActivities::load_context,
                     input.clone(),
                     opts.clone(),
                 )
                 .await?;
-            let council = run(ctx)
+            let council = ctx
                 .execute_activity(
                     AllocationActivities::council_vote,
                     CouncilInput {
@@ -106,7 +105,7 @@ impl GpuAllocationWorkflow {
                 });
                 skipped.push("allocate_devices".into());
             } else {
-                let allocation = run(ctx)
+                let allocation = ctx
                     .execute_activity(
                         AllocationActivities::allocate_devices,
                         input.clone(),
@@ -121,30 +120,27 @@ impl GpuAllocationWorkflow {
                 }
             }
         }
-        run(ctx)
-            .execute_activity(
-                AllocationActivities::persist_decision,
-                PersistInput {
-                    decision: decision.clone(),
-                    skipped,
-                },
-                opts.clone(),
-            )
-            .await?;
-        run(ctx)
-            .execute_activity(
-                AllocationActivities::cache_context,
-                decision.clone(),
-                opts.clone(),
-            )
-            .await?;
-        run(ctx)
-            .execute_activity(
-                AllocationActivities::publish_decision,
-                decision.clone(),
-                opts,
-            )
-            .await?;
+        ctx.execute_activity(
+            AllocationActivities::persist_decision,
+            PersistInput {
+                decision: decision.clone(),
+                skipped,
+            },
+            opts.clone(),
+        )
+        .await?;
+        ctx.execute_activity(
+            AllocationActivities::cache_context,
+            decision.clone(),
+            opts.clone(),
+        )
+        .await?;
+        ctx.execute_activity(
+            AllocationActivities::publish_decision,
+            decision.clone(),
+            opts,
+        )
+        .await?;
         Ok(decision)
     }
 }
