@@ -14,5 +14,8 @@ cargo build --release --target "$target" \
   -p smoke-validator \
   -p exponential-backoff \
   -p burst-generator \
+  -p decision-persistence -p context-caching -p event-propagation \
+  -p flow-timing -p council-consensus -p workflow-state \
+  -p circuit-breaker \
   -p hostile-plugin -p bench-probe \
   "$@"

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aura_host::namespace::RunId;
-use aura_host::orchestrator::{runner, suite};
+use aura_host::orchestrator::{Scenario, runner, suite};
+use aura_host::report::RunEvent;
 use aura_host::target::Target;
 use aura_host::target::driver::InProcess;
 use aura_host::target::request::Outcome;
@@ -20,13 +21,30 @@ async fn target() -> Arc<Target> {
     Arc::new(Target::start(&config, run).await.expect("target"))
 }
 
+/// Runs one scenario through `target` without plugins.
+async fn run(target: Arc<Target>, scenario: &Scenario) -> runner::ScenarioResult {
+    let run_id = target.run_id().to_string();
+    let config = target.core().config.clone();
+    let driver = InProcess(target);
+    let record = |_: RunEvent| {};
+    runner::Runner {
+        driver: &driver,
+        run_id: &run_id,
+        target: &config,
+        plugins: None,
+        record: &record,
+    }
+    .run(scenario)
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_smoke_suite_passes_and_a_wrong_expectation_fails_with_expected_and_actual() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let smoke = suite::load(&root, "smoke").expect("smoke suite");
-    let driver = InProcess(target().await);
+    let shared = target().await;
     for (path, scenario) in &smoke {
-        let result = runner::run(&driver, scenario).await;
+        let result = run(shared.clone(), scenario).await;
         assert!(
             result.passed(),
             "{}: {:#?}",
@@ -43,7 +61,7 @@ async fn the_smoke_suite_passes_and_a_wrong_expectation_fails_with_expected_and_
     wrong.expected_outcomes[0].decision = Outcome::Denied;
     wrong.expected_outcomes[0].device_count = None;
     // A fresh run, so the request id is new to the target.
-    let result = runner::run(&InProcess(target().await), &wrong).await;
+    let result = run(target().await, &wrong).await;
     assert!(!result.passed());
     let failures = result.failures();
     assert_eq!(

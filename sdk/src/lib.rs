@@ -5,6 +5,9 @@
 //!   ([`RunContext::config`]), run-scoped key and topic names, `?` from host errors;
 //! - an export macro per plugin kind: [`export_validator!`], [`export_recovery_strategy!`],
 //!   [`export_scenario_generator!`];
+//! - [`footprint`]: the reference target's data in a run for validators that check it
+//!   (run-scoped names, the injected [`HostFacts`], the reference decision, polling with
+//!   one deadline, JSON comparison);
 //! - with the `testing` feature (native targets only), [`testing`] runs your component in
 //!   the real host runtime from `cargo test`.
 //!
@@ -12,6 +15,7 @@
 //! and `plugins/burst_generator`.
 
 pub mod bindings;
+pub mod footprint;
 mod helpers;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
@@ -24,6 +28,7 @@ pub use bindings::api::aura::host::{cache, events, gpu, graph, trace, workflow};
 pub use bindings::generator::{GeneratedScenario, GpuRequest};
 pub use bindings::recovery::{Failure, RecoveryAction};
 pub use bindings::{generator, recovery, validator};
+pub use footprint::{Footprint, HostFacts, Poll, check_name, json_check, poll_until};
 
 /// `export_validator!(MyValidator)` where `MyValidator: aura_sdk::validator::Guest`.
 #[macro_export]

@@ -5,6 +5,7 @@ mod check;
 mod env;
 mod exit;
 mod plugin;
+mod report;
 mod run;
 mod scenarios;
 mod target;
@@ -76,7 +77,8 @@ enum Command {
     Env(env::EnvCommand),
     /// Print the effective configuration (file, environment and flags applied) as TOML.
     Config,
-    /// Run plugins against a run: validators, recovery strategies, scenario generators.
+    /// Run scenarios through the reference target with validator and recovery plugins
+    /// (the smoke suite by default).
     Run(run::RunArgs),
     /// Inspect or create plugins.
     #[command(subcommand)]
@@ -86,6 +88,8 @@ enum Command {
     Target(target::TargetCommand),
     /// Print a request's WorkflowTrace as a waterfall (or JSON).
     Trace(trace::TraceArgs),
+    /// Rebuild a run's summary, JSON and JUnit from its journal.
+    Report(report::ReportArgs),
 }
 
 impl Cli {
@@ -156,6 +160,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Plugin(cmd) => plugin::run(&config, cmd).await,
         Command::Target(cmd) => target::run(&config, cmd).await,
         Command::Trace(args) => trace::run(&config, args).await,
+        Command::Report(args) => report::run(&config, args),
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

@@ -1,8 +1,9 @@
-//! `aura-host run`: with scenarios (`--suite`, `--scenario`, or nothing: the smoke suite)
-//! it runs them through the reference target (`super::scenarios`) and the plugins given
-//! validate each one; with plugins alone it runs them against one built-in demo
-//! scenario: validators validate it, a recovery strategy decides about a sample failure,
-//! a generator generates from a seed.
+//! `aura-host run`: scenarios (`--suite`, `--scenario`, or nothing: the smoke suite) run
+//! through the reference target (`super::scenarios`); validators given on the command
+//! line replace the scenarios' own, a recovery strategy given is asked about failures.
+//! With `--request`, `--watch` or a scenario generator, the plugins run against one
+//! built-in demo scenario instead: validators validate the given requests, a recovery
+//! strategy decides about a sample failure, a generator generates from a seed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,9 +46,23 @@ pub struct RunArgs {
     /// Run this scenario file (repeatable).
     #[arg(long = "scenario", value_name = "FILE")]
     scenarios: Vec<PathBuf>,
-    /// Write every plugin call (result and cost) as JSON to this file.
+    /// Write the run's report as JSON (`docs/results.md`) to this file (with plugins
+    /// alone: every plugin call, result and cost).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write JUnit XML to this file: a test case per scenario and per validator.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Independent scenarios to run at once [default: `run.jobs` in the config, 4].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: Option<u16>,
+    /// Keep the run's graph nodes, Redis keys and topics (removed by default; the
+    /// journal keeps the results and traces either way).
+    #[arg(long)]
+    keep_data: bool,
+    /// No progress bars: one plain line per finished scenario.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 /// The scenario name plugins alone run against (no target, no requests unless `--request`).
@@ -72,16 +87,38 @@ pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliErr
     if let Some(path) = &args.manifest {
         specs.extend(manifest::load(path)?);
     }
-    // Plugins alone run against the built-in demo scenario; scenarios, or nothing at
-    // all (the smoke suite), run through the reference target.
-    if args.suite.is_some() || !args.scenarios.is_empty() || specs.is_empty() {
-        return run_scenarios(config, args, specs).await;
-    }
     let runtime = Arc::new(super::plugin::runtime(config)?);
-    let mut slots = Vec::new();
-    for spec in specs {
-        slots.push(PluginSlot::new(runtime.load(spec)?));
+    let plugins = specs
+        .into_iter()
+        .map(|s| runtime.load(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Scenarios run through the reference target (the smoke suite when none is named);
+    // plugins alone with explicit request ids, a generator or --watch run against the
+    // built-in demo scenario instead.
+    let demo = args.suite.is_none()
+        && args.scenarios.is_empty()
+        && (!args.requests.is_empty()
+            || args.watch
+            || plugins
+                .iter()
+                .any(|p| p.kind == PluginKind::ScenarioGenerator));
+    if !demo {
+        let request = super::scenarios::Request {
+            suite: args
+                .suite
+                .as_deref()
+                .or(args.scenarios.is_empty().then_some("smoke")),
+            files: &args.scenarios,
+            run_id: args.run_id.clone(),
+            jobs: args.jobs.map(usize::from),
+            keep_data: args.keep_data,
+            quiet: args.quiet,
+            json: args.json.as_deref(),
+            junit: args.junit.as_deref(),
+        };
+        return super::scenarios::run(config, runtime, &plugins, request).await;
     }
+    let slots: Vec<Arc<PluginSlot>> = plugins.into_iter().map(PluginSlot::new).collect();
     let run_id = args.run_id.clone().unwrap_or_else(RunId::generate);
     let code = run_once(&runtime, &slots, &run_id, args).await?;
     if !args.watch {
@@ -105,44 +142,6 @@ pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliErr
                 }
             },
         }
-    }
-}
-
-async fn run_scenarios(
-    config: &AuraConfig,
-    args: &RunArgs,
-    specs: Vec<PluginSpec>,
-) -> Result<ExitCode, CliError> {
-    let suite = match (&args.suite, args.scenarios.is_empty()) {
-        (Some(s), _) => Some(s.as_str()),
-        (None, true) => Some("smoke"),
-        (None, false) => None,
-    };
-    let scenarios = super::scenarios::load(suite, &args.scenarios)?;
-    let runtime = super::plugin::runtime(config)?;
-    let plugins = specs
-        .into_iter()
-        .map(|s| runtime.load(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let run_id = args.run_id.clone().unwrap_or_else(RunId::generate);
-    println!(
-        "run {run_id} · {} scenario(s) · {} plugin(s)",
-        scenarios.len(),
-        plugins.len()
-    );
-    let (ran, mut passed) = super::scenarios::run(config, &run_id, &scenarios).await?;
-    for (scenario, requests) in &ran {
-        for plugin in &plugins {
-            let record = call(&runtime, plugin, &run_id, scenario, requests, args).await;
-            passed &= record.passed;
-        }
-    }
-    if passed {
-        println!("verdict: PASSED ({} scenario(s))", ran.len());
-        Ok(ExitCode::Ok)
-    } else {
-        println!("verdict: FAILED");
-        Ok(ExitCode::Failed)
     }
 }
 

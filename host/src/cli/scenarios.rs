@@ -1,34 +1,58 @@
-//! `aura-host run --suite S | --scenario FILE`: plans the scenarios, checks the services
-//! they need (exit 3 naming those not ready), starts the reference target in-process and
-//! runs each scenario's requests through it, stage by stage; the plugins given run as
-//! validators on each scenario's requests.
+//! `aura-host run --suite S | --scenario FILE | (nothing: the smoke suite)`: loads and
+//! plans the scenarios and their plugins (exit 2 on anything malformed, before anything
+//! runs), then hands them to the orchestrator with a live display: a progress bar per
+//! suite on a terminal, plain lines otherwise or with `--quiet`. Ctrl-C aborts cleanly.
+//! The summary, `--json` and `--junit` are rendered from the same report, which
+//! `aura-host report --run <id>` rebuilds from the journal.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
 use crate::namespace::RunId;
-use crate::orchestrator::{Scenario, plan, runner, suite};
-use crate::services::{self, ServiceKind};
-use crate::target::Target;
-use crate::target::driver::InProcess;
+use crate::orchestrator::execute::Abort;
+use crate::orchestrator::plugins::PluginSet;
+use crate::orchestrator::{Execution, RunError, RunOptions, Scenario, suite};
+use crate::plugins::{Plugin, PluginRuntime};
+use crate::report::{RunEvent, RunReport, Status, junit, summary};
 
-/// The scenarios named on the command line, in the order given (suite first).
-pub fn load(suite_name: Option<&str>, files: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
+/// What `run` was asked for, beyond the plugins.
+pub struct Request<'a> {
+    pub suite: Option<&'a str>,
+    pub files: &'a [PathBuf],
+    pub run_id: Option<RunId>,
+    pub jobs: Option<usize>,
+    pub keep_data: bool,
+    pub quiet: bool,
+    pub json: Option<&'a Path>,
+    pub junit: Option<&'a Path>,
+}
+
+/// The scenarios named on the command line, each with its suite, in the order given.
+pub fn load(
+    suite_name: Option<&str>,
+    files: &[PathBuf],
+) -> Result<Vec<(String, Scenario)>, CliError> {
     let bad = |e: String| CliError::new(ExitCode::BadInput, e);
     let mut out = Vec::new();
     if let Some(s) = suite_name {
-        let root = Path::new("scenarios");
-        out.extend(
-            suite::load(root, s)
-                .map_err(|e| bad(e.to_string()))?
-                .into_iter()
-                .map(|(_, sc)| sc),
-        );
+        for (path, sc) in suite::load(Path::new("scenarios"), s).map_err(|e| bad(e.to_string()))? {
+            let suite = path
+                .parent()
+                .and_then(|p| p.file_name())
+                .map_or_else(|| s.to_string(), |n| n.to_string_lossy().into_owned());
+            out.push((suite, sc));
+        }
     }
     for f in files {
-        out.push(Scenario::load(f).map_err(|e| bad(e.to_string()))?);
+        out.push((
+            "scenario".to_string(),
+            Scenario::load(f).map_err(|e| bad(e.to_string()))?,
+        ));
     }
     if out.is_empty() {
         return Err(bad(format!(
@@ -39,77 +63,201 @@ pub fn load(suite_name: Option<&str>, files: &[PathBuf]) -> Result<Vec<Scenario>
     Ok(out)
 }
 
-/// Runs the scenarios; returns the scenario ids with their request ids, and whether
-/// every scenario passed.
+fn run_error(e: RunError) -> CliError {
+    let code = match &e {
+        RunError::Plan(_) | RunError::Journal(_) => ExitCode::BadInput,
+        RunError::NotReady(_) | RunError::Target(_) => ExitCode::NotReady,
+        RunError::Lost => ExitCode::Failed,
+    };
+    CliError::new(code, e.to_string())
+}
+
 pub async fn run(
     config: &AuraConfig,
-    run_id: &RunId,
-    scenarios: &[Scenario],
-) -> Result<(Vec<(String, Vec<String>)>, bool), CliError> {
-    let refs: Vec<&Scenario> = scenarios.iter().collect();
-    let stages =
-        plan::stages(&refs).map_err(|e| CliError::new(ExitCode::BadInput, e.to_string()))?;
-    let mut needed: Vec<ServiceKind> = scenarios
-        .iter()
-        .flat_map(|s| s.required_services.iter().copied())
-        .collect();
-    needed.sort();
-    needed.dedup();
-    let report = services::health::check(config, &needed).await;
-    let down: Vec<String> = report
-        .services
-        .iter()
-        .filter(|s| s.status != services::ServiceStatus::Ready)
-        .map(|s| {
-            format!(
-                "{} ({})",
-                s.service,
-                s.error.as_deref().unwrap_or("not ready")
+    runtime: Arc<PluginRuntime>,
+    cli_plugins: &[Plugin],
+    req: Request<'_>,
+) -> Result<ExitCode, CliError> {
+    let scenarios = load(req.suite, req.files)?;
+    let plugins = PluginSet::resolve(
+        runtime,
+        &config.run.plugins_dir,
+        &scenarios_of(&scenarios),
+        cli_plugins,
+    )
+    .map_err(|e| CliError::new(ExitCode::BadInput, e.to_string()))?;
+    let run_id = req.run_id.clone().unwrap_or_else(RunId::generate);
+    let jobs = req.jobs.unwrap_or(config.run.jobs).max(1);
+    println!(
+        "run {run_id} · {} scenario(s) · {jobs} at a time · journal {}",
+        scenarios.len(),
+        crate::report::journal_path(&config.state_dir, run_id.as_str()).display()
+    );
+    let abort = Abort::default();
+    let on_ctrl_c = abort.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.abort("interrupted (Ctrl-C)");
+        }
+    });
+    let execution = Execution {
+        config,
+        run_id,
+        scenarios,
+        plugins,
+        options: RunOptions {
+            jobs,
+            keep_data: req.keep_data,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        },
+        abort,
+    };
+    let result = execution
+        .run(Box::new(Progress::new(req.quiet).observer()))
+        .await;
+    watcher.abort();
+    let report = result.map_err(run_error)?;
+    println!("{}", summary::render(&report, false));
+    write_outputs(&report, req.json, req.junit)?;
+    Ok(exit_code(&report))
+}
+
+fn scenarios_of(s: &[(String, Scenario)]) -> Vec<Scenario> {
+    s.iter().map(|(_, sc)| sc.clone()).collect()
+}
+
+pub fn exit_code(r: &RunReport) -> ExitCode {
+    if r.status == Status::Passed {
+        ExitCode::Ok
+    } else {
+        ExitCode::Failed
+    }
+}
+
+/// Writes `--json` and `--junit` from the report.
+pub fn write_outputs(
+    r: &RunReport,
+    json: Option<&Path>,
+    junit_path: Option<&Path>,
+) -> Result<(), CliError> {
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text).map_err(|e| {
+            CliError::new(
+                ExitCode::BadInput,
+                format!("cannot write {}: {e}", path.display()),
             )
         })
-        .collect();
-    if !down.is_empty() {
-        return Err(CliError::new(
-            ExitCode::NotReady,
-            format!("required service(s) not ready: {}", down.join(", ")),
-        ));
+    };
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(r)
+            .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+        write(path, text)?;
     }
-    let target = Arc::new(Target::start(config, run_id.clone()).await?);
-    let driver = InProcess(target.clone());
-    let mut all_passed = true;
-    let mut ran = Vec::new();
-    for stage in stages {
-        let in_stage: Vec<&Scenario> = stage
-            .iter()
-            .filter_map(|id| scenarios.iter().find(|s| &s.id == id))
-            .collect();
-        let results =
-            futures::future::join_all(in_stage.iter().map(|s| runner::run(&driver, s))).await;
-        for (scenario, result) in in_stage.iter().zip(results) {
-            let passed = result.passed();
-            all_passed &= passed;
-            println!(
-                "{} scenario {} · {} request(s) · {:.1} s",
-                if passed { "PASS" } else { "FAIL" },
-                scenario.id,
-                result.requests.len(),
-                result.elapsed.as_secs_f64()
-            );
-            for f in result.failures() {
-                println!("    FAIL {f}");
-            }
-            ran.push((
-                scenario.id.clone(),
-                result
-                    .requests
-                    .iter()
-                    .map(|r| r.request_id.clone())
-                    .collect(),
-            ));
+    if let Some(path) = junit_path {
+        let text = junit::render(r).map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+        write(path, text)?;
+    }
+    Ok(())
+}
+
+/// The live display: one bar per suite on a terminal (hidden elsewhere), and a line per
+/// finished scenario, printed above the bars.
+struct Progress {
+    multi: MultiProgress,
+    bars: Mutex<BTreeMap<String, ProgressBar>>,
+    suite_of: Mutex<BTreeMap<String, String>>,
+    events: Mutex<Vec<(i64, RunEvent)>>,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        Self {
+            multi: MultiProgress::with_draw_target(target),
+            bars: Mutex::default(),
+            suite_of: Mutex::default(),
+            events: Mutex::default(),
         }
     }
-    if let Ok(t) = Arc::try_unwrap(target) {
-        t.stop().await;
+
+    fn observer(self) -> impl Fn(&RunEvent) + Send + Sync {
+        move |e| self.on(e)
     }
-    Ok((ran, all_passed))
+
+    fn on(&self, event: &RunEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push((chrono::Utc::now().timestamp_millis(), event.clone()));
+        }
+        match event {
+            RunEvent::RunStarted { scenarios, .. } => {
+                let mut per_suite: BTreeMap<&str, u64> = BTreeMap::new();
+                for s in scenarios {
+                    *per_suite.entry(s.suite.as_str()).or_default() += 1;
+                    if let Ok(mut m) = self.suite_of.lock() {
+                        m.insert(s.id.clone(), s.suite.clone());
+                    }
+                }
+                let style =
+                    ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> ");
+                for (suite, n) in per_suite {
+                    let bar = self.multi.add(ProgressBar::new(n));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(suite.to_string());
+                    if let Ok(mut bars) = self.bars.lock() {
+                        bars.insert(suite.to_string(), bar);
+                    }
+                }
+            }
+            RunEvent::ScenarioStarted { scenario } => {
+                self.bar(scenario, |b| b.set_message(scenario.clone()))
+            }
+            RunEvent::ScenarioFinished { scenario, .. } | RunEvent::NotRun { scenario, .. } => {
+                self.bar(scenario, |b| b.inc(1));
+                if let Some(line) = self.line(scenario) {
+                    self.print(&line);
+                }
+            }
+            RunEvent::RunFinished { .. } => {
+                if let Ok(bars) = self.bars.lock() {
+                    bars.values().for_each(ProgressBar::finish_and_clear);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn bar(&self, scenario: &str, f: impl FnOnce(&ProgressBar)) {
+        let suite = self
+            .suite_of
+            .lock()
+            .ok()
+            .and_then(|m| m.get(scenario).cloned());
+        if let (Some(suite), Ok(bars)) = (suite, self.bars.lock())
+            && let Some(b) = bars.get(&suite)
+        {
+            f(b);
+        }
+    }
+
+    /// The scenario's lines, from the report of the events so far.
+    fn line(&self, scenario: &str) -> Option<String> {
+        let events = self.events.lock().ok()?;
+        let report = RunReport::build(&events)?;
+        let s = report.scenarios.iter().find(|s| s.id == scenario)?;
+        Some(summary::scenario_lines(s))
+    }
+
+    fn print(&self, line: &str) {
+        if self.multi.is_hidden() {
+            println!("{line}");
+        } else {
+            let _ = self.multi.println(line);
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `aura-host trace <request-id>`: a request's WorkflowTrace as a waterfall (step,
-//! component, offset, duration, status) or JSON, read from the run's store in Redis or
-//! from a served target.
+//! component, offset, duration, status) or JSON, read from a finished run's saved
+//! results (its journal), from the run's store in Redis, or from a served target.
 
 use clap::Args;
 
@@ -15,8 +15,9 @@ use crate::trace::{StepStatus, WorkflowTrace};
 pub struct TraceArgs {
     /// The request id.
     request_id: String,
-    /// The run the request belongs to [default: the only run that has it].
-    #[arg(long)]
+    /// The run the request belongs to: its saved results first, then Redis [default:
+    /// the only run in Redis that has it].
+    #[arg(long = "run", visible_alias = "run-id")]
     run_id: Option<RunId>,
     /// Ask a served target instead of Redis (e.g. http://127.0.0.1:8080).
     #[arg(long)]
@@ -34,7 +35,10 @@ pub async fn run(config: &AuraConfig, args: &TraceArgs) -> Result<ExitCode, CliE
             .trace(&args.request_id)
             .await?
             .ok_or_else(|| not_found(&args.request_id, &format!("target {url}")))?,
-        None => from_redis(config, args).await?,
+        None => match saved(config, args)? {
+            Some(t) => t,
+            None => from_redis(config, args).await?,
+        },
     };
     if args.json {
         let text = serde_json::to_string_pretty(&trace)
@@ -53,6 +57,20 @@ fn not_found(request_id: &str, place: &str) -> CliError {
     )
 }
 
+/// The trace from the run's journal, when the run has one.
+fn saved(config: &AuraConfig, args: &TraceArgs) -> Result<Option<WorkflowTrace>, CliError> {
+    let Some(run) = &args.run_id else {
+        return Ok(None);
+    };
+    let path = crate::report::journal_path(&config.state_dir, run.as_str());
+    if !path.exists() {
+        return Ok(None);
+    }
+    let report =
+        crate::report::load(&path).map_err(|e| CliError::new(ExitCode::BadInput, e.to_string()))?;
+    Ok(report.trace(&args.request_id).cloned())
+}
+
 async fn from_redis(config: &AuraConfig, args: &TraceArgs) -> Result<WorkflowTrace, CliError> {
     let cache = crate::services::redis::RedisCache::connect(&config.services.redis).await?;
     let id = &args.request_id;
@@ -67,7 +85,7 @@ async fn from_redis(config: &AuraConfig, args: &TraceArgs) -> Result<WorkflowTra
                     return Err(CliError::new(
                         ExitCode::BadInput,
                         format!(
-                            "request '{id}' has traces in several runs ({}); pick one with --run-id",
+                            "request '{id}' has traces in several runs ({}); pick one with --run",
                             many.join(", ")
                         ),
                     ));

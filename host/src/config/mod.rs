@@ -27,6 +27,27 @@ pub struct AuraConfig {
     pub services: ServicesConfig,
     pub gpu: crate::gpu::GpuConfig,
     pub target: crate::target::TargetConfig,
+    pub run: RunConfig,
+}
+
+/// How `aura-host run` runs scenarios.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Where shipped plugins named in scenarios (`plugin = "decision_persistence"`) are
+    /// found, as `<name>.wasm` (`just plugins` builds them there).
+    pub plugins_dir: PathBuf,
+    /// Independent scenarios run at once (`--jobs` overrides).
+    pub jobs: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            plugins_dir: PathBuf::from("target/wasm32-wasip2/release"),
+            jobs: 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -171,6 +192,7 @@ impl Default for AuraConfig {
             services: ServicesConfig::default(),
             gpu: Default::default(),
             target: Default::default(),
+            run: RunConfig::default(),
         }
     }
 }

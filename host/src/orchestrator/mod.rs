@@ -1,12 +1,17 @@
 //! The test orchestrator: scenarios (after seed 000's TestScenario), suites (the folders
-//! of `scenarios/`) the run plan (seed 002's PlanExecution) and the runner of one
-//! scenario; recovery, journaling and reports come next.
+//! of `scenarios/`), the run plan (seed 002's PlanExecution), the plugins a run uses,
+//! the runner of one scenario and the run of many ([`execute`]): readiness first, then
+//! stages of independent scenarios up to `--jobs` at once, validators, recovery, the
+//! journal, abort and cleanup.
 
+pub mod execute;
 pub mod plan;
+pub mod plugins;
 pub mod runner;
 pub mod scenario;
 pub mod suite;
 
+pub use execute::{Execution, RunError, RunOptions};
 pub use plan::{PlanError, stages};
 pub use scenario::{Scenario, ScenarioError};
 pub use suite::{SUITES, SuiteError};

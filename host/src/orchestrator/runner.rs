@@ -1,91 +1,56 @@
 //! Runs one scenario's requests through a target driver and checks what came back
 //! against the scenario's expected outcomes and invariants. Requests are submitted
-//! together and awaited within the scenario's `max_execution_time`; a request still
-//! undecided then is a failed check, never a hang.
+//! together, each step under the scenario's `step_timeouts`, and awaited within the
+//! scenario's `max_execution_time`: a request still undecided then is a failed check,
+//! never a hang. A failed workflow or submission goes to the scenario's recovery
+//! strategy, whose answer (retry after N ms, skip, degrade, abort) is acted on and
+//! recorded.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
+use super::plugins::{self, Action, Configured, PluginSet};
 use super::scenario::{ExpectedOutcome, Invariant, Scenario};
+use crate::plugins::bindings::Failure;
+use crate::report::{Check, RequestResult, RequestStatus, RunEvent};
 use crate::target::data::class_name;
 use crate::target::driver::TargetDriver;
 use crate::target::request::Outcome;
-use crate::target::{Decision, DecisionState};
+use crate::target::steps::STEPS;
+use crate::target::{Decision, DecisionState, GpuAllocationRequest, TargetConfig};
 
-/// One comparison of expected with actual.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Check {
-    pub name: String,
-    pub passed: bool,
-    pub expected: String,
-    pub actual: String,
+/// What a scenario's requests run with.
+pub struct Runner<'a> {
+    pub driver: &'a dyn TargetDriver,
+    pub run_id: &'a str,
+    pub target: &'a TargetConfig,
+    pub plugins: Option<&'a PluginSet>,
+    /// Called as each request finishes and each recovery action is taken.
+    pub record: &'a (dyn Fn(RunEvent) + Send + Sync),
 }
 
-impl Check {
-    fn new(
-        name: impl Into<String>,
-        expected: impl Into<String>,
-        actual: impl Into<String>,
-    ) -> Self {
-        let (expected, actual) = (expected.into(), actual.into());
-        Self {
-            name: name.into(),
-            passed: expected == actual,
-            expected,
-            actual,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RequestResult {
-    pub request_id: String,
-    pub decision: Option<Decision>,
-    /// Why there is no decision (submission refused, workflow failed, deadline passed).
-    pub error: Option<String>,
-    pub latency: Duration,
-    pub checks: Vec<Check>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A scenario's requests and invariants, checked.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioResult {
     pub scenario: String,
     pub requests: Vec<RequestResult>,
     pub invariants: Vec<Check>,
     pub elapsed: Duration,
+    /// A recovery strategy asked to stop the run.
+    pub abort: Option<String>,
 }
 
 impl ScenarioResult {
     pub fn passed(&self) -> bool {
         self.requests
             .iter()
-            .all(|r| r.error.is_none() && r.checks.iter().all(|c| c.passed))
+            .all(|r| r.status != RequestStatus::Failed)
             && self.invariants.iter().all(|c| c.passed)
     }
 
     /// Every failed check, as `request: name: expected X, actual Y`.
     pub fn failures(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for r in &self.requests {
-            if let Some(e) = &r.error {
-                out.push(format!("{}: {e}", r.request_id));
-            }
-            for c in r.checks.iter().filter(|c| !c.passed) {
-                out.push(format!(
-                    "{}: {}: expected {}, actual {}",
-                    r.request_id, c.name, c.expected, c.actual
-                ));
-            }
-        }
-        for c in self.invariants.iter().filter(|c| !c.passed) {
-            out.push(format!(
-                "invariant {}: expected {}, actual {}",
-                c.name, c.expected, c.actual
-            ));
-        }
-        out
+        crate::report::model::failures(&self.requests, &self.invariants)
     }
 }
 
@@ -119,72 +84,208 @@ fn expectation_checks(e: &ExpectedOutcome, d: &Decision) -> Vec<Check> {
     checks
 }
 
-/// Submits every request of `scenario`, waits for the decisions and checks them.
-pub async fn run(driver: &dyn TargetDriver, scenario: &Scenario) -> ScenarioResult {
-    let started = Instant::now();
-    let deadline = started + scenario.max_execution_time;
-    let expected: BTreeMap<&str, &ExpectedOutcome> = scenario
-        .expected_outcomes
-        .iter()
-        .map(|e| (e.request_id.as_str(), e))
-        .collect();
-    let requests = futures::future::join_all(scenario.gpu_requests.iter().map(|r| {
-        let e = expected.get(r.request_id.as_str()).copied();
-        run_one(driver, r, e, deadline, scenario.max_execution_time)
-    }))
-    .await;
-    let invariants = scenario
-        .invariants
-        .iter()
-        .map(|i| invariant(i, &requests))
-        .collect();
-    ScenarioResult {
-        scenario: scenario.id.clone(),
-        requests,
-        invariants,
-        elapsed: started.elapsed(),
-    }
+/// Why one attempt produced no decision, as the recovery strategy is told it.
+struct AttemptFailure {
+    service: String,
+    operation: String,
+    error: String,
+    /// Waiting longer cannot help: the scenario's time is up.
+    final_: bool,
 }
 
-async fn run_one(
-    driver: &dyn TargetDriver,
-    r: &crate::target::GpuAllocationRequest,
-    expected: Option<&ExpectedOutcome>,
-    deadline: Instant,
-    limit: Duration,
-) -> RequestResult {
-    let submitted_at = Instant::now();
-    let mut result = RequestResult {
-        request_id: r.request_id.clone(),
-        decision: None,
-        error: None,
-        latency: Duration::ZERO,
-        checks: Vec::new(),
-    };
-    if let Err(e) = driver.submit(r).await {
-        result.error = Some(format!("not submitted: {e}"));
-        return result;
+/// The service behind a workflow failure: the component of the step its reason names.
+fn failing_service(reason: &str) -> (String, String) {
+    STEPS
+        .iter()
+        .find(|(step, _)| reason.contains(step))
+        .map(|(step, component)| (component.to_string(), step.to_string()))
+        .unwrap_or_else(|| ("workflow".into(), "workflow".into()))
+}
+
+impl Runner<'_> {
+    /// Submits every request of `scenario`, waits for the decisions and checks them.
+    pub async fn run(&self, scenario: &Scenario) -> ScenarioResult {
+        let started = Instant::now();
+        let deadline = started + scenario.max_execution_time;
+        let expected: BTreeMap<&str, &ExpectedOutcome> = scenario
+            .expected_outcomes
+            .iter()
+            .map(|e| (e.request_id.as_str(), e))
+            .collect();
+        let strategy = self.plugins.and_then(|p| p.recovery(&scenario.id));
+        let outcomes = futures::future::join_all(scenario.gpu_requests.iter().map(|r| {
+            let e = expected.get(r.request_id.as_str()).copied();
+            self.run_one(scenario, r, e, deadline, strategy)
+        }))
+        .await;
+        let (requests, aborts): (Vec<_>, Vec<_>) = outcomes.into_iter().unzip();
+        let invariants = scenario
+            .invariants
+            .iter()
+            .map(|i| invariant(i, &requests))
+            .collect();
+        ScenarioResult {
+            scenario: scenario.id.clone(),
+            requests,
+            invariants,
+            elapsed: started.elapsed(),
+            abort: aborts.into_iter().flatten().next(),
+        }
     }
-    let wait = deadline.saturating_duration_since(Instant::now());
-    result.latency = submitted_at.elapsed();
-    match driver.decision(&r.request_id, wait).await {
-        Ok(DecisionState::Decided { decision }) => {
-            result.latency = submitted_at.elapsed();
-            if let Some(e) = expected {
-                result.checks = expectation_checks(e, &decision);
+
+    async fn attempt(
+        &self,
+        scenario: &Scenario,
+        r: &GpuAllocationRequest,
+        deadline: Instant,
+    ) -> Result<Decision, AttemptFailure> {
+        let fail = |service: &str, operation: &str, error: String, final_: bool| AttemptFailure {
+            service: service.into(),
+            operation: operation.into(),
+            error,
+            final_,
+        };
+        if let Err(e) = self.driver.submit_with(r, &scenario.step_timeouts).await {
+            return Err(fail(
+                "temporal",
+                "submit",
+                format!("not submitted: {e}"),
+                false,
+            ));
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match self.driver.decision(&r.request_id, wait).await {
+            Ok(DecisionState::Decided { decision }) => Ok(*decision),
+            Ok(DecisionState::Pending) => Err(fail(
+                "workflow",
+                "decision",
+                format!(
+                    "no decision within the scenario's {:?}",
+                    scenario.max_execution_time
+                ),
+                true,
+            )),
+            Ok(DecisionState::Failed { reason }) => {
+                let (service, step) = failing_service(&reason);
+                Err(fail(
+                    &service,
+                    &step,
+                    format!("workflow failed: {reason}"),
+                    false,
+                ))
             }
-            result.decision = Some(*decision);
+            Ok(DecisionState::Unknown) => Err(fail(
+                "workflow",
+                "decision",
+                "the target does not know it".into(),
+                false,
+            )),
+            Err(e) => Err(fail("temporal", "decision", e.to_string(), false)),
         }
-        Ok(DecisionState::Pending) => {
-            result.error = Some(format!("no decision within the scenario's {limit:?}"))
-        }
-        Ok(DecisionState::Failed { reason }) => {
-            result.error = Some(format!("workflow failed: {reason}"))
-        }
-        Ok(DecisionState::Unknown) => result.error = Some("the target does not know it".into()),
-        Err(e) => result.error = Some(e.to_string()),
     }
-    result
+
+    /// One request, retried as the recovery strategy says; the result and, when the
+    /// strategy said abort, why.
+    async fn run_one(
+        &self,
+        scenario: &Scenario,
+        r: &GpuAllocationRequest,
+        expected: Option<&ExpectedOutcome>,
+        deadline: Instant,
+        strategy: Option<&Configured>,
+    ) -> (RequestResult, Option<String>) {
+        let submitted_at = Instant::now();
+        let mut result = RequestResult {
+            request_id: r.request_id.clone(),
+            status: RequestStatus::Failed,
+            decision: None,
+            error: None,
+            latency_ms: 0,
+            attempts: 0,
+            checks: Vec::new(),
+            trace: None,
+        };
+        let mut abort = None;
+        loop {
+            result.attempts += 1;
+            let failure = match self.attempt(scenario, r, deadline).await {
+                Ok(decision) => {
+                    if let Some(e) = expected {
+                        result.checks = expectation_checks(e, &decision);
+                    }
+                    let ok = result.checks.iter().all(|c| c.passed);
+                    result.status = if ok {
+                        RequestStatus::Passed
+                    } else {
+                        RequestStatus::Failed
+                    };
+                    result.decision = Some(decision);
+                    break;
+                }
+                Err(f) => f,
+            };
+            result.error = Some(failure.error.clone());
+            let (Some(strategy), Some(set), false) = (strategy, self.plugins, failure.final_)
+            else {
+                break;
+            };
+            let (action, record) = plugins::recover(
+                &set.runtime,
+                strategy,
+                self.run_id,
+                scenario,
+                self.target,
+                &r.request_id,
+                Failure {
+                    service: failure.service,
+                    operation: failure.operation,
+                    attempt: result.attempts,
+                    error: failure.error,
+                    elapsed_ms: submitted_at.elapsed().as_millis() as u64,
+                },
+            )
+            .await;
+            (self.record)(RunEvent::Recovery(record));
+            match action {
+                Action::Retry(wait) if Instant::now() + wait < deadline => {
+                    // The strategy's backoff, not synchronisation: the next attempt
+                    // starts a new workflow run either way.
+                    tokio::time::sleep(wait).await;
+                }
+                Action::Retry(wait) => {
+                    result.error = Some(format!(
+                        "{}; a retry after {} ms would pass the scenario's deadline",
+                        result.error.unwrap_or_default(),
+                        wait.as_millis()
+                    ));
+                    break;
+                }
+                Action::Skip => {
+                    result.status = RequestStatus::Skipped;
+                    break;
+                }
+                Action::Degrade(_) => {
+                    result.status = RequestStatus::Degraded;
+                    break;
+                }
+                Action::Abort(why) => {
+                    abort = Some(format!(
+                        "recovery strategy {} aborted the run: {why}",
+                        strategy.plugin.name()
+                    ));
+                    break;
+                }
+                Action::Fail => break,
+            }
+        }
+        result.latency_ms = submitted_at.elapsed().as_millis() as u64;
+        result.trace = self.driver.trace(&r.request_id).await.ok().flatten();
+        (self.record)(RunEvent::RequestFinished {
+            scenario: scenario.id.clone(),
+            result: Box::new(result.clone()),
+        });
+        (result, abort)
+    }
 }
 
 fn invariant(i: &Invariant, requests: &[RequestResult]) -> Check {
@@ -226,7 +327,13 @@ fn invariant(i: &Invariant, requests: &[RequestResult]) -> Check {
             c
         }
         Invariant::AllDecidedWithin { within } => {
-            let slowest = requests.iter().map(|r| r.latency).max().unwrap_or_default();
+            let slowest = Duration::from_millis(
+                requests
+                    .iter()
+                    .map(|r| r.latency_ms)
+                    .max()
+                    .unwrap_or_default(),
+            );
             let undecided = requests.iter().filter(|r| r.decision.is_none()).count();
             let mut c = Check::new(
                 "all_decided_within",
@@ -282,9 +389,12 @@ mod tests {
                 decided_at: 0,
                 request,
             }),
+            status: RequestStatus::Passed,
             error: None,
-            latency: Duration::from_millis(5),
+            latency_ms: 5,
+            attempts: 1,
             checks: Vec::new(),
+            trace: None,
         }
     }
 

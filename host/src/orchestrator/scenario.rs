@@ -30,7 +30,11 @@ pub struct Scenario {
     #[serde(default)]
     pub invariants: Vec<Invariant>,
     #[serde(default)]
-    pub validation_rules: Vec<ValidationRule>,
+    pub validation_rules: Vec<PluginRef>,
+    /// The recovery strategy asked when a request's workflow or a service fails
+    /// [default: the one given on the command line, else none].
+    #[serde(default)]
+    pub recovery: Option<PluginRef>,
     #[serde(with = "humantime_serde", default = "default_max_time")]
     pub max_execution_time: Duration,
     /// Per step (activity) name: the longest that step may take.
@@ -110,10 +114,10 @@ pub enum Invariant {
     },
 }
 
-/// A validator plugin to run on every request, with its config.
+/// A plugin (a validator run on every request, or a recovery strategy) with its config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ValidationRule {
+pub struct PluginRef {
     /// A shipped plugin's name (`decision_persistence`) or a path to a `.wasm`.
     pub plugin: String,
     #[serde(default)]
@@ -278,13 +282,15 @@ impl Scenario {
                 return bad(format!("faults[{i}].at_step"), step, "unknown step".into());
             }
         }
-        for (i, r) in self.validation_rules.iter().enumerate() {
+        let plugins = self
+            .validation_rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("validation_rules[{i}].plugin"), r))
+            .chain(self.recovery.iter().map(|r| ("recovery.plugin".into(), r)));
+        for (field, r) in plugins {
             if r.plugin.trim().is_empty() {
-                return bad(
-                    format!("validation_rules[{i}].plugin"),
-                    "plugin",
-                    "names no plugin".into(),
-                );
+                return bad(field, "plugin", "names no plugin".into());
             }
         }
         if let Some(d) = self.depends_on.iter().find(|d| **d == self.id) {

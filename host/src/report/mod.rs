@@ -1,6 +1,28 @@
-//! Results of runs: the append-only journal every output is rebuilt from; summaries,
-//! JSON and JUnit come next.
+//! Results of runs: the events a run journals as it goes, the report built from them
+//! (after seed 000's IntegrationTestResult), and its renderings: the human summary,
+//! JSON and JUnit XML. Every output is rendered from a [`RunReport`], live or rebuilt
+//! from the journal by `aura-host report --run <id>`.
 
+mod analysis;
 pub mod journal;
+pub mod junit;
+pub mod model;
+mod recorder;
+pub mod summary;
 
 pub use journal::{Journal, JournalError, Record};
+pub use model::{
+    Check, RecoveryRecord, RequestResult, RequestStatus, RunEvent, RunReport, ServiceHealth,
+    Status, ValidatorResult,
+};
+pub use recorder::{Recorder, journal_path, read_events};
+
+/// The report of the run whose journal is at `path`.
+pub fn load(path: &std::path::Path) -> Result<RunReport, JournalError> {
+    let events = read_events(path)?;
+    RunReport::build(&events).ok_or_else(|| JournalError::Malformed {
+        path: path.to_path_buf(),
+        line: 1,
+        reason: "no run_started record".into(),
+    })
+}

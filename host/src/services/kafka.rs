@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::{Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind};
 use crate::config::KafkaConfig;
@@ -53,6 +53,16 @@ pub trait EventBus: Send + Sync {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Event>, ServiceError>;
+    /// Reads up to `max` messages of every partition of `topic` from the beginning (only
+    /// those with `key`, when given), waiting at most `wait`, without a consumer group:
+    /// no group join to wait for, no offsets left behind (what validators need).
+    async fn read_from_start(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Event>, ServiceError>;
     /// Brokers and topics.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
 }
@@ -71,6 +81,51 @@ struct Metadata {
 }
 
 impl KafkaEvents {
+    /// Messages from `consumer` (those with `key`, when given) until `max` or `wait`; a
+    /// receive error ends the read.
+    async fn receive(
+        &self,
+        consumer: &StreamConsumer,
+        topic: &str,
+        key: Option<&str>,
+        max: usize,
+        wait: Duration,
+    ) -> (Vec<Event>, Option<ServiceError>) {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut events = Vec::new();
+        let mut failure = None;
+        while events.len() < max {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Err(_) => break,
+                Ok(Err(e)) => {
+                    failure = Some(self.endpoint.op_error(&format!("read {topic}"), e));
+                    break;
+                }
+                Ok(Ok(m)) if key.is_some_and(|k| m.key() != Some(k.as_bytes())) => {}
+                Ok(Ok(m)) => events.push(Event {
+                    topic: m.topic().to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    headers: m
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| {
+                                    let value =
+                                        h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                                    (h.key.to_string(), value.into_owned())
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }),
+            }
+        }
+        (events, failure)
+    }
+
     pub async fn connect(config: &KafkaConfig) -> Result<Self, ServiceError> {
         let endpoint = Endpoint::new(ServiceKind::Kafka, config.brokers.clone(), config.timeout);
         let ms = config.timeout.as_millis().to_string();
@@ -261,37 +316,7 @@ impl EventBus for KafkaEvents {
         consumer
             .subscribe(&[topic])
             .map_err(|e| self.endpoint.op_error(&format!("subscribe to {topic}"), e))?;
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut events = Vec::new();
-        let mut failure = None;
-        while events.len() < max {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Err(_) => break,
-                Ok(Err(e)) => {
-                    failure = Some(self.endpoint.op_error(&format!("read {topic}"), e));
-                    break;
-                }
-                Ok(Ok(m)) => events.push(Event {
-                    topic: m.topic().to_string(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                    headers: m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|h| {
-                                    let value =
-                                        h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                                    (h.key.to_string(), value.into_owned())
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                }),
-            }
-        }
+        let (events, failure) = self.receive(&consumer, topic, None, max, wait).await;
         let timeout = self.endpoint.timeout;
         let endpoint = self.endpoint.clone();
         let close = tokio::task::spawn_blocking(move || {
@@ -312,6 +337,52 @@ impl EventBus for KafkaEvents {
                 format!("did not close within {timeout:?}"),
             )),
         }
+    }
+
+    async fn read_from_start(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let consumer: StreamConsumer = self
+            .base
+            .clone()
+            // librdkafka wants a group id; without subscribe or commits it is never used.
+            .set("group.id", "aura-read-from-start")
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| self.endpoint.op_error("create consumer", e))?;
+        let timeout = self.endpoint.timeout;
+        let (consumer, assigned) = tokio::task::spawn_blocking({
+            let topic = topic.to_string();
+            move || {
+                let assigned = consumer
+                    .fetch_metadata(Some(&topic), timeout)
+                    .and_then(|md| {
+                        let mut list = TopicPartitionList::new();
+                        for t in md.topics().iter().filter(|t| t.name() == topic) {
+                            for p in t.partitions() {
+                                list.add_partition_offset(&topic, p.id(), Offset::Beginning)?;
+                            }
+                        }
+                        consumer.assign(&list).map(|()| list.count())
+                    });
+                (consumer, assigned)
+            }
+        })
+        .await
+        .map_err(|e| self.endpoint.op_error("read metadata", e))?;
+        match assigned {
+            Err(e) => return Err(self.endpoint.op_error(&format!("assign {topic}"), e)),
+            Ok(0) => return Ok(Vec::new()),
+            Ok(_) => {}
+        }
+        let (events, failure) = self.receive(&consumer, topic, key, max, wait).await;
+        // Closing a consumer can block on a dead broker; never on this task.
+        tokio::task::spawn_blocking(move || drop(consumer));
+        failure.map_or(Ok(events), Err)
     }
 
     async fn probe(&self) -> Result<ServiceFacts, ServiceError> {

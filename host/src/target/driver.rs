@@ -2,6 +2,7 @@
 //! directly (no HTTP hop); HTTP talks to `aura-host target serve` in another process or
 //! on another machine. Both start real Temporal workflows.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 
+use super::http::format_timeouts;
 use super::{DecisionState, GpuAllocationRequest, Readiness, Submitted, Target, TargetError};
 use crate::trace::WorkflowTrace;
 
@@ -33,7 +35,15 @@ pub enum DriverError {
 #[async_trait]
 pub trait TargetDriver: Send + Sync {
     /// Starts the request's workflow.
-    async fn submit(&self, request: &GpuAllocationRequest) -> Result<Submitted, DriverError>;
+    async fn submit(&self, request: &GpuAllocationRequest) -> Result<Submitted, DriverError> {
+        self.submit_with(request, &BTreeMap::new()).await
+    }
+    /// Starts the request's workflow, some steps with their own timeout.
+    async fn submit_with(
+        &self,
+        request: &GpuAllocationRequest,
+        step_timeouts: &BTreeMap<String, Duration>,
+    ) -> Result<Submitted, DriverError>;
     /// Its decision, waiting up to `wait` while the workflow runs.
     async fn decision(
         &self,
@@ -48,8 +58,12 @@ pub struct InProcess(pub Arc<Target>);
 
 #[async_trait]
 impl TargetDriver for InProcess {
-    async fn submit(&self, request: &GpuAllocationRequest) -> Result<Submitted, DriverError> {
-        Ok(self.0.submit(request.clone()).await?)
+    async fn submit_with(
+        &self,
+        request: &GpuAllocationRequest,
+        step_timeouts: &BTreeMap<String, Duration>,
+    ) -> Result<Submitted, DriverError> {
+        Ok(self.0.submit_with(request.clone(), step_timeouts).await?)
     }
 
     async fn decision(
@@ -149,16 +163,26 @@ impl Http {
 
 #[async_trait]
 impl TargetDriver for Http {
-    async fn submit(&self, request: &GpuAllocationRequest) -> Result<Submitted, DriverError> {
+    async fn submit_with(
+        &self,
+        request: &GpuAllocationRequest,
+        step_timeouts: &BTreeMap<String, Duration>,
+    ) -> Result<Submitted, DriverError> {
         let body = serde_json::to_vec(request).map_err(|e| DriverError::Http {
             url: self.base.clone(),
             reason: e.to_string(),
         })?;
-        let path = "/requests";
+        let path = match step_timeouts.is_empty() {
+            true => "/requests".to_string(),
+            false => format!(
+                "/requests?step_timeouts_ms={}",
+                format_timeouts(step_timeouts)
+            ),
+        };
         let (status, bytes) = self
-            .send(hyper::Method::POST, path, Some(body), Duration::ZERO)
+            .send(hyper::Method::POST, &path, Some(body), Duration::ZERO)
             .await?;
-        self.parse(path, status, &bytes)
+        self.parse(&path, status, &bytes)
     }
 
     async fn decision(

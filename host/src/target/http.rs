@@ -2,13 +2,14 @@
 //!
 //! | method | path | answer |
 //! | --- | --- | --- |
-//! | POST | `/requests` | 202 + `Submitted`; 400 bad request id or JSON; 409 duplicate |
+//! | POST | `/requests[?step_timeouts_ms=step:ms,...]` | 202 + `Submitted`; 400 bad request id, JSON or step timeout; 409 duplicate |
 //! | GET | `/requests/{id}/decision?wait_ms=N` | 200 `DecisionState` (pending / decided / failed); 404 unknown |
 //! | GET | `/requests/{id}/trace` | 200 WorkflowTrace; 404 none yet |
 //! | GET | `/health` | 200 liveness |
 //! | GET | `/ready` | 200 ready / 503 not ready, per-component status |
 //! | GET | `/metrics` | Prometheus text |
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::steps::STEPS;
 use super::{DecisionState, GpuAllocationRequest, Target, TargetError};
 
 /// The longest a decision request may wait on the server.
@@ -50,12 +52,52 @@ fn target_error(e: TargetError) -> Response {
     error(status, e.to_string())
 }
 
-async fn submit(State(t): State<Arc<Target>>, body: axum::body::Bytes) -> Response {
+#[derive(Deserialize)]
+struct SubmitQuery {
+    /// `step:ms,step:ms`: steps with their own timeout.
+    step_timeouts_ms: Option<String>,
+}
+
+/// `council_vote:2000,persist_decision:500`, the query form of per-step timeouts.
+pub(super) fn format_timeouts(t: &BTreeMap<String, Duration>) -> String {
+    t.iter()
+        .map(|(step, d)| format!("{step}:{}", d.as_millis()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_timeouts(text: &str) -> Result<BTreeMap<String, Duration>, String> {
+    text.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (step, ms) = pair
+                .split_once(':')
+                .ok_or_else(|| format!("step_timeouts_ms: '{pair}' is not step:ms"))?;
+            if !STEPS.iter().any(|(name, _)| *name == step) {
+                return Err(format!("step_timeouts_ms: no step named '{step}'"));
+            }
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| format!("step_timeouts_ms: '{ms}' is not a number of ms"))?;
+            Ok((step.to_string(), Duration::from_millis(ms)))
+        })
+        .collect()
+}
+
+async fn submit(
+    State(t): State<Arc<Target>>,
+    Query(q): Query<SubmitQuery>,
+    body: axum::body::Bytes,
+) -> Response {
     let request: GpuAllocationRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("request body: {e}")),
     };
-    match t.submit(request).await {
+    let timeouts = match parse_timeouts(q.step_timeouts_ms.as_deref().unwrap_or("")) {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match t.submit_with(request, &timeouts).await {
         Ok(s) => (StatusCode::ACCEPTED, Json(s)).into_response(),
         Err(e) => target_error(e),
     }

@@ -17,6 +17,7 @@ pub mod steps;
 mod worker;
 mod workflow;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,6 +173,16 @@ impl Target {
 
     /// Starts the request's workflow; the decision comes later ([`Self::decision`]).
     pub async fn submit(&self, request: GpuAllocationRequest) -> Result<Submitted, TargetError> {
+        self.submit_with(request, &BTreeMap::new()).await
+    }
+
+    /// [`Self::submit`], with some steps given their own timeout (a scenario's
+    /// `step_timeouts`) instead of the configured `step_timeout`.
+    pub async fn submit_with(
+        &self,
+        request: GpuAllocationRequest,
+        step_timeouts: &BTreeMap<String, Duration>,
+    ) -> Result<Submitted, TargetError> {
         if !valid_request_id(&request.request_id) {
             return Err(TargetError::BadRequest(format!(
                 "request_id '{}' must be 1-128 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
@@ -188,6 +199,10 @@ impl Target {
                 timeout_ms: c.step_timeout.as_millis() as u64,
                 attempts: c.step_attempts,
                 retry_interval_ms: c.retry_interval.as_millis() as u64,
+                step_timeouts_ms: step_timeouts
+                    .iter()
+                    .map(|(step, t)| (step.clone(), t.as_millis() as u64))
+                    .collect(),
             },
             request: request.clone(),
         };

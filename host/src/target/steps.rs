@@ -45,6 +45,9 @@ pub struct StepOptions {
     pub timeout_ms: u64,
     pub attempts: u32,
     pub retry_interval_ms: u64,
+    /// Steps with their own timeout (a scenario's `step_timeouts`), else `timeout_ms`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub step_timeouts_ms: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -20,13 +20,19 @@ pub const WORKFLOW_TYPE: &str = "GpuAllocationWorkflow";
 #[derive(Default)]
 pub struct GpuAllocationWorkflow;
 
-fn options(o: &StepOptions) -> ActivityOptions {
+/// The activity options of `step`: its own timeout when the submitter set one.
+fn options(o: &StepOptions, step: &str) -> ActivityOptions {
+    let timeout_ms = o
+        .step_timeouts_ms
+        .get(step)
+        .copied()
+        .unwrap_or(o.timeout_ms);
     let retry = RetryPolicy::builder()
         .initial_interval(Duration::from_millis(o.retry_interval_ms.max(1)))
         .backoff_coefficient(2.0)
         .maximum_attempts(o.attempts.max(1))
         .build();
-    ActivityOptions::with_start_to_close_timeout(Duration::from_millis(o.timeout_ms.max(1)))
+    ActivityOptions::with_start_to_close_timeout(Duration::from_millis(timeout_ms.max(1)))
         .retry_policy(retry)
         .build()
 }
@@ -38,12 +44,12 @@ impl GpuAllocationWorkflow {
         ctx: &mut WorkflowContext<Self>,
         input: AllocationInput,
     ) -> WorkflowResult<Decision> {
-        let opts = options(&input.options);
+        let opts = |step| options(&input.options, step);
         let checked = ctx
             .execute_activity(
                 AllocationActivities::validate_request,
                 input.clone(),
-                opts.clone(),
+                opts("validate_request"),
             )
             .await?;
         let mut decision = Decision {
@@ -68,7 +74,7 @@ impl GpuAllocationWorkflow {
                 .execute_activity(
                     AllocationActivities::load_context,
                     input.clone(),
-                    opts.clone(),
+                    opts("load_context"),
                 )
                 .await?;
             let council = ctx
@@ -78,7 +84,7 @@ impl GpuAllocationWorkflow {
                         input: input.clone(),
                         window,
                     },
-                    opts.clone(),
+                    opts("council_vote"),
                 )
                 .await?;
             let v = council.verdict;
@@ -109,7 +115,7 @@ impl GpuAllocationWorkflow {
                     .execute_activity(
                         AllocationActivities::allocate_devices,
                         input.clone(),
-                        opts.clone(),
+                        opts("allocate_devices"),
                     )
                     .await?;
                 decision.devices = allocation.devices;
@@ -126,19 +132,19 @@ impl GpuAllocationWorkflow {
                 decision: decision.clone(),
                 skipped,
             },
-            opts.clone(),
+            opts("persist_decision"),
         )
         .await?;
         ctx.execute_activity(
             AllocationActivities::cache_context,
             decision.clone(),
-            opts.clone(),
+            opts("cache_context"),
         )
         .await?;
         ctx.execute_activity(
             AllocationActivities::publish_decision,
             decision.clone(),
-            opts,
+            opts("publish_decision"),
         )
         .await?;
         Ok(decision)

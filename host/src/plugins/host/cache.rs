@@ -7,6 +7,8 @@ use crate::services::KeyTtl;
 
 /// The most keys one scan returns, whatever the plugin asks for.
 const MAX_SCAN: u32 = 10_000;
+/// The most list items one read returns.
+const MAX_LIST: u32 = 1_000;
 
 impl Host for PluginState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, HostError>> {
@@ -54,6 +56,23 @@ impl Host for PluginState {
             ctx.meter.bytes_in += keys.iter().map(|k| k.len() as u64).sum::<u64>();
         }
         Ok(keys)
+    }
+
+    async fn list_head(
+        &mut self,
+        key: String,
+        count: u32,
+    ) -> wasmtime::Result<Result<Vec<String>, HostError>> {
+        let ctx = &mut self.call;
+        let (grant, hub) = (ctx.grants.check_cache(Access::Read, &key), ctx.hub.clone());
+        let count = count.min(MAX_LIST) as usize;
+        let items = host_call!(ctx, "cache.list-head", grant, key.len(), async move {
+            hub.cache().await?.list_head(&key, count).await
+        })?;
+        if let Ok(items) = &items {
+            ctx.meter.bytes_in += items.iter().map(|i| i.len() as u64).sum::<u64>();
+        }
+        Ok(items)
     }
 
     async fn set(

@@ -24,8 +24,6 @@ impl Host for PluginState {
             ctx.grants.check_topic(Access::Read, &topic),
             ctx.hub.clone(),
         );
-        // A fresh group reads from the beginning and leaves no offsets another read sees.
-        let group = format!("aura-plugin-{}-{}", ctx.plugin, rand::random::<u64>());
         let max = max_count.min(MAX_READ) as usize;
         if let Err(e) = ctx.admit("events.read", grant, topic.len()) {
             return Ok(Err(e));
@@ -38,21 +36,7 @@ impl Host for PluginState {
         let wait = Duration::from_millis(u64::from(timeout_ms)).min(left);
         let read = tokio::spawn(async move {
             let bus = hub.events().await?;
-            let mut found = Vec::new();
-            let deadline = tokio::time::Instant::now() + wait;
-            // Keyed reads skip other keys, so keep reading until enough match or time is up.
-            while found.len() < max {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let batch = bus.read(&topic, &group, max - found.len(), left).await?;
-                if batch.is_empty() {
-                    break;
-                }
-                found.extend(batch.into_iter().filter(|e| key.is_none() || e.key == key));
-            }
-            Ok(found)
+            bus.read_from_start(&topic, key.as_deref(), max, wait).await
         });
         let events = ctx
             .bounded("events.read", async move {

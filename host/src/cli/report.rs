@@ -1,0 +1,44 @@
+//! `aura-host report --run <id>`: rebuilds a run's summary, JSON and JUnit from its
+//! journal: after the run, or after the host was killed mid-run (what finished is
+//! there; the rest is reported as not run).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{CliError, ExitCode, scenarios};
+use crate::config::AuraConfig;
+use crate::namespace::RunId;
+use crate::report::{journal_path, summary};
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run id (`aura-host run` prints it first).
+    #[arg(long = "run")]
+    run_id: RunId,
+    /// Write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+pub fn run(config: &AuraConfig, args: &ReportArgs) -> Result<ExitCode, CliError> {
+    let path = journal_path(&config.state_dir, args.run_id.as_str());
+    if !path.exists() {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "no journal for run {} at {} (wrong run id or state dir?)",
+                args.run_id,
+                path.display()
+            ),
+        ));
+    }
+    let report =
+        crate::report::load(&path).map_err(|e| CliError::new(ExitCode::BadInput, e.to_string()))?;
+    println!("{}", summary::render(&report, true));
+    scenarios::write_outputs(&report, args.json.as_deref(), args.junit.as_deref())?;
+    Ok(scenarios::exit_code(&report))
+}

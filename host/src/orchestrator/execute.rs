@@ -1,0 +1,334 @@
+//! One run of many scenarios (seed 002's TestRunner): the plan's stages in order, the
+//! independent scenarios of a stage up to `jobs` at once; readiness of the services the
+//! scenarios require before anything starts; every result journaled as it happens;
+//! abort (Ctrl-C, or a recovery strategy's answer) cancels what is in flight and
+//! reports what did not run; the run's data is removed at the end unless kept.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{self, PlanError};
+use super::plugins::{self, PluginSet};
+use super::runner::Runner;
+use super::scenario::Scenario;
+use crate::config::AuraConfig;
+use crate::namespace::{RunId, RunNamespace};
+use crate::report::model::PlannedScenario;
+use crate::report::{JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth};
+use crate::services::{self, ServiceKind, ServiceStatus};
+use crate::target::driver::InProcess;
+use crate::target::{Target, TargetError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("required service(s) not ready: {0}")]
+    NotReady(String),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("the reference target could not start: {0}")]
+    Target(#[from] TargetError),
+    /// Only when a thread panicked while holding the run's events; the journal has them.
+    #[error(
+        "the run's events were lost from memory; `aura-host report --run` rebuilds them from the journal"
+    )]
+    Lost,
+}
+
+pub struct RunOptions {
+    /// Independent scenarios at once (at least 1).
+    pub jobs: usize,
+    /// Keep the run's graph nodes, Redis keys and topics.
+    pub keep_data: bool,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+/// Stops a run: the first reason given wins.
+#[derive(Clone, Default)]
+pub struct Abort {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<String>>>,
+}
+
+impl Abort {
+    pub fn abort(&self, reason: impl Into<String>) {
+        if let Ok(mut r) = self.reason.lock()
+            && r.is_none()
+        {
+            *r = Some(reason.into());
+        }
+        self.token.cancel();
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
+}
+
+pub struct Execution<'a> {
+    pub config: &'a AuraConfig,
+    pub run_id: RunId,
+    /// Each scenario with the suite it came from.
+    pub scenarios: Vec<(String, Scenario)>,
+    pub plugins: PluginSet,
+    pub options: RunOptions,
+    pub abort: Abort,
+}
+
+fn health(reports: &[services::ServiceReport]) -> Vec<ServiceHealth> {
+    reports
+        .iter()
+        .map(|s| ServiceHealth {
+            service: s.service.to_string(),
+            status: serde_json::to_value(s.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            version: s.version.clone(),
+            latency_ms: s.latency_ms,
+            error: s.error.clone(),
+        })
+        .collect()
+}
+
+impl Execution<'_> {
+    fn required(&self) -> Vec<ServiceKind> {
+        let mut needed: Vec<ServiceKind> = self
+            .scenarios
+            .iter()
+            .flat_map(|(_, s)| s.required_services.iter().copied())
+            .collect();
+        needed.sort();
+        needed.dedup();
+        needed
+    }
+
+    /// Runs every scenario and returns the report. Errors are what stops a run before
+    /// it starts (bad plan, services not ready, no journal, no target).
+    pub async fn run(
+        &self,
+        observer: Box<dyn Fn(&RunEvent) + Send + Sync>,
+    ) -> Result<RunReport, RunError> {
+        let refs: Vec<&Scenario> = self.scenarios.iter().map(|(_, s)| s).collect();
+        let stages = plan::stages(&refs)?;
+        let needed = self.required();
+        let before = services::health::check(self.config, &needed).await;
+        let down: Vec<String> = before
+            .services
+            .iter()
+            .filter(|s| s.status != ServiceStatus::Ready)
+            .map(|s| {
+                format!(
+                    "{} ({})",
+                    s.service,
+                    s.error.as_deref().unwrap_or("not ready")
+                )
+            })
+            .collect();
+        if !down.is_empty() {
+            return Err(RunError::NotReady(down.join(", ")));
+        }
+        let path = crate::report::journal_path(&self.config.state_dir, self.run_id.as_str());
+        let recorder = Recorder::open(&path, observer)?;
+        recorder.record(RunEvent::RunStarted {
+            run_id: self.run_id.to_string(),
+            started_at: chrono::Utc::now().timestamp_millis(),
+            command: self.options.command.clone(),
+            jobs: self.options.jobs,
+            scenarios: self
+                .scenarios
+                .iter()
+                .map(|(suite, s)| PlannedScenario {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    suite: suite.clone(),
+                })
+                .collect(),
+            health: health(&before.services),
+        });
+        let target = match Target::start(self.config, self.run_id.clone()).await {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                self.finish(
+                    &recorder,
+                    Some(format!("the target could not start: {e}")),
+                    &needed,
+                )
+                .await;
+                return Err(e.into());
+            }
+        };
+        let driver = InProcess(target.clone());
+        let mut outcome: BTreeMap<String, bool> = BTreeMap::new();
+        let started: Mutex<BTreeSet<String>> = Mutex::default();
+        for stage in stages {
+            if self.abort.token.is_cancelled() {
+                break;
+            }
+            let mut ready = Vec::new();
+            for id in &stage {
+                let Some((_, s)) = self.scenarios.iter().find(|(_, s)| &s.id == id) else {
+                    continue;
+                };
+                match s.depends_on.iter().find(|d| outcome.get(*d) != Some(&true)) {
+                    Some(dep) => {
+                        outcome.insert(id.clone(), false);
+                        recorder.record(RunEvent::NotRun {
+                            scenario: id.clone(),
+                            reason: format!("it depends on {dep}, which did not pass"),
+                        });
+                    }
+                    None => ready.push(s),
+                }
+            }
+            let mut running = futures::stream::iter(ready)
+                .map(|s| {
+                    let (driver, recorder, started) = (&driver, &recorder, &started);
+                    let this = &self;
+                    async move {
+                        if let Ok(mut st) = started.lock() {
+                            st.insert(s.id.clone());
+                        }
+                        (s.id.clone(), this.scenario(driver, recorder, s).await)
+                    }
+                })
+                .buffer_unordered(self.options.jobs.max(1));
+            loop {
+                tokio::select! {
+                    _ = self.abort.token.cancelled() => break,
+                    next = running.next() => match next {
+                        None => break,
+                        Some((id, (passed, abort))) => {
+                            outcome.insert(id, passed);
+                            if let Some(why) = abort {
+                                self.abort.abort(why);
+                            }
+                        }
+                    },
+                }
+            }
+        }
+        // Whatever has no outcome was cancelled in flight or never started.
+        let why = self
+            .abort
+            .reason()
+            .unwrap_or_else(|| "the run stopped".into());
+        let started = started.into_inner().unwrap_or_default();
+        for (_, s) in &self.scenarios {
+            if !outcome.contains_key(&s.id) {
+                let reason = if started.contains(&s.id) {
+                    format!("cancelled in flight: {why}")
+                } else {
+                    format!("not started: {why}")
+                };
+                recorder.record(RunEvent::NotRun {
+                    scenario: s.id.clone(),
+                    reason,
+                });
+            }
+        }
+        drop(driver);
+        if let Ok(t) = Arc::try_unwrap(target) {
+            t.stop().await;
+        }
+        self.finish(&recorder, self.abort.reason(), &needed).await;
+        recorder.report().ok_or(RunError::Lost)
+    }
+
+    /// One scenario: its requests, then its validators on the requests that ran.
+    /// Returns whether it passed, and a recovery strategy's reason to abort the run.
+    async fn scenario(
+        &self,
+        driver: &InProcess,
+        recorder: &Recorder,
+        s: &Scenario,
+    ) -> (bool, Option<String>) {
+        recorder.record(RunEvent::ScenarioStarted {
+            scenario: s.id.clone(),
+        });
+        let started = Instant::now();
+        let record = |e: RunEvent| recorder.record(e);
+        let runner = Runner {
+            driver,
+            run_id: self.run_id.as_str(),
+            target: &self.config.target,
+            plugins: Some(&self.plugins),
+            record: &record,
+        };
+        let result = runner.run(s).await;
+        let mut passed = result.passed();
+        if result.abort.is_none() {
+            let ids: Vec<String> = result
+                .requests
+                .iter()
+                .filter(|r| matches!(r.status, RequestStatus::Passed | RequestStatus::Failed))
+                .map(|r| r.request_id.clone())
+                .collect();
+            let validations = self.plugins.validators(&s.id).iter().map(|v| async {
+                let r = plugins::validate(
+                    &self.plugins.runtime,
+                    v,
+                    self.run_id.as_str(),
+                    s,
+                    &self.config.target,
+                    &ids,
+                )
+                .await;
+                let ok = r.passed;
+                recorder.record(RunEvent::ValidatorFinished {
+                    scenario: s.id.clone(),
+                    result: r,
+                });
+                ok
+            });
+            passed &= futures::future::join_all(validations)
+                .await
+                .into_iter()
+                .all(|ok| ok);
+        }
+        recorder.record(RunEvent::ScenarioFinished {
+            scenario: s.id.clone(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            invariants: result.invariants,
+        });
+        (passed, result.abort)
+    }
+
+    /// Health after, cleanup, and the closing record.
+    async fn finish(&self, recorder: &Recorder, aborted: Option<String>, needed: &[ServiceKind]) {
+        let after = services::health::check(self.config, needed).await;
+        let id = self.run_id.as_str();
+        let cleanup = if self.options.keep_data {
+            format!(
+                "kept (--keep-data): graph nodes with run_id '{id}', Redis keys aura:{id}:*, topics aura.{id}.*"
+            )
+        } else {
+            match crate::environment::reset_run(
+                self.config,
+                &RunNamespace::new(self.run_id.clone()),
+            )
+            .await
+            {
+                Ok(c) => format!(
+                    "removed {} graph node(s), {} Redis key(s), {} topic(s); the journal keeps the results and traces",
+                    c.graph_nodes,
+                    c.cache_keys,
+                    c.topics.len()
+                ),
+                Err(e) => format!("cleanup failed, the run's data may remain: {e}"),
+            }
+        };
+        recorder.record(RunEvent::RunFinished {
+            finished_at: chrono::Utc::now().timestamp_millis(),
+            aborted,
+            health: health(&after.services),
+            cleanup,
+        });
+    }
+}

@@ -1,0 +1,316 @@
+//! The plugins a run uses, resolved and loaded before anything runs (a missing or
+//! malformed plugin is bad input, not a failed scenario): per scenario, its validators
+//! and its recovery strategy. Plugins named on the command line replace a scenario's
+//! own `validation_rules`; a scenario's `recovery` replaces the command line's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::scenario::{PluginRef, Scenario};
+use crate::plugins::bindings::{Failure, RecoveryAction, RunContext};
+use crate::plugins::{LoadError, Plugin, PluginKind, PluginRuntime, PluginSpec};
+use crate::report::{RecoveryRecord, ValidatorResult};
+use crate::target::TargetConfig;
+use crate::target::steps::STEPS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginSetError {
+    #[error(
+        "scenario {scenario}: plugin {plugin}: {path} does not exist (build the shipped plugins with `just plugins`)"
+    )]
+    Missing {
+        scenario: String,
+        plugin: String,
+        path: PathBuf,
+    },
+    #[error("scenario {scenario}: {plugin} is a {kind}, not a {wanted}")]
+    WrongKind {
+        scenario: String,
+        plugin: String,
+        kind: PluginKind,
+        wanted: PluginKind,
+    },
+    #[error("scenario {scenario}: plugin {plugin}: config is not TOML: {reason}")]
+    Config {
+        scenario: String,
+        plugin: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// A plugin with the configuration it is called with in one scenario.
+#[derive(Clone)]
+pub struct Configured {
+    pub plugin: Plugin,
+    pub config: toml::Table,
+}
+
+/// Every plugin of a run, per scenario.
+pub struct PluginSet {
+    pub runtime: Arc<PluginRuntime>,
+    validators: BTreeMap<String, Vec<Configured>>,
+    recovery: BTreeMap<String, Configured>,
+}
+
+impl PluginSet {
+    /// Loads each distinct file once. `cli` are the plugins given on the command line.
+    pub fn resolve(
+        runtime: Arc<PluginRuntime>,
+        plugins_dir: &Path,
+        scenarios: &[Scenario],
+        cli: &[Plugin],
+    ) -> Result<Self, PluginSetError> {
+        let mut loaded: BTreeMap<PathBuf, Plugin> = BTreeMap::new();
+        let mut load = |scenario: &str, r: &PluginRef, wanted: PluginKind| {
+            let path = locate(plugins_dir, &r.plugin);
+            if !path.exists() {
+                return Err(PluginSetError::Missing {
+                    scenario: scenario.into(),
+                    plugin: r.plugin.clone(),
+                    path,
+                });
+            }
+            let plugin = match loaded.get(&path) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = runtime.load(PluginSpec::from_path(&path))?;
+                    loaded.insert(path, p.clone());
+                    p
+                }
+            };
+            if plugin.kind != wanted {
+                return Err(PluginSetError::WrongKind {
+                    scenario: scenario.into(),
+                    plugin: r.plugin.clone(),
+                    kind: plugin.kind,
+                    wanted,
+                });
+            }
+            Ok(Configured {
+                plugin,
+                config: r.config.clone(),
+            })
+        };
+        let of_kind = |k: PluginKind| {
+            cli.iter()
+                .filter(move |p| p.kind == k)
+                .map(|p| {
+                    Ok(Configured {
+                        plugin: p.clone(),
+                        config: toml::from_str(&p.spec.config).map_err(|e| {
+                            PluginSetError::Config {
+                                scenario: "-".into(),
+                                plugin: p.name().into(),
+                                reason: e.to_string(),
+                            }
+                        })?,
+                    })
+                })
+                .collect::<Result<Vec<_>, PluginSetError>>()
+        };
+        let cli_validators = of_kind(PluginKind::Validator)?;
+        let cli_recovery = of_kind(PluginKind::RecoveryStrategy)?.into_iter().next();
+        let mut validators = BTreeMap::new();
+        let mut recovery = BTreeMap::new();
+        for s in scenarios {
+            let v = if cli_validators.is_empty() {
+                s.validation_rules
+                    .iter()
+                    .map(|r| load(&s.id, r, PluginKind::Validator))
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                cli_validators.clone()
+            };
+            validators.insert(s.id.clone(), v);
+            let r = match &s.recovery {
+                Some(r) => Some(load(&s.id, r, PluginKind::RecoveryStrategy)?),
+                None => cli_recovery.clone(),
+            };
+            if let Some(r) = r {
+                recovery.insert(s.id.clone(), r);
+            }
+        }
+        Ok(Self {
+            runtime,
+            validators,
+            recovery,
+        })
+    }
+
+    pub fn validators(&self, scenario: &str) -> &[Configured] {
+        self.validators.get(scenario).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn recovery(&self, scenario: &str) -> Option<&Configured> {
+        self.recovery.get(scenario)
+    }
+}
+
+/// A shipped plugin's name is `<plugins_dir>/<name>.wasm`; anything ending in `.wasm`
+/// is a path.
+fn locate(plugins_dir: &Path, name: &str) -> PathBuf {
+    if name.ends_with(".wasm") {
+        PathBuf::from(name)
+    } else {
+        plugins_dir.join(format!("{name}.wasm"))
+    }
+}
+
+/// The config a plugin gets in a scenario: its own keys, plus what the host knows that
+/// it cannot: the scenario's limits (`[scenario]`) and the target's settings
+/// (`[target]`), documented in `docs/validators.md`.
+pub fn config_text(own: &toml::Table, scenario: &Scenario, target: &TargetConfig) -> String {
+    let mut t = own.clone();
+    let ms = |d: std::time::Duration| toml::Value::Integer(d.as_millis() as i64);
+    let mut sc = toml::Table::new();
+    sc.insert("id".into(), scenario.id.clone().into());
+    sc.insert("max_execution_ms".into(), ms(scenario.max_execution_time));
+    sc.insert(
+        "step_timeouts_ms".into(),
+        toml::Value::Table(
+            scenario
+                .step_timeouts
+                .iter()
+                .map(|(k, v)| (k.clone(), ms(*v)))
+                .collect(),
+        ),
+    );
+    let mut tg = toml::Table::new();
+    tg.insert(
+        "steps".into(),
+        toml::Value::Array(STEPS.iter().map(|(n, _)| (*n).into()).collect()),
+    );
+    tg.insert("step_timeout_ms".into(), ms(target.step_timeout));
+    tg.insert(
+        "step_attempts".into(),
+        i64::from(target.step_attempts).into(),
+    );
+    tg.insert(
+        "context_ttl_s".into(),
+        (target.context_ttl.as_secs() as i64).into(),
+    );
+    tg.insert(
+        "context_window".into(),
+        (target.council.context_window.clamp(1, 16) as i64).into(),
+    );
+    tg.insert(
+        "abstain_below".into(),
+        f64::from(target.council.abstain_below).into(),
+    );
+    t.insert("scenario".into(), toml::Value::Table(sc));
+    t.insert("target".into(), toml::Value::Table(tg));
+    toml::to_string(&t).unwrap_or_default()
+}
+
+fn context(
+    run_id: &str,
+    scenario: &Scenario,
+    request_ids: &[String],
+    config: String,
+) -> RunContext {
+    RunContext {
+        run_id: run_id.to_string(),
+        scenario: scenario.id.clone(),
+        request_ids: request_ids.to_vec(),
+        config,
+    }
+}
+
+/// Runs one validator on the scenario's requests.
+pub async fn validate(
+    runtime: &PluginRuntime,
+    v: &Configured,
+    run_id: &str,
+    scenario: &Scenario,
+    target: &TargetConfig,
+    request_ids: &[String],
+) -> ValidatorResult {
+    let config = config_text(&v.config, scenario, target);
+    let inv = runtime
+        .validate(&v.plugin, context(run_id, scenario, request_ids, config))
+        .await;
+    let passed = inv.passed();
+    let (checks, error) = match inv.outcome {
+        Ok(r) => (
+            r.checks
+                .into_iter()
+                .map(|c| crate::report::Check {
+                    name: c.name,
+                    passed: c.passed,
+                    expected: c.expected,
+                    actual: c.actual,
+                    message: c.message,
+                })
+                .collect(),
+            None,
+        ),
+        Err(f) => (Vec::new(), Some(f.to_string())),
+    };
+    ValidatorResult {
+        validator: v.plugin.name().to_string(),
+        digest: v.plugin.digest.clone(),
+        passed,
+        checks,
+        error,
+        wall_ms: inv.cost.wall.as_secs_f64() * 1000.0,
+        fuel: inv.cost.fuel,
+        host_calls: inv.cost.host_calls,
+    }
+}
+
+/// What the orchestrator does about a failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Retry(std::time::Duration),
+    Skip,
+    Degrade(String),
+    Abort(String),
+    /// No strategy, or it gave no answer: the failure stands.
+    Fail,
+}
+
+/// Asks the scenario's recovery strategy about `failure` of `request_id`.
+pub async fn recover(
+    runtime: &PluginRuntime,
+    strategy: &Configured,
+    run_id: &str,
+    scenario: &Scenario,
+    target: &TargetConfig,
+    request_id: &str,
+    failure: Failure,
+) -> (Action, RecoveryRecord) {
+    let config = config_text(&strategy.config, scenario, target);
+    let ctx = context(run_id, scenario, &[request_id.to_string()], config);
+    let mut record = RecoveryRecord {
+        scenario: scenario.id.clone(),
+        request_id: request_id.into(),
+        strategy: strategy.plugin.name().into(),
+        service: failure.service.clone(),
+        operation: failure.operation.clone(),
+        attempt: failure.attempt,
+        error: failure.error.clone(),
+        action: String::new(),
+    };
+    let inv = runtime.decide(&strategy.plugin, ctx, failure).await;
+    let action = match inv.outcome {
+        Ok(RecoveryAction::Retry(ms)) => Action::Retry(std::time::Duration::from_millis(ms)),
+        Ok(RecoveryAction::Skip) => Action::Skip,
+        Ok(RecoveryAction::Degrade(how)) => Action::Degrade(how),
+        Ok(RecoveryAction::Abort(why)) => Action::Abort(why),
+        Err(e) => {
+            record.action = format!("none: the strategy failed: {e}");
+            return (Action::Fail, record);
+        }
+    };
+    record.action = match &action {
+        Action::Retry(d) => format!("retry after {} ms", d.as_millis()),
+        Action::Skip => "skip".into(),
+        Action::Degrade(how) => format!("degrade: {how}"),
+        Action::Abort(why) => format!("abort: {why}"),
+        Action::Fail => "none".into(),
+    };
+    (action, record)
+}

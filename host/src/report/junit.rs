@@ -1,0 +1,62 @@
+//! JUnit XML (quick-junit): one test suite per scenario, one test case for the
+//! scenario's own expectations (outcomes and invariants) and one per validator. A
+//! failure's message is the first expected/actual difference, its text all of them;
+//! scenarios that did not run are skipped test cases saying why.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::model::{RunReport, ScenarioReport, Status};
+
+fn failed(messages: &[String]) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status
+        .set_message(messages.first().cloned().unwrap_or_default())
+        .set_description(messages.join("\n"));
+    status
+}
+
+fn case(s: &ScenarioReport, name: &str, status: TestCaseStatus, ms: f64) -> TestCase {
+    let mut tc = TestCase::new(name, status);
+    tc.set_classname(format!("{}.{}", s.suite, s.id))
+        .set_time(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    tc
+}
+
+fn suite(s: &ScenarioReport) -> TestSuite {
+    let mut ts = TestSuite::new(format!("{}.{}", s.suite, s.id));
+    if matches!(s.status, Status::NotRun | Status::Incomplete) {
+        let mut skipped = TestCaseStatus::skipped();
+        skipped.set_message(s.note.clone().unwrap_or_else(|| "not run".into()));
+        ts.add_test_case(case(s, "outcomes", skipped, 0.0));
+        return ts;
+    }
+    let failures = s.failures();
+    let status = if failures.is_empty() {
+        TestCaseStatus::success()
+    } else {
+        failed(&failures)
+    };
+    ts.add_test_case(case(s, "outcomes", status, s.elapsed_ms as f64));
+    for v in &s.validators {
+        let mut messages: Vec<String> = v.error.iter().cloned().collect();
+        messages.extend(v.checks.iter().filter(|c| !c.passed).map(|c| c.diff()));
+        let status = if v.passed {
+            TestCaseStatus::success()
+        } else {
+            failed(&messages)
+        };
+        ts.add_test_case(case(s, &v.validator, status, v.wall_ms));
+    }
+    ts
+}
+
+pub fn render(r: &RunReport) -> Result<String, quick_junit::SerializeError> {
+    let mut report = Report::new(format!("aura-host run {}", r.run_id));
+    report.set_time(Duration::from_millis(r.duration_ms));
+    for s in &r.scenarios {
+        report.add_test_suite(suite(s));
+    }
+    report.to_string()
+}

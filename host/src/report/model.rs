@@ -1,0 +1,481 @@
+//! What a run produced, after seed 000's IntegrationTestResult. The orchestrator
+//! journals [`RunEvent`]s as they happen; [`RunReport::build`] turns the events (live, or
+//! read back from a journal) into the report every output is rendered from, so a report
+//! rebuilt after a kill is the same report the run would have printed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::analysis;
+use crate::target::Decision;
+use crate::trace::WorkflowTrace;
+
+/// Version of the JSON document (`docs/results.md`); bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One comparison of expected with actual.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    pub expected: String,
+    pub actual: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+impl Check {
+    /// Passes when `actual` equals `expected`.
+    pub fn new(
+        name: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Self {
+        let (expected, actual) = (expected.into(), actual.into());
+        Self {
+            name: name.into(),
+            passed: expected == actual,
+            expected,
+            actual,
+            message: String::new(),
+        }
+    }
+
+    /// `name: expected X, actual Y (message)`.
+    pub fn diff(&self) -> String {
+        let mut s = format!(
+            "{}: expected {}, actual {}",
+            self.name, self.expected, self.actual
+        );
+        if !self.message.is_empty() {
+            s.push_str(&format!(" ({})", self.message));
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Decided, and every expectation about it held.
+    Passed,
+    /// No decision, or an expectation did not hold.
+    Failed,
+    /// The recovery strategy chose to skip it; not validated.
+    Skipped,
+    /// The recovery strategy chose to carry on without it, degraded; not validated.
+    Degraded,
+}
+
+/// One GPU request of a scenario, as submitted and decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestResult {
+    pub request_id: String,
+    pub status: RequestStatus,
+    pub decision: Option<Decision>,
+    /// Why there is no decision (submission refused, workflow failed, deadline passed).
+    pub error: Option<String>,
+    /// Submission to decision (or to giving up), retries included.
+    pub latency_ms: u64,
+    /// Submissions made (1 + retries the recovery strategy asked for).
+    pub attempts: u32,
+    pub checks: Vec<Check>,
+    pub trace: Option<WorkflowTrace>,
+}
+
+/// One validator plugin's verdict on one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidatorResult {
+    pub validator: String,
+    pub digest: String,
+    pub passed: bool,
+    pub checks: Vec<Check>,
+    /// Why the plugin produced no result (trap, timeout, its own error).
+    pub error: Option<String>,
+    pub wall_ms: f64,
+    pub fuel: u64,
+    pub host_calls: u32,
+}
+
+/// What the recovery strategy was asked and what the orchestrator did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryRecord {
+    pub scenario: String,
+    pub request_id: String,
+    pub strategy: String,
+    pub service: String,
+    pub operation: String,
+    pub attempt: u32,
+    pub error: String,
+    /// `retry after 50 ms`, `skip`, `degrade: ...`, `abort: ...`, or why none was taken.
+    pub action: String,
+}
+
+/// A service's state at one moment (before or after the run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceHealth {
+    pub service: String,
+    pub status: String,
+    pub version: Option<String>,
+    pub latency_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedScenario {
+    pub id: String,
+    pub name: String,
+    pub suite: String,
+}
+
+/// What the journal holds, one per line, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "body", rename_all = "snake_case")]
+pub enum RunEvent {
+    RunStarted {
+        run_id: String,
+        started_at: i64,
+        command: String,
+        jobs: usize,
+        scenarios: Vec<PlannedScenario>,
+        health: Vec<ServiceHealth>,
+    },
+    ScenarioStarted {
+        scenario: String,
+    },
+    RequestFinished {
+        scenario: String,
+        result: Box<RequestResult>,
+    },
+    Recovery(RecoveryRecord),
+    ValidatorFinished {
+        scenario: String,
+        result: ValidatorResult,
+    },
+    ScenarioFinished {
+        scenario: String,
+        elapsed_ms: u64,
+        invariants: Vec<Check>,
+    },
+    NotRun {
+        scenario: String,
+        reason: String,
+    },
+    RunFinished {
+        finished_at: i64,
+        /// Why the run stopped early (Ctrl-C, a recovery strategy's abort).
+        aborted: Option<String>,
+        health: Vec<ServiceHealth>,
+        /// What was done with the run's data (removed, or kept with `--keep-data`).
+        cleanup: String,
+    },
+}
+
+impl RunEvent {
+    /// The journal record kind (the serde tag).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::RunStarted { .. } => "run_started",
+            Self::ScenarioStarted { .. } => "scenario_started",
+            Self::RequestFinished { .. } => "request_finished",
+            Self::Recovery(_) => "recovery",
+            Self::ValidatorFinished { .. } => "validator_finished",
+            Self::ScenarioFinished { .. } => "scenario_finished",
+            Self::NotRun { .. } => "not_run",
+            Self::RunFinished { .. } => "run_finished",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// Stopped early: Ctrl-C or a recovery strategy's abort.
+    Aborted,
+    /// The journal ends before the run did (the host was killed).
+    Incomplete,
+    NotRun,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Passed => "PASSED",
+            Self::Failed => "FAILED",
+            Self::Aborted => "ABORTED",
+            Self::Incomplete => "INCOMPLETE",
+            Self::NotRun => "NOT RUN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioReport {
+    pub id: String,
+    pub name: String,
+    pub suite: String,
+    pub status: Status,
+    pub elapsed_ms: u64,
+    pub requests: Vec<RequestResult>,
+    pub invariants: Vec<Check>,
+    pub validators: Vec<ValidatorResult>,
+    /// Why it did not run or did not finish.
+    pub note: Option<String>,
+}
+
+impl ScenarioReport {
+    /// Every failed expectation of the scenario itself (not its validators).
+    pub fn failures(&self) -> Vec<String> {
+        failures(&self.requests, &self.invariants)
+    }
+}
+
+/// Every failed expectation: `request: name: expected X, actual Y`, and the invariants.
+pub fn failures(requests: &[RequestResult], invariants: &[Check]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in requests {
+        if let Some(e) = &r.error {
+            out.push(format!("{}: {e}", r.request_id));
+        }
+        for c in r.checks.iter().filter(|c| !c.passed) {
+            out.push(format!("{}: {}", r.request_id, c.diff()));
+        }
+    }
+    for c in invariants.iter().filter(|c| !c.passed) {
+        out.push(format!("invariant {}", c.diff()));
+    }
+    out
+}
+
+/// p50/p95/p99 of a set of durations, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50_ms: u64,
+    pub p95_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Performance {
+    /// Submission to decision, every decided request.
+    pub request_latency: Percentiles,
+    /// Per step, from the traces.
+    pub steps: BTreeMap<String, Percentiles>,
+}
+
+/// One validator across the run: data consistency per store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Consistency {
+    pub validator: String,
+    pub scenarios: u32,
+    pub passed: bool,
+    pub checks: u32,
+    pub failed_checks: u32,
+    /// Requests with at least one failed check, out of those it looked at.
+    pub failed_requests: u32,
+    pub requests: u32,
+    pub first_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub scenarios: u32,
+    pub passed: u32,
+    pub failed: u32,
+    pub not_run: u32,
+    pub requests: u32,
+    pub validator_runs: u32,
+    pub failed_validator_runs: u32,
+    pub recoveries: u32,
+}
+
+/// The whole result of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub status: Status,
+    pub command: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub duration_ms: u64,
+    pub aborted: Option<String>,
+    pub summary: Summary,
+    pub scenarios: Vec<ScenarioReport>,
+    pub performance: Performance,
+    pub health_before: Vec<ServiceHealth>,
+    pub health_after: Vec<ServiceHealth>,
+    pub consistency: Vec<Consistency>,
+    pub recoveries: Vec<RecoveryRecord>,
+    pub recommendations: Vec<String>,
+    pub cleanup: Option<String>,
+    /// Everything that happened, one line each, in order.
+    pub log: Vec<String>,
+}
+
+impl RunReport {
+    /// The report of the events, in journal order. A journal without `run_started`
+    /// yields `None`.
+    pub fn build(events: &[(i64, RunEvent)]) -> Option<Self> {
+        let mut report = None::<RunReport>;
+        for (at, event) in events {
+            if let RunEvent::RunStarted {
+                run_id,
+                started_at,
+                command,
+                scenarios,
+                health,
+                ..
+            } = event
+            {
+                report = Some(RunReport {
+                    schema_version: SCHEMA_VERSION,
+                    run_id: run_id.clone(),
+                    status: Status::Incomplete,
+                    command: command.clone(),
+                    started_at: *started_at,
+                    finished_at: None,
+                    duration_ms: 0,
+                    aborted: None,
+                    summary: Summary::default(),
+                    scenarios: scenarios
+                        .iter()
+                        .map(|p| ScenarioReport {
+                            id: p.id.clone(),
+                            name: p.name.clone(),
+                            suite: p.suite.clone(),
+                            status: Status::NotRun,
+                            elapsed_ms: 0,
+                            requests: Vec::new(),
+                            invariants: Vec::new(),
+                            validators: Vec::new(),
+                            note: None,
+                        })
+                        .collect(),
+                    performance: Performance::default(),
+                    health_before: health.clone(),
+                    health_after: Vec::new(),
+                    consistency: Vec::new(),
+                    recoveries: Vec::new(),
+                    recommendations: Vec::new(),
+                    cleanup: None,
+                    log: Vec::new(),
+                });
+            }
+            if let Some(r) = report.as_mut() {
+                r.apply(*at, event);
+            }
+        }
+        let mut report = report?;
+        report.finish();
+        Some(report)
+    }
+
+    fn scenario(&mut self, id: &str) -> Option<&mut ScenarioReport> {
+        self.scenarios.iter_mut().find(|s| s.id == id)
+    }
+
+    fn apply(&mut self, at: i64, event: &RunEvent) {
+        let line = analysis::log_line(event);
+        self.log
+            .push(format!("+{:>6} ms {line}", (at - self.started_at).max(0)));
+        match event {
+            RunEvent::RunStarted { .. } => {}
+            RunEvent::ScenarioStarted { scenario } => {
+                if let Some(s) = self.scenario(scenario) {
+                    // Running; becomes passed or failed when it finishes.
+                    s.status = Status::Incomplete;
+                    s.note = Some("started; the run ended before it finished".into());
+                }
+            }
+            RunEvent::RequestFinished { scenario, result } => {
+                if let Some(s) = self.scenario(scenario) {
+                    s.requests.push((**result).clone());
+                }
+            }
+            RunEvent::Recovery(rec) => self.recoveries.push(rec.clone()),
+            RunEvent::ValidatorFinished { scenario, result } => {
+                if let Some(s) = self.scenario(scenario) {
+                    s.validators.push(result.clone());
+                }
+            }
+            RunEvent::ScenarioFinished {
+                scenario,
+                elapsed_ms,
+                invariants,
+            } => {
+                if let Some(s) = self.scenario(scenario) {
+                    s.elapsed_ms = *elapsed_ms;
+                    s.invariants = invariants.clone();
+                    s.note = None;
+                    let ok = s.requests.iter().all(|r| r.status != RequestStatus::Failed)
+                        && s.invariants.iter().all(|c| c.passed)
+                        && s.validators.iter().all(|v| v.passed);
+                    s.status = if ok { Status::Passed } else { Status::Failed };
+                }
+            }
+            RunEvent::NotRun { scenario, reason } => {
+                if let Some(s) = self.scenario(scenario) {
+                    // In flight when the run stopped: what finished stays in the report.
+                    s.status = Status::NotRun;
+                    s.note = Some(reason.clone());
+                }
+            }
+            RunEvent::RunFinished {
+                finished_at,
+                aborted,
+                health,
+                cleanup,
+            } => {
+                self.finished_at = Some(*finished_at);
+                self.aborted = aborted.clone();
+                self.health_after = health.clone();
+                self.cleanup = Some(cleanup.clone());
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.duration_ms = self
+            .finished_at
+            .map_or(0, |f| (f - self.started_at).max(0) as u64);
+        let count = |st: Status| self.scenarios.iter().filter(|s| s.status == st).count() as u32;
+        let validator_runs = self.scenarios.iter().flat_map(|s| &s.validators);
+        self.summary = Summary {
+            scenarios: self.scenarios.len() as u32,
+            passed: count(Status::Passed),
+            failed: count(Status::Failed),
+            not_run: count(Status::NotRun) + count(Status::Incomplete),
+            requests: self.scenarios.iter().map(|s| s.requests.len() as u32).sum(),
+            validator_runs: validator_runs.clone().count() as u32,
+            failed_validator_runs: validator_runs.filter(|v| !v.passed).count() as u32,
+            recoveries: self.recoveries.len() as u32,
+        };
+        self.status = if self.finished_at.is_none() {
+            Status::Incomplete
+        } else if self.aborted.is_some() {
+            Status::Aborted
+        } else if self.summary.failed > 0 || self.summary.not_run > 0 {
+            Status::Failed
+        } else {
+            Status::Passed
+        };
+        self.performance = analysis::performance(&self.scenarios);
+        self.consistency = analysis::consistency(&self.scenarios);
+        self.recommendations = analysis::recommendations(self);
+    }
+
+    /// The request's trace, wherever in the run it is.
+    pub fn trace(&self, request_id: &str) -> Option<&WorkflowTrace> {
+        self.scenarios
+            .iter()
+            .flat_map(|s| &s.requests)
+            .find(|r| r.request_id == request_id)
+            .and_then(|r| r.trace.as_ref())
+    }
+}

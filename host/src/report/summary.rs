@@ -1,0 +1,112 @@
+//! The human summary of a run: one line per scenario, every failure with expected and
+//! actual, latency percentiles, recoveries, recommendations and the verdict.
+
+use std::fmt::Write;
+
+use super::model::{RunReport, Status};
+
+fn mark(s: Status) -> &'static str {
+    match s {
+        Status::Passed => "PASS",
+        Status::Failed => "FAIL",
+        Status::NotRun | Status::Incomplete | Status::Aborted => "SKIP",
+    }
+}
+
+/// One scenario's result line and its failures, as printed while the run goes.
+pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
+    let mut out = format!(
+        "{} scenario {} · {} request(s) · {:.1} s",
+        mark(s.status),
+        s.id,
+        s.requests.len(),
+        s.elapsed_ms as f64 / 1000.0
+    );
+    if let Some(note) = &s.note {
+        let _ = write!(out, " · {note}");
+    }
+    for f in s.failures() {
+        let _ = write!(out, "\n    FAIL {f}");
+    }
+    for v in &s.validators {
+        let passed = v.checks.iter().filter(|c| c.passed).count();
+        let _ = write!(
+            out,
+            "\n    {} validator {} · {passed}/{} checks",
+            if v.passed { "PASS" } else { "FAIL" },
+            v.validator,
+            v.checks.len()
+        );
+        if let Some(e) = &v.error {
+            let _ = write!(out, " · {e}");
+        }
+        for c in v.checks.iter().filter(|c| !c.passed) {
+            let _ = write!(out, "\n        FAIL {}", c.diff());
+        }
+    }
+    out
+}
+
+/// The summary; `with_scenarios` repeats each scenario's lines (a rebuilt report; a
+/// live run has printed them as they finished).
+pub fn render(r: &RunReport, with_scenarios: bool) -> String {
+    let s = &r.summary;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "run {} · {} scenario(s): {} passed, {} failed, {} not run · {} request(s) · {} validator run(s), {} failed · {:.1} s",
+        r.run_id,
+        s.scenarios,
+        s.passed,
+        s.failed,
+        s.not_run,
+        s.requests,
+        s.validator_runs,
+        s.failed_validator_runs,
+        r.duration_ms as f64 / 1000.0
+    );
+    for sc in r.scenarios.iter().filter(|_| with_scenarios) {
+        let _ = writeln!(out, "{}", scenario_lines(sc));
+    }
+    let l = &r.performance.request_latency;
+    if l.count > 0 {
+        let _ = writeln!(
+            out,
+            "latency: p50 {} ms · p95 {} ms · p99 {} ms · max {} ms ({} decided)",
+            l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.count
+        );
+    }
+    for rec in &r.recoveries {
+        let _ = writeln!(
+            out,
+            "recovery: {} {} {} failed (attempt {}): {} → {}",
+            rec.scenario, rec.request_id, rec.service, rec.attempt, rec.strategy, rec.action
+        );
+    }
+    for h in r.health_after.iter().filter(|h| h.status != "ready") {
+        let _ = writeln!(
+            out,
+            "after the run: {} {}{}",
+            h.service,
+            h.status,
+            h.error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+    }
+    if !r.recommendations.is_empty() {
+        let _ = writeln!(out, "recommendations:");
+        for rec in &r.recommendations {
+            let _ = writeln!(out, "  - {rec}");
+        }
+    }
+    if let Some(c) = &r.cleanup {
+        let _ = writeln!(out, "data: {c}");
+    }
+    if let Some(why) = &r.aborted {
+        let _ = writeln!(out, "aborted: {why}");
+    }
+    let _ = write!(out, "verdict: {}", r.status.word());
+    out
+}
