@@ -211,7 +211,7 @@ impl<'a> Footprint<'a> {
             ctx,
             facts: ctx.host_facts()?,
             deadline_ms,
-            deadline: Instant::now() + Duration::from_millis(deadline_ms),
+            deadline: after_ms(Instant::now(), deadline_ms),
             interval: Duration::from_millis(
                 polling
                     .poll_interval_ms
@@ -240,7 +240,11 @@ impl<'a> Footprint<'a> {
     /// call `f` and answers a timeout, so slow or unreachable stores cannot stretch the
     /// call to the host's limit one request at a time.
     pub fn poll<T>(&self, f: impl FnMut() -> Poll<T>) -> Poll<T> {
-        if Instant::now() > self.deadline + self.late_looks {
+        if self
+            .deadline
+            .checked_add(self.late_looks)
+            .is_some_and(|last| Instant::now() > last)
+        {
             return Poll::Failed(HostError::Timeout(format!(
                 "not looked at: the validator's deadline of {} ms had passed",
                 self.deadline_ms
@@ -327,6 +331,14 @@ impl<'a> Footprint<'a> {
             Poll::Failed(e) => Err(Check::host_failure(&name, &expected, &e)),
         }
     }
+}
+
+/// `ms` after `start`, or as far as the clock goes (a day) when that overflows.
+fn after_ms(start: Instant, ms: u64) -> Instant {
+    start
+        .checked_add(Duration::from_millis(ms))
+        .or_else(|| start.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(start)
 }
 
 fn parse_json(text: &str) -> Result<Value, String> {
@@ -575,6 +587,8 @@ mod tests {
             Footprint::new(&ctx(""), 2000).map(|f| f.deadline_ms()).ok(),
             Some(2000)
         );
+        let forever = ctx("deadline_ms = 9223372036854775807");
+        assert!(Footprint::new(&forever, 0).is_ok_and(|f| f.remaining() > Duration::ZERO));
         // Long past the deadline, a poll no longer calls the host.
         let late_ctx = ctx("deadline_ms = 0");
         let Ok(mut late) = Footprint::new(&late_ctx, 0) else {

@@ -65,7 +65,7 @@ pub fn load(
 
 fn run_error(e: RunError) -> CliError {
     let code = match &e {
-        RunError::Plan(_) | RunError::Journal(_) => ExitCode::BadInput,
+        RunError::Plan(_) | RunError::Journal(_) | RunError::RunIdTooLong(_) => ExitCode::BadInput,
         RunError::NotReady(_) | RunError::Target(_) => ExitCode::NotReady,
         RunError::Lost => ExitCode::Failed,
     };

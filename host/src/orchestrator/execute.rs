@@ -20,7 +20,7 @@ use crate::namespace::{RunId, RunNamespace};
 use crate::report::model::PlannedScenario;
 use crate::report::{JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth};
 use crate::services::{self, ServiceKind, ServiceStatus};
-use crate::target::driver::InProcess;
+use crate::target::driver::InRun;
 use crate::target::{Target, TargetError};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,10 @@ pub enum RunError {
     Journal(#[from] JournalError),
     #[error("the reference target could not start: {0}")]
     Target(#[from] TargetError),
+    #[error(
+        "run id {0}: too long to name its scenarios' namespaces (<run>-<n>); use at most 56 characters"
+    )]
+    RunIdTooLong(String),
     /// Only when a thread panicked while holding the run's events; the journal has them.
     #[error(
         "the run's events were lost from memory; `aura-host report --run` rebuilds them from the journal"
@@ -97,6 +101,16 @@ fn health(reports: &[services::ServiceReport]) -> Vec<ServiceHealth> {
         .collect()
 }
 
+/// Each scenario's data namespace: `<run>-<n>`, n its place in the run, so
+/// scenarios never share devices, context windows or topics, whatever `--jobs` is.
+fn namespaces(run: &RunId, n: usize) -> Result<Vec<RunId>, RunError> {
+    (1..=n)
+        .map(|k| {
+            RunId::parse(&format!("{run}-{k}")).map_err(|_| RunError::RunIdTooLong(run.to_string()))
+        })
+        .collect()
+}
+
 impl Execution<'_> {
     fn required(&self) -> Vec<ServiceKind> {
         let mut needed: Vec<ServiceKind> = self
@@ -117,6 +131,7 @@ impl Execution<'_> {
     ) -> Result<RunReport, RunError> {
         let refs: Vec<&Scenario> = self.scenarios.iter().map(|(_, s)| s).collect();
         let stages = plan::stages(&refs)?;
+        let spaces = namespaces(&self.run_id, self.scenarios.len())?;
         let needed = self.required();
         let before = services::health::check(self.config, &needed).await;
         let down: Vec<String> = before
@@ -144,10 +159,12 @@ impl Execution<'_> {
             scenarios: self
                 .scenarios
                 .iter()
-                .map(|(suite, s)| PlannedScenario {
+                .zip(&spaces)
+                .map(|((suite, s), ns)| PlannedScenario {
                     id: s.id.clone(),
                     name: s.name.clone(),
                     suite: suite.clone(),
+                    namespace: ns.to_string(),
                 })
                 .collect(),
             health: health(&before.services),
@@ -159,12 +176,12 @@ impl Execution<'_> {
                     &recorder,
                     Some(format!("the target could not start: {e}")),
                     &needed,
+                    &spaces,
                 )
                 .await;
                 return Err(e.into());
             }
         };
-        let driver = InProcess(target.clone());
         let mut outcome: BTreeMap<String, bool> = BTreeMap::new();
         let started: Mutex<BTreeSet<String>> = Mutex::default();
         for stage in stages {
@@ -173,9 +190,10 @@ impl Execution<'_> {
             }
             let mut ready = Vec::new();
             for id in &stage {
-                let Some((_, s)) = self.scenarios.iter().find(|(_, s)| &s.id == id) else {
+                let Some(k) = self.scenarios.iter().position(|(_, s)| &s.id == id) else {
                     continue;
                 };
+                let s = &self.scenarios[k].1;
                 match s.depends_on.iter().find(|d| outcome.get(*d) != Some(&true)) {
                     Some(dep) => {
                         outcome.insert(id.clone(), false);
@@ -184,18 +202,22 @@ impl Execution<'_> {
                             reason: format!("it depends on {dep}, which did not pass"),
                         });
                     }
-                    None => ready.push(s),
+                    None => ready.push((s, &spaces[k])),
                 }
             }
             let mut running = futures::stream::iter(ready)
-                .map(|s| {
-                    let (driver, recorder, started) = (&driver, &recorder, &started);
+                .map(|(s, ns)| {
+                    let (target, recorder, started) = (&target, &recorder, &started);
                     let this = &self;
                     async move {
                         if let Ok(mut st) = started.lock() {
                             st.insert(s.id.clone());
                         }
-                        (s.id.clone(), this.scenario(driver, recorder, s).await)
+                        let driver = InRun {
+                            target: target.clone(),
+                            run: ns.clone(),
+                        };
+                        (s.id.clone(), this.scenario(&driver, ns, recorder, s).await)
                     }
                 })
                 .buffer_unordered(self.options.jobs.max(1));
@@ -233,11 +255,12 @@ impl Execution<'_> {
                 });
             }
         }
-        drop(driver);
+        // In-flight scenarios were dropped with their drivers' handles.
         if let Ok(t) = Arc::try_unwrap(target) {
             t.stop().await;
         }
-        self.finish(&recorder, self.abort.reason(), &needed).await;
+        self.finish(&recorder, self.abort.reason(), &needed, &spaces)
+            .await;
         recorder.report().ok_or(RunError::Lost)
     }
 
@@ -245,7 +268,8 @@ impl Execution<'_> {
     /// Returns whether it passed, and a recovery strategy's reason to abort the run.
     async fn scenario(
         &self,
-        driver: &InProcess,
+        driver: &InRun,
+        ns: &RunId,
         recorder: &Recorder,
         s: &Scenario,
     ) -> (bool, Option<String>) {
@@ -256,7 +280,7 @@ impl Execution<'_> {
         let record = |e: RunEvent| recorder.record(e);
         let runner = Runner {
             driver,
-            run_id: self.run_id.as_str(),
+            run_id: ns.as_str(),
             target: &self.config.target,
             plugins: Some(&self.plugins),
             record: &record,
@@ -274,7 +298,7 @@ impl Execution<'_> {
                 let r = plugins::validate(
                     &self.plugins.runtime,
                     v,
-                    self.run_id.as_str(),
+                    ns.as_str(),
                     s,
                     &self.config.target,
                     &ids,
@@ -301,28 +325,44 @@ impl Execution<'_> {
     }
 
     /// Health after, cleanup, and the closing record.
-    async fn finish(&self, recorder: &Recorder, aborted: Option<String>, needed: &[ServiceKind]) {
+    async fn finish(
+        &self,
+        recorder: &Recorder,
+        aborted: Option<String>,
+        needed: &[ServiceKind],
+        spaces: &[RunId],
+    ) {
         let after = services::health::check(self.config, needed).await;
         let id = self.run_id.as_str();
         let cleanup = if self.options.keep_data {
             format!(
-                "kept (--keep-data): graph nodes with run_id '{id}', Redis keys aura:{id}:*, topics aura.{id}.*"
+                "kept (--keep-data): graph nodes with run_id '{id}-<n>', Redis keys aura:{id}-<n>:*, topics aura.{id}-<n>.* (n = 1..{})",
+                spaces.len()
             )
         } else {
-            match crate::environment::reset_run(
-                self.config,
-                &RunNamespace::new(self.run_id.clone()),
-            )
-            .await
-            {
-                Ok(c) => format!(
-                    "removed {} graph node(s), {} Redis key(s), {} topic(s); the journal keeps the results and traces",
-                    c.graph_nodes,
-                    c.cache_keys,
-                    c.topics.len()
-                ),
-                Err(e) => format!("cleanup failed, the run's data may remain: {e}"),
+            let (mut nodes, mut keys, mut topics, mut errors) = (0, 0, 0, Vec::new());
+            for ns in spaces {
+                match crate::environment::reset_run(self.config, &RunNamespace::new(ns.clone()))
+                    .await
+                {
+                    Ok(c) => {
+                        nodes += c.graph_nodes;
+                        keys += c.cache_keys;
+                        topics += c.topics.len();
+                    }
+                    Err(e) => errors.push(format!("{ns}: {e}")),
+                }
             }
+            let mut text = format!(
+                "removed {nodes} graph node(s), {keys} Redis key(s), {topics} topic(s); the journal keeps the results and traces"
+            );
+            if !errors.is_empty() {
+                text.push_str(&format!(
+                    "; cleanup failed, data may remain: {}",
+                    errors.join("; ")
+                ));
+            }
+            text
         };
         recorder.record(RunEvent::RunFinished {
             finished_at: chrono::Utc::now().timestamp_millis(),

@@ -127,6 +127,8 @@ pub struct PlannedScenario {
     pub id: String,
     pub name: String,
     pub suite: String,
+    /// The run id its data is written under (`<run>-<n>`).
+    pub namespace: String,
 }
 
 /// What the journal holds, one per line, in the order it happened.
@@ -217,6 +219,8 @@ pub struct ScenarioReport {
     pub id: String,
     pub name: String,
     pub suite: String,
+    /// The run id its data is written under (`<run>-<n>`).
+    pub namespace: String,
     pub status: Status,
     pub elapsed_ms: u64,
     pub requests: Vec<RequestResult>,
@@ -349,6 +353,7 @@ impl RunReport {
                             id: p.id.clone(),
                             name: p.name.clone(),
                             suite: p.suite.clone(),
+                            namespace: p.namespace.clone(),
                             status: Status::NotRun,
                             elapsed_ms: 0,
                             requests: Vec::new(),

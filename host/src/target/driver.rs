@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::http::format_timeouts;
 use super::{DecisionState, GpuAllocationRequest, Readiness, Submitted, Target, TargetError};
+use crate::namespace::RunId;
 use crate::trace::WorkflowTrace;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,14 @@ pub trait TargetDriver: Send + Sync {
     async fn readiness(&self) -> Result<Readiness, DriverError>;
 }
 
+/// The target in this process, in its own run.
 pub struct InProcess(pub Arc<Target>);
+
+/// The target in this process, in the namespace of `run` (a scenario of a larger run).
+pub struct InRun {
+    pub target: Arc<Target>,
+    pub run: RunId,
+}
 
 #[async_trait]
 impl TargetDriver for InProcess {
@@ -80,6 +88,36 @@ impl TargetDriver for InProcess {
 
     async fn readiness(&self) -> Result<Readiness, DriverError> {
         Ok(self.0.readiness().await)
+    }
+}
+
+#[async_trait]
+impl TargetDriver for InRun {
+    async fn submit_with(
+        &self,
+        request: &GpuAllocationRequest,
+        step_timeouts: &BTreeMap<String, Duration>,
+    ) -> Result<Submitted, DriverError> {
+        Ok(self
+            .target
+            .submit_in(&self.run, request.clone(), step_timeouts)
+            .await?)
+    }
+
+    async fn decision(
+        &self,
+        request_id: &str,
+        wait: Duration,
+    ) -> Result<DecisionState, DriverError> {
+        Ok(self.target.decision_in(&self.run, request_id, wait).await?)
+    }
+
+    async fn trace(&self, request_id: &str) -> Result<Option<WorkflowTrace>, DriverError> {
+        Ok(self.target.trace_in(&self.run, request_id).await?)
+    }
+
+    async fn readiness(&self) -> Result<Readiness, DriverError> {
+        Ok(self.target.readiness().await)
     }
 }
 

@@ -183,13 +183,24 @@ impl Target {
         request: GpuAllocationRequest,
         step_timeouts: &BTreeMap<String, Duration>,
     ) -> Result<Submitted, TargetError> {
+        self.submit_in(&self.run_id, request, step_timeouts).await
+    }
+
+    /// [`Self::submit_with`] in another run's namespace: one worker serves any number
+    /// of runs (the orchestrator gives each scenario its own).
+    pub async fn submit_in(
+        &self,
+        run: &RunId,
+        request: GpuAllocationRequest,
+        step_timeouts: &BTreeMap<String, Duration>,
+    ) -> Result<Submitted, TargetError> {
         if !valid_request_id(&request.request_id) {
             return Err(TargetError::BadRequest(format!(
                 "request_id '{}' must be 1-128 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
                 request.request_id
             )));
         }
-        let run_id = self.run_id.to_string();
+        let run_id = run.to_string();
         let workflow_id = data::workflow_id(&run_id, &request.request_id);
         let c = &self.core.config;
         let input = AllocationInput {
@@ -240,7 +251,16 @@ impl Target {
         request_id: &str,
         wait: Duration,
     ) -> Result<DecisionState, TargetError> {
-        let workflow_id = data::workflow_id(self.run_id.as_str(), request_id);
+        self.decision_in(&self.run_id, request_id, wait).await
+    }
+
+    pub async fn decision_in(
+        &self,
+        run: &RunId,
+        request_id: &str,
+        wait: Duration,
+    ) -> Result<DecisionState, TargetError> {
+        let workflow_id = data::workflow_id(run.as_str(), request_id);
         let handle = self
             .client
             .get_workflow_handle::<GpuAllocationWorkflow>(workflow_id.clone());
@@ -267,7 +287,15 @@ impl Target {
 
     /// The request's WorkflowTrace: this process's copy, else the stored one.
     pub async fn trace(&self, request_id: &str) -> Result<Option<WorkflowTrace>, TargetError> {
-        if let Some(t) = self.core.traces.get(self.run_id.as_str(), request_id) {
+        self.trace_in(&self.run_id, request_id).await
+    }
+
+    pub async fn trace_in(
+        &self,
+        run: &RunId,
+        request_id: &str,
+    ) -> Result<Option<WorkflowTrace>, TargetError> {
+        if let Some(t) = self.core.traces.get(run.as_str(), request_id) {
             return Ok(Some(t));
         }
         let cache = self
@@ -276,7 +304,7 @@ impl Target {
             .cache()
             .await
             .map_err(crate::trace::TraceError::from)?;
-        Ok(crate::trace::load(cache.as_ref(), self.run_id.as_str(), request_id).await?)
+        Ok(crate::trace::load(cache.as_ref(), run.as_str(), request_id).await?)
     }
 
     pub async fn readiness(&self) -> Readiness {

@@ -89,7 +89,7 @@ fn durations_check(name: &str, facts: &HostFacts, steps: &[TraceStep]) -> Check 
         .filter_map(|s| {
             Some(Timed {
                 step: &s.step_name,
-                ms: s.end_time_ms? - s.start_time_ms,
+                ms: s.end_time_ms?.saturating_sub(s.start_time_ms),
                 limit: facts.step_timeout_ms(&s.step_name),
             })
         })
