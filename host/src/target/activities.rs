@@ -102,12 +102,17 @@ impl TargetCore {
         });
         let pause = self.config.step_pause;
         let started = std::time::Instant::now();
+        // The budget covers the pause too: a pause longer than the step's timeout is a
+        // step that overran it.
+        let timeout = step_budget(info, self.config.step_timeout);
         let result = async {
-            if !pause.is_zero() {
-                tokio::time::sleep(pause).await;
-            }
-            let timeout = step_budget(info, self.config.step_timeout);
-            match tokio::time::timeout(timeout, body).await {
+            let paused_body = async {
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+                body.await
+            };
+            match tokio::time::timeout(timeout, paused_body).await {
                 Ok(r) => r,
                 Err(_) => Err(StepError::Timeout {
                     step: step.name.into(),

