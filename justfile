@@ -1,9 +1,14 @@
 # Everyday recipes. `just --list` shows them.
 
-# Build, start the local environment and check it (the main job).
+# The main job: start the local environment, build the plugins, run the smoke suite.
 demo:
     cargo run -p aura-host -- env up
-    cargo run -p aura-host -- check
+    bash host/scripts/build-plugins.sh
+    cargo run -p aura-host -- run
+
+# Rebuild a run's summary (and --json/--junit files) from its journal.
+report RUN *ARGS:
+    cargo run -p aura-host -- report --run {{RUN}} {{ARGS}}
 
 # The whole test suite against real local services (started on demand).
 test:
