@@ -628,43 +628,15 @@ mod target_cli {
 mod scenario_cli {
     use super::*;
 
-    const WRONG: &str = r#"
-id = "wrong-expectation"
-name = "A scenario that expects the wrong thing"
-required_services = ["redis", "graph", "kafka", "temporal"]
-max_execution_time = "60s"
-
-[[gpu_requests]]
-request_id = "wrong-req-1"
-team = "platform"
-gpu_count = 1
-memory_gb = 16
-priority = 8
-duration_minutes = 30
-
-[[expected_outcomes]]
-request_id = "wrong-req-1"
-decision = "denied"
-"#;
-
-    fn queue_config(dir: &Path, extra: &str) -> std::path::PathBuf {
-        let path = dir.join("aura.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[target]\ntask_queue = \"{}\"\n{extra}",
-                common::unique("scn")
-            ),
-        )
-        .expect("config");
-        path
-    }
-
     #[test]
     fn a_bad_scenario_exits_2_and_a_dead_service_exits_3() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("bad.toml");
-        std::fs::write(&file, WRONG.replace("gpu_count = 1", "gpu_count = \"one\"")).expect("w");
+        std::fs::write(
+            &file,
+            common::WRONG_SCENARIO.replace("gpu_count = 1", "gpu_count = \"one\""),
+        )
+        .expect("w");
         let out = run(aura().args(["run", "--scenario"]).arg(&file));
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(
@@ -677,8 +649,8 @@ decision = "denied"
             "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"1s\"\n",
             common::free_port()
         );
-        let config = queue_config(dir.path(), &dead);
-        std::fs::write(&file, WRONG).expect("w");
+        let config = common::queue_config(dir.path(), &dead);
+        std::fs::write(&file, common::WRONG_SCENARIO).expect("w");
         let (out, _) = run_within(
             aura()
                 .arg("--config")

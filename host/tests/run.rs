@@ -28,21 +28,6 @@ use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(180);
 
-/// A config file with a task queue of its own (and `extra` TOML), so no other test's
-/// worker takes this run's workflows.
-fn config_file(dir: &Path, extra: &str) -> PathBuf {
-    let path = dir.join("aura.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[target]\ntask_queue = \"{}\"\n{extra}",
-            common::unique("run")
-        ),
-    )
-    .expect("config");
-    path
-}
-
 fn aura_with(config: &Path) -> Command {
     common::ensure_env();
     common::plugins_built();
@@ -116,7 +101,7 @@ const SIX: [&str; 6] = [
 #[test]
 fn the_smoke_suite_passes_end_to_end_and_its_reports_validate_and_rebuild() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = config_file(dir.path(), "");
+    let config = common::queue_config(dir.path(), "");
     let run_id = common::unique("smoke");
     let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
     let (out, _) = run_within(
@@ -186,34 +171,16 @@ fn the_smoke_suite_passes_end_to_end_and_its_reports_validate_and_rebuild() {
     }
 }
 
-const WRONG: &str = r#"
-id = "wrong-expectation"
-name = "Wrong expectation"
-required_services = ["redis", "graph", "kafka", "temporal"]
-max_execution_time = "60s"
-
-[[gpu_requests]]
-request_id = "wrong-req-1"
-team = "platform"
-gpu_count = 1
-memory_gb = 16
-priority = 5
-duration_minutes = 30
-
-[[expected_outcomes]]
-request_id = "wrong-req-1"
-decision = "denied"
-
-[[validation_rules]]
-plugin = "decision_persistence"
-"#;
-
 #[test]
 fn a_wrong_expectation_exits_1_with_a_junit_failure_naming_request_expected_and_actual() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = config_file(dir.path(), "");
+    let config = common::queue_config(dir.path(), "");
     let file = dir.path().join("wrong.toml");
-    std::fs::write(&file, WRONG).expect("scenario");
+    let wrong = format!(
+        "{}\n[[validation_rules]]\nplugin = \"decision_persistence\"\n",
+        common::WRONG_SCENARIO
+    );
+    std::fs::write(&file, wrong).expect("scenario");
     let junit = dir.path().join("wrong.xml");
     let (out, _) = run_within(
         aura_with(&config)
@@ -245,7 +212,7 @@ fn a_wrong_expectation_exits_1_with_a_junit_failure_naming_request_expected_and_
 #[test]
 fn run_plugin_runs_the_default_scenario_with_that_validator_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = config_file(dir.path(), "");
+    let config = common::queue_config(dir.path(), "");
     let wasm = common::plugin_wasm("decision-persistence");
     let (out, _) = run_within(
         aura_with(&config).args(["run", "--plugin"]).arg(&wasm),
@@ -349,7 +316,7 @@ fn assert_only_failed(results: &BTreeMap<String, ValidatorResult>, failing: &str
     }
 }
 
-fn queue_config() -> AuraConfig {
+fn own_queue() -> AuraConfig {
     let mut c = common::config();
     c.target.task_queue = common::unique("aura-run");
     c
@@ -358,7 +325,7 @@ fn queue_config() -> AuraConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deleted_decision_node_fails_decision_persistence_and_nothing_else() {
     common::plugins_built();
-    let config = queue_config();
+    let config = own_queue();
     let (scenario, run) = smoke_run(&config).await;
     let graph = ServiceHub::new(config.clone())
         .graph()
@@ -388,7 +355,7 @@ async fn a_deleted_decision_node_fails_decision_persistence_and_nothing_else() {
 async fn a_stopped_kafka_fails_event_propagation_after_its_deadline_not_hanging() {
     common::plugins_built();
     let mut kafka = common::PrivateServer::kafka();
-    let mut config = queue_config();
+    let mut config = own_queue();
     config.services.kafka.brokers = kafka.address();
     config.services.kafka.timeout = Duration::from_secs(2);
     let (scenario, run) = smoke_run(&config).await;
@@ -405,7 +372,7 @@ async fn a_stopped_kafka_fails_event_propagation_after_its_deadline_not_hanging(
             .any(|f| f.starts_with("smoke-req-1: event: expected an event within 2000 ms")),
         "{failed:?}"
     );
-    let _ = aura_host::environment::reset_run(&queue_config(), &RunNamespace::new(run)).await;
+    let _ = aura_host::environment::reset_run(&own_queue(), &RunNamespace::new(run)).await;
 }
 
 const RETRIED: &str = r#"
@@ -434,7 +401,7 @@ duration_minutes = 30
 fn a_recovery_strategys_retries_and_abort_are_in_the_results() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Every step pauses 200 ms, so council_vote always overruns its 50 ms.
-    let config = config_file(dir.path(), "step_pause = \"200ms\"\nstep_attempts = 1\n");
+    let config = common::queue_config(dir.path(), "step_pause = \"200ms\"\nstep_attempts = 1\n");
     let file = dir.path().join("retried.toml");
     std::fs::write(&file, RETRIED).expect("scenario");
     let json = dir.path().join("r.json");
@@ -474,7 +441,7 @@ fn interrupt_mid_run(
     dir: &Path,
     signal: nix::sys::signal::Signal,
 ) -> (String, std::process::Output) {
-    let config = config_file(dir, "step_pause = \"300ms\"\n");
+    let config = common::queue_config(dir, "step_pause = \"300ms\"\n");
     let run_id = common::unique("cut");
     let child = aura_with(&config)
         .args([
@@ -508,7 +475,7 @@ fn a_killed_runs_journal_rebuilds_its_report() {
     assert_eq!(out.status.code(), None, "killed by a signal");
     let json = dir.path().join("r.json");
     let junit = dir.path().join("r.xml");
-    let config = config_file(dir.path(), "");
+    let config = common::queue_config(dir.path(), "");
     let (out, _) = run_within(
         aura_with(&config)
             .args(["report", "--run", &run_id, "--json"])

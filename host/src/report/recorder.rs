@@ -89,3 +89,109 @@ pub fn read_events(path: &Path) -> Result<Vec<(i64, RunEvent)>, JournalError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{Check, PlannedScenario, RequestResult, RequestStatus, Status};
+
+    fn started(scenarios: &[&str]) -> RunEvent {
+        RunEvent::RunStarted {
+            run_id: "r1".into(),
+            started_at: 1_000,
+            command: "aura-host run".into(),
+            jobs: 2,
+            scenarios: scenarios
+                .iter()
+                .enumerate()
+                .map(|(i, id)| PlannedScenario {
+                    id: id.to_string(),
+                    name: id.to_string(),
+                    suite: "smoke".into(),
+                    namespace: format!("r1-{}", i + 1),
+                })
+                .collect(),
+            health: Vec::new(),
+        }
+    }
+
+    fn request(id: &str, checks: Vec<Check>) -> RunEvent {
+        let failed = checks.iter().any(|c| !c.passed);
+        RunEvent::RequestFinished {
+            scenario: "a".into(),
+            result: Box::new(RequestResult {
+                request_id: id.into(),
+                status: if failed {
+                    RequestStatus::Failed
+                } else {
+                    RequestStatus::Passed
+                },
+                decision: None,
+                error: None,
+                latency_ms: 42,
+                attempts: 1,
+                checks,
+                trace: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_journal_rebuilds_the_live_report_and_a_cut_journal_is_incomplete() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = journal_path(dir.path(), "r1");
+        let recorder = Recorder::open(&path, Box::new(|_| {})).expect("open");
+        recorder.record(started(&["a", "b"]));
+        recorder.record(RunEvent::ScenarioStarted {
+            scenario: "a".into(),
+        });
+        recorder.record(request(
+            "q1",
+            vec![Check::new("decision", "denied", "approved")],
+        ));
+        let cut = crate::report::load(&path).expect("cut journal");
+        assert_eq!(cut.status, Status::Incomplete);
+        assert_eq!(cut.scenarios[0].status, Status::Incomplete);
+        assert_eq!(cut.scenarios[0].requests.len(), 1);
+        assert_eq!(cut.scenarios[1].status, Status::NotRun);
+
+        recorder.record(RunEvent::ScenarioFinished {
+            scenario: "a".into(),
+            elapsed_ms: 5,
+            invariants: Vec::new(),
+        });
+        recorder.record(RunEvent::NotRun {
+            scenario: "b".into(),
+            reason: "not started: interrupted (Ctrl-C)".into(),
+        });
+        recorder.record(RunEvent::RunFinished {
+            finished_at: 3_000,
+            aborted: Some("interrupted (Ctrl-C)".into()),
+            health: Vec::new(),
+            cleanup: "kept".into(),
+        });
+        let live = recorder.report().expect("live report");
+        assert_eq!(crate::report::load(&path).expect("journal"), live);
+        assert_eq!(live.status, Status::Aborted);
+        assert_eq!(live.scenarios[0].status, Status::Failed);
+        assert_eq!(
+            live.scenarios[0].failures(),
+            ["q1: decision: expected denied, actual approved"]
+        );
+        assert_eq!((live.summary.failed, live.summary.not_run), (1, 1));
+        assert_eq!(live.duration_ms, 2_000);
+        assert_eq!(
+            live.performance.request_latency.count, 0,
+            "undecided requests have no latency"
+        );
+        let junit = crate::report::junit::render(&live).expect("junit");
+        assert!(
+            junit.contains("message=\"q1: decision: expected denied, actual approved\""),
+            "{junit}"
+        );
+        assert!(
+            junit.contains("<skipped message=\"not started: interrupted (Ctrl-C)\""),
+            "{junit}"
+        );
+    }
+}

@@ -283,3 +283,35 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// A scenario whose one request is approved but expected to be denied.
+pub const WRONG_SCENARIO: &str = r#"
+id = "wrong-expectation"
+name = "A scenario that expects the wrong thing"
+required_services = ["redis", "graph", "kafka", "temporal"]
+max_execution_time = "60s"
+
+[[gpu_requests]]
+request_id = "wrong-req-1"
+team = "platform"
+gpu_count = 1
+memory_gb = 16
+priority = 8
+duration_minutes = 30
+
+[[expected_outcomes]]
+request_id = "wrong-req-1"
+decision = "denied"
+"#;
+
+/// An `aura.toml` in `dir` with a task queue of its own (and `extra` TOML), so no other
+/// test's worker takes this test's workflows.
+pub fn queue_config(dir: &std::path::Path, extra: &str) -> PathBuf {
+    let path = dir.join("aura.toml");
+    std::fs::write(
+        &path,
+        format!("[target]\ntask_queue = \"{}\"\n{extra}", unique("scn")),
+    )
+    .expect("config");
+    path
+}
