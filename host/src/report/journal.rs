@@ -57,14 +57,24 @@ impl Journal {
         })
     }
 
-    /// Appends one record and waits until it is on disk.
+    /// Appends one record, stamped now, and waits until it is on disk.
     pub fn append(&mut self, kind: &str, body: &impl Serialize) -> Result<(), JournalError> {
+        self.append_at(chrono::Utc::now().timestamp_millis(), kind, body)
+    }
+
+    /// [`Self::append`] with the time it happened (ms since the Unix epoch).
+    pub fn append_at(
+        &mut self,
+        at: i64,
+        kind: &str,
+        body: &impl Serialize,
+    ) -> Result<(), JournalError> {
         let io = |e: String| JournalError::Io {
             path: self.path.clone(),
             reason: e,
         };
         let record = Record {
-            at: chrono::Utc::now().timestamp_millis(),
+            at,
             kind: kind.to_string(),
             body: serde_json::to_value(body).map_err(|e| io(e.to_string()))?,
         };

@@ -35,8 +35,10 @@ impl Recorder {
 
     pub fn record(&self, event: RunEvent) {
         let at = chrono::Utc::now().timestamp_millis();
-        let written = match self.journal.lock() {
-            Ok(mut j) => j.append(event.kind(), &body(&event)),
+        // One lock around both, so memory holds the events in the journal's order.
+        let mut journal = self.journal.lock();
+        let written = match journal.as_mut() {
+            Ok(j) => j.append_at(at, event.kind(), &body(&event)),
             Err(_) => Ok(()),
         };
         if let Err(e) = written
@@ -46,10 +48,11 @@ impl Recorder {
             tracing::error!("{e}: results from here on are not journaled");
             *lost = Some(e.to_string());
         }
-        (self.observer)(&event);
         if let Ok(mut events) = self.events.lock() {
-            events.push((at, event));
+            events.push((at, event.clone()));
         }
+        drop(journal);
+        (self.observer)(&event);
     }
 
     /// The report of everything recorded so far.
