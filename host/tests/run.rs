@@ -40,22 +40,61 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("json file")).expect("json")
 }
 
-/// junitparser (PyPI), installed once under target/ when Python does not have it.
-fn junitparser_path() -> &'static PathBuf {
+/// The Python packages the report checks use (PyPI): junitparser, the JUnit parser CI
+/// result publishers use, and jsonschema; installed once under target/.
+fn python_path() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = common::workspace_root().join("target/junitparser");
-        if !dir.join("junitparser").exists() {
+        let dir = common::workspace_root().join("target/python");
+        if !dir.join("junitparser").exists() || !dir.join("jsonschema").exists() {
             let status = Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--target"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-warn-conflicts",
+                    "--target",
+                ])
                 .arg(&dir)
-                .arg("junitparser==3.2.0")
+                .args(["junitparser==3.2.0", "jsonschema==4.23.0"])
                 .status()
                 .expect("python3 -m pip");
-            assert!(status.success(), "installing junitparser failed");
+            assert!(
+                status.success(),
+                "installing junitparser and jsonschema failed"
+            );
         }
         dir
     })
+}
+
+/// Runs a Python script with the report-checking packages; its stdout.
+fn python(script: &str, args: &[&Path]) -> Vec<u8> {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .env("PYTHONPATH", python_path())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Validates a report against the documented schema (`docs/results.schema.json`).
+fn assert_valid_report(json: &Path) {
+    let schema = common::workspace_root().join("docs/results.schema.json");
+    python(
+        "import json, sys, jsonschema\n\
+         schema = json.load(open(sys.argv[1]))\n\
+         jsonschema.Draft202012Validator.check_schema(schema)\n\
+         jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))",
+        &[&schema, json],
+    );
 }
 
 /// Every test case of a JUnit file as junitparser reads it.
@@ -74,19 +113,7 @@ for suite in JUnitXml.fromfile(sys.argv[1]):
         })
 print(json.dumps(cases))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(path)
-        .env("PYTHONPATH", junitparser_path())
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "junitparser refused {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("cases as json")
+    serde_json::from_slice(&python(script, &[path])).expect("cases as json")
 }
 
 const SIX: [&str; 6] = [
@@ -119,6 +146,7 @@ fn the_smoke_suite_passes_end_to_end_and_its_reports_validate_and_rebuild() {
     }
     assert!(stdout.contains("verdict: PASSED"), "{stdout}");
 
+    assert_valid_report(&json);
     let report = read_json(&json);
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["status"], "passed");
@@ -414,6 +442,7 @@ fn a_recovery_strategys_retries_and_abort_are_in_the_results() {
         LONG,
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_valid_report(&json);
     let report = read_json(&json);
     assert_eq!(report["status"], "aborted", "{report:#}");
     let actions: Vec<&str> = report["recoveries"]
@@ -490,6 +519,7 @@ fn a_killed_runs_journal_rebuilds_its_report() {
         "{}",
         text(&out)
     );
+    assert_valid_report(&json);
     let report = read_json(&json);
     assert_eq!(report["status"], "incomplete");
     let requests: usize = report["scenarios"]
