@@ -25,7 +25,7 @@ async fn target() -> Arc<Target> {
 async fn run(target: Arc<Target>, scenario: &Scenario) -> runner::ScenarioResult {
     let run_id = target.run_id().to_string();
     let config = target.core().config.clone();
-    let driver = InProcess(target);
+    let driver = InProcess::new(target);
     let record = |_: RunEvent| {};
     runner::Runner {
         driver: &driver,

@@ -274,7 +274,7 @@ async fn smoke_run(config: &AuraConfig) -> (Scenario, RunId) {
         .expect("a smoke scenario");
     let run = RunId::parse(&common::unique("v")).expect("run id");
     let target = Arc::new(Target::start(config, run.clone()).await.expect("target"));
-    let driver = InProcess(target.clone());
+    let driver = InProcess::new(target.clone());
     let record = |_: RunEvent| {};
     let result = Runner {
         driver: &driver,

@@ -81,7 +81,7 @@ async fn decide(driver: &dyn TargetDriver, r: &GpuAllocationRequest) -> Decision
 async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
     let config = config();
     let target = start(&config).await;
-    let driver = InProcess(target.clone());
+    let driver = InProcess::new(target.clone());
     let run = target.run_id().to_string();
     let d = decide(&driver, &request("req-ok", 2, 8)).await;
     assert_eq!(d.outcome, Outcome::Approved, "{d:?}");
@@ -200,7 +200,7 @@ async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
 async fn denials_are_decisions_with_their_reason() {
     let config = config();
     let target = start(&config).await;
-    let driver = InProcess(target.clone());
+    let driver = InProcess::new(target.clone());
 
     let invalid = GpuAllocationRequest {
         priority: 11,
@@ -293,7 +293,7 @@ async fn concurrent_requests_never_over_allocate() {
         .filter(|d| d.model == "H100")
         .count();
     let target = start(&config).await;
-    let driver = Arc::new(InProcess(target.clone()));
+    let driver = Arc::new(InProcess::new(target.clone()));
     let requests: Vec<GpuAllocationRequest> = (0..6)
         .map(|i| GpuAllocationRequest {
             gpu_model: Some("H100".into()),
@@ -342,8 +342,8 @@ async fn the_same_request_and_context_get_the_same_votes() {
     let a = start(&config).await;
     let b = start(&config).await;
     let r = request("req-same", 3, 6);
-    let da = decide(&InProcess(a), &r).await;
-    let db = decide(&InProcess(b), &r).await;
+    let da = decide(&InProcess::new(a), &r).await;
+    let db = decide(&InProcess::new(b), &r).await;
     assert_eq!(da.votes, db.votes);
     assert_eq!(da.outcome, db.outcome);
 }
@@ -441,7 +441,7 @@ async fn a_transient_store_failure_is_retried_and_visible_in_the_history() {
     let mut redis = common::PrivateRedis::start();
     let config = slow_steps_on(&redis, 5);
     let target = start(&config).await;
-    let driver = InProcess(target.clone());
+    let driver = InProcess::new(target.clone());
     let r = request("req-flaky", 1, 8);
     driver.submit(&r).await.expect("submit");
     in_council_vote(&driver, "req-flaky").await;

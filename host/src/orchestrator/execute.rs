@@ -20,7 +20,7 @@ use crate::namespace::{RunId, RunNamespace};
 use crate::report::model::PlannedScenario;
 use crate::report::{JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth};
 use crate::services::{self, ServiceKind, ServiceStatus};
-use crate::target::driver::InRun;
+use crate::target::driver::InProcess;
 use crate::target::{Target, TargetError};
 
 #[derive(Debug, thiserror::Error)]
@@ -213,10 +213,7 @@ impl Execution<'_> {
                         if let Ok(mut st) = started.lock() {
                             st.insert(s.id.clone());
                         }
-                        let driver = InRun {
-                            target: target.clone(),
-                            run: ns.clone(),
-                        };
+                        let driver = InProcess::in_run(target.clone(), ns.clone());
                         (s.id.clone(), this.scenario(&driver, ns, recorder, s).await)
                     }
                 })
@@ -268,7 +265,7 @@ impl Execution<'_> {
     /// Returns whether it passed, and a recovery strategy's reason to abort the run.
     async fn scenario(
         &self,
-        driver: &InRun,
+        driver: &InProcess,
         ns: &RunId,
         recorder: &Recorder,
         s: &Scenario,

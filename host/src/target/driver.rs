@@ -55,44 +55,28 @@ pub trait TargetDriver: Send + Sync {
     async fn readiness(&self) -> Result<Readiness, DriverError>;
 }
 
-/// The target in this process, in its own run.
-pub struct InProcess(pub Arc<Target>);
+/// The target in this process: in its own run, or in another run's namespace (a
+/// scenario of a larger run); one worker serves them all.
+pub struct InProcess {
+    target: Arc<Target>,
+    run: RunId,
+}
 
-/// The target in this process, in the namespace of `run` (a scenario of a larger run).
-pub struct InRun {
-    pub target: Arc<Target>,
-    pub run: RunId,
+impl InProcess {
+    /// In the target's own run.
+    pub fn new(target: Arc<Target>) -> Self {
+        let run = target.run_id().clone();
+        Self { target, run }
+    }
+
+    /// In the namespace of `run`.
+    pub fn in_run(target: Arc<Target>, run: RunId) -> Self {
+        Self { target, run }
+    }
 }
 
 #[async_trait]
 impl TargetDriver for InProcess {
-    async fn submit_with(
-        &self,
-        request: &GpuAllocationRequest,
-        step_timeouts: &BTreeMap<String, Duration>,
-    ) -> Result<Submitted, DriverError> {
-        Ok(self.0.submit_with(request.clone(), step_timeouts).await?)
-    }
-
-    async fn decision(
-        &self,
-        request_id: &str,
-        wait: Duration,
-    ) -> Result<DecisionState, DriverError> {
-        Ok(self.0.decision(request_id, wait).await?)
-    }
-
-    async fn trace(&self, request_id: &str) -> Result<Option<WorkflowTrace>, DriverError> {
-        Ok(self.0.trace(request_id).await?)
-    }
-
-    async fn readiness(&self) -> Result<Readiness, DriverError> {
-        Ok(self.0.readiness().await)
-    }
-}
-
-#[async_trait]
-impl TargetDriver for InRun {
     async fn submit_with(
         &self,
         request: &GpuAllocationRequest,

@@ -97,7 +97,7 @@ async fn submit(
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    match t.submit_with(request, &timeouts).await {
+    match t.submit_in(t.run_id(), request, &timeouts).await {
         Ok(s) => (StatusCode::ACCEPTED, Json(s)).into_response(),
         Err(e) => target_error(e),
     }

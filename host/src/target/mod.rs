@@ -173,21 +173,13 @@ impl Target {
 
     /// Starts the request's workflow; the decision comes later ([`Self::decision`]).
     pub async fn submit(&self, request: GpuAllocationRequest) -> Result<Submitted, TargetError> {
-        self.submit_with(request, &BTreeMap::new()).await
+        self.submit_in(&self.run_id, request, &BTreeMap::new())
+            .await
     }
 
-    /// [`Self::submit`], with some steps given their own timeout (a scenario's
-    /// `step_timeouts`) instead of the configured `step_timeout`.
-    pub async fn submit_with(
-        &self,
-        request: GpuAllocationRequest,
-        step_timeouts: &BTreeMap<String, Duration>,
-    ) -> Result<Submitted, TargetError> {
-        self.submit_in(&self.run_id, request, step_timeouts).await
-    }
-
-    /// [`Self::submit_with`] in another run's namespace: one worker serves any number
-    /// of runs (the orchestrator gives each scenario its own).
+    /// [`Self::submit`] in the namespace of `run` (one worker serves any number of
+    /// runs; the orchestrator gives each scenario its own), some steps with their own
+    /// timeout (a scenario's `step_timeouts`) instead of the configured `step_timeout`.
     pub async fn submit_in(
         &self,
         run: &RunId,
