@@ -19,47 +19,18 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
+use aura_contract::Step;
+pub use aura_contract::names::{
+    DECIDED_TOPIC, RUN_ID_HEADER, context_key, decided_topic, decision_key, workflow_id,
+};
+
 use crate::workflow::{self, Execution, ExecutionStatus};
 use crate::{Check, HostError, PluginError, RunContext, ValidationResult, cache};
 
-/// The decision topic's name inside a run's namespace.
-pub const DECIDED_TOPIC: &str = "gpu.allocation.decided";
-/// The header every event of a run carries, with the run id.
-pub const RUN_ID_HEADER: &str = "aura-run-id";
 /// How long [`Footprint::poll`] waits between attempts unless `poll_interval_ms` says.
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 100;
 /// How long past its deadline a [`Footprint`] still takes one look per poll.
 pub const LATE_LOOKS_MS: u64 = 1_000;
-/// The steps of a GPU allocation, in order (the default of `[target] steps`).
-pub const STEPS: [&str; 7] = [
-    "validate_request",
-    "load_context",
-    "council_vote",
-    "allocate_devices",
-    "persist_decision",
-    "cache_context",
-    "publish_decision",
-];
-
-/// The Temporal workflow id of a request: `aura-<run>-<request>`.
-pub fn workflow_id(run_id: &str, request_id: &str) -> String {
-    format!("aura-{run_id}-{request_id}")
-}
-
-/// The Redis key of a request's decision: `aura:<run>:decision:<request>`.
-pub fn decision_key(run_id: &str, request_id: &str) -> String {
-    format!("aura:{run_id}:decision:{request_id}")
-}
-
-/// The Redis list of the council's context window: `aura:<run>:context`.
-pub fn context_key(run_id: &str) -> String {
-    format!("aura:{run_id}:context")
-}
-
-/// The Kafka topic of decisions: `aura.<run>.gpu.allocation.decided`.
-pub fn decided_topic(run_id: &str) -> String {
-    format!("aura.{run_id}.{DECIDED_TOPIC}")
-}
 
 /// A check's name for one request: `<request-id>: <what>`.
 pub fn check_name(request_id: &str, what: &str) -> String {
@@ -102,7 +73,7 @@ pub struct TargetFacts {
 impl Default for TargetFacts {
     fn default() -> Self {
         Self {
-            steps: STEPS.map(String::from).to_vec(),
+            steps: Step::names().map(String::from).to_vec(),
             step_timeout_ms: 10_000,
             step_attempts: 3,
             context_ttl_s: 3600,
@@ -476,7 +447,7 @@ impl Decision {
     }
 
     pub fn approved(&self) -> bool {
-        self.outcome == "approved"
+        self.outcome == aura_contract::Outcome::Approved.name()
     }
 
     /// The denial's class, or `none`.
@@ -487,7 +458,7 @@ impl Decision {
     /// `approved`, or `denied (<class>)`.
     pub fn verdict(&self) -> String {
         match &self.denial {
-            _ if self.approved() => "approved".to_string(),
+            _ if self.approved() => self.outcome.clone(),
             Some(d) => format!("{} ({})", self.outcome, d.class),
             None => self.outcome.clone(),
         }

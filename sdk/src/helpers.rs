@@ -63,12 +63,12 @@ impl RunContext {
 
     /// The full Redis key of `name` in this run: `aura:<run-id>:<name>`.
     pub fn key(&self, name: &str) -> String {
-        format!("aura:{}:{name}", self.run_id)
+        aura_contract::names::key(&self.run_id, name)
     }
 
     /// The full Kafka topic of `name` in this run: `aura.<run-id>.<name>`.
     pub fn topic(&self, name: &str) -> String {
-        format!("aura.{}.{name}", self.run_id)
+        aura_contract::names::topic(&self.run_id, name)
     }
 }
 

@@ -1,6 +1,8 @@
 //! aura-sdk: what a Rust aura-host plugin author depends on.
 //!
 //! - the bindings generated from the `aura:host` WIT package (`wit/`), re-exported here;
+//! - [`contract`]: the names of the reference target's data, its steps, outcomes and id
+//!   rules, shared with the host (the `aura-contract` crate);
 //! - helpers: checks with expected/actual ([`Check::expect_eq`]), typed configuration
 //!   ([`RunContext::config`]), run-scoped key and topic names, `?` from host errors;
 //! - an export macro per plugin kind: [`export_validator!`], [`export_recovery_strategy!`],
@@ -13,6 +15,10 @@
 //!
 //! Complete examples, one per kind: `plugins/smoke_validator`, `plugins/exponential_backoff`
 //! and `plugins/burst_generator`.
+
+/// The names shared with the host: keys, topics, graph labels, steps, outcomes, id rules.
+pub use aura_contract as contract;
+pub use aura_contract::{DenialClass, Outcome, Step};
 
 pub mod bindings;
 pub mod footprint;

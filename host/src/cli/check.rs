@@ -37,7 +37,7 @@ pub async fn run(
             config: source,
             report: &report,
         })
-        .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+        .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
         println!("{json}");
     } else {
         print_human(source, &report);

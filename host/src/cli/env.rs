@@ -30,8 +30,10 @@ pub enum EnvCommand {
     },
     /// Empty the services' data, or with --run only that run's data.
     Reset {
-        #[arg(long, value_enum, default_value_t, env = "AURA_PROFILE")]
-        profile: Profile,
+        /// How the services run [default: local]; not with --run, which removes a run's
+        /// data through the configured services however they run.
+        #[arg(long, value_enum, env = "AURA_PROFILE", conflicts_with = "run")]
+        profile: Option<Profile>,
         /// Remove only the data of this run (graph nodes, Redis keys, Kafka topics).
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
@@ -56,11 +58,7 @@ pub async fn run(config: &AuraConfig, cmd: &EnvCommand) -> Result<ExitCode, CliE
             Ok(ExitCode::Ok)
         }
         EnvCommand::Status { json } => status(config, *json).await,
-        EnvCommand::Reset {
-            profile,
-            run: Some(run),
-        } => {
-            let _ = profile;
+        EnvCommand::Reset { run: Some(run), .. } => {
             let ns = RunNamespace::new(RunId::parse(run)?);
             let removed = environment::reset_run(config, &ns).await?;
             println!(
@@ -72,7 +70,7 @@ pub async fn run(config: &AuraConfig, cmd: &EnvCommand) -> Result<ExitCode, CliE
             Ok(ExitCode::Ok)
         }
         EnvCommand::Reset { profile, run: None } => {
-            print_outcomes(&environment::reset(config, *profile).await?);
+            print_outcomes(&environment::reset(config, profile.unwrap_or_default()).await?);
             Ok(ExitCode::Ok)
         }
     }

@@ -1,6 +1,6 @@
 use crate::config::ConfigError;
 use crate::environment::EnvironmentError;
-use crate::namespace::InvalidRunId;
+use crate::namespace::InvalidId;
 use crate::plugins::LoadError;
 use crate::services::ServiceError;
 
@@ -32,23 +32,28 @@ impl CliError {
             message: message.into(),
         }
     }
+
+    /// `error` and its causes, each said once.
+    pub fn caused(code: ExitCode, error: &dyn std::error::Error) -> Self {
+        Self::new(code, crate::services::error_chain(error))
+    }
 }
 
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
-        Self::new(ExitCode::BadInput, e.to_string())
+        Self::caused(ExitCode::BadInput, &e)
     }
 }
 
-impl From<InvalidRunId> for CliError {
-    fn from(e: InvalidRunId) -> Self {
-        Self::new(ExitCode::BadInput, e.to_string())
+impl From<InvalidId> for CliError {
+    fn from(e: InvalidId) -> Self {
+        Self::caused(ExitCode::BadInput, &e)
     }
 }
 
 impl From<ServiceError> for CliError {
     fn from(e: ServiceError) -> Self {
-        Self::new(ExitCode::NotReady, e.to_string())
+        Self::caused(ExitCode::NotReady, &e)
     }
 }
 
@@ -58,7 +63,7 @@ impl From<EnvironmentError> for CliError {
             EnvironmentError::State { .. } | EnvironmentError::Unsupported(_) => ExitCode::BadInput,
             _ => ExitCode::NotReady,
         };
-        Self::new(code, e.to_string())
+        Self::caused(code, &e)
     }
 }
 
@@ -68,6 +73,6 @@ impl From<LoadError> for CliError {
             LoadError::Engine(_) => ExitCode::Failed,
             _ => ExitCode::BadInput,
         };
-        Self::new(code, e.to_string())
+        Self::caused(code, &e)
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{AuraConfig, ConfigSource, GraphBackend, Overrides};
+use crate::config::{AuraConfig, ConfigSource, GraphBackend, Overrides, project};
 pub use exit::{CliError, ExitCode};
 
 #[derive(Debug, Parser)]
@@ -29,6 +29,10 @@ pub struct Cli {
     /// Configuration file [default: ./aura.toml, built-in local defaults when absent].
     #[arg(long, global = true, env = "AURA_CONFIG")]
     config: Option<PathBuf>,
+    /// Where `scenarios/`, the plugins dir and the state dir are found [default: the
+    /// config file's directory, else the nearest directory with `scenarios/`].
+    #[arg(long, global = true, env = "AURA_PROJECT_DIR")]
+    project_dir: Option<PathBuf>,
     /// Environment state directory (pids, ports, data, logs).
     #[arg(long, global = true, env = "AURA_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -95,6 +99,7 @@ enum Command {
 impl Cli {
     fn overrides(&self) -> Overrides {
         Overrides {
+            project_dir: self.project_dir.clone(),
             state_dir: self.state_dir.clone(),
             tools_dir: self.tools_dir.clone(),
             redis_url: self.redis_url.clone(),
@@ -111,14 +116,20 @@ impl Cli {
     }
 
     fn load_config(&self) -> Result<(AuraConfig, ConfigSource), CliError> {
-        let path = self
-            .config
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("aura.toml"));
+        let cwd = std::env::current_dir().map_err(|e| {
+            CliError::new(
+                ExitCode::BadInput,
+                format!("cannot read the current directory: {e}"),
+            )
+        })?;
+        let path = self.config.clone().unwrap_or_else(|| {
+            project::find_config(&cwd).unwrap_or_else(|| PathBuf::from(project::CONFIG_FILE))
+        });
         Ok(AuraConfig::load(
             &path,
             self.config.is_some(),
             &self.overrides(),
+            &cwd,
         )?)
     }
 }
@@ -167,7 +178,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 shown.services.graph.password = Some("***".into());
             }
             let text = toml::to_string_pretty(&shown)
-                .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+                .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
             if let ConfigSource::File(path) = &source {
                 println!(
                     "# from {} (with environment and flag overrides)",
@@ -194,4 +205,28 @@ fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn a_profile_does_not_apply_to_a_run_reset() {
+        let e = Cli::try_parse_from([
+            "aura-host",
+            "env",
+            "reset",
+            "--run",
+            "r1",
+            "--profile",
+            "local",
+        ])
+        .expect_err("--profile with --run is refused");
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(Cli::try_parse_from(["aura-host", "env", "reset", "--run", "r1"]).is_ok());
+        assert!(Cli::try_parse_from(["aura-host", "env", "reset", "--profile", "local"]).is_ok());
+    }
 }

@@ -47,7 +47,7 @@ pub async fn run(config: &AuraConfig, cmd: &PluginCommand) -> Result<ExitCode, C
         PluginCommand::New(args) => {
             let sdk = args.sdk.clone().unwrap_or_else(scaffold::default_sdk);
             let dir = scaffold::create(&args.dir, &args.name, args.kind, &sdk)
-                .map_err(|e| CliError::new(ExitCode::BadInput, e.to_string()))?;
+                .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
             println!("created {} plugin {}", args.kind, dir.display());
             println!("  cd {}", dir.display());
             println!(
@@ -68,7 +68,7 @@ fn inspect(config: &AuraConfig, args: &InspectArgs) -> Result<ExitCode, CliError
     let facts = runtime.inspect(&args.wasm)?;
     if args.json {
         let json = serde_json::to_string_pretty(&facts)
-            .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+            .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
         println!("{json}");
         return Ok(ExitCode::Ok);
     }

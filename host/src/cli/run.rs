@@ -79,11 +79,13 @@ struct CallRecord {
 }
 
 pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliError> {
-    let mut specs: Vec<PluginSpec> = args
-        .plugins
-        .iter()
-        .map(|p| PluginSpec::from_path(p))
-        .collect();
+    let mut specs = Vec::new();
+    for name in &args.plugins {
+        let path =
+            crate::orchestrator::plugins::locate(&config.run.plugins_dir, &name.to_string_lossy())
+                .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
+        specs.push(PluginSpec::from_path(&path));
+    }
     if let Some(path) = &args.manifest {
         specs.extend(manifest::load(path)?);
     }
@@ -119,7 +121,10 @@ pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliErr
         return super::scenarios::run(config, runtime, &plugins, request).await;
     }
     let slots: Vec<Arc<PluginSlot>> = plugins.into_iter().map(PluginSlot::new).collect();
-    let run_id = args.run_id.clone().unwrap_or_else(RunId::generate);
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(crate::namespace::generate_run_id);
     let code = run_once(&runtime, &slots, &run_id, args).await?;
     if !args.watch {
         return Ok(code);
@@ -172,7 +177,7 @@ async fn run_once(
     }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&records)
-            .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+            .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
         std::fs::write(path, json).map_err(|e| {
             CliError::new(
                 ExitCode::BadInput,

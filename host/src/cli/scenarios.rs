@@ -34,13 +34,14 @@ pub struct Request<'a> {
 
 /// The scenarios named on the command line, each with its suite, in the order given.
 pub fn load(
+    scenarios_dir: &Path,
     suite_name: Option<&str>,
     files: &[PathBuf],
 ) -> Result<Vec<(String, Scenario)>, CliError> {
     let bad = |e: String| CliError::new(ExitCode::BadInput, e);
     let mut out = Vec::new();
     if let Some(s) = suite_name {
-        for (path, sc) in suite::load(Path::new("scenarios"), s).map_err(|e| bad(e.to_string()))? {
+        for (path, sc) in suite::load(scenarios_dir, s).map_err(|e| bad(e.to_string()))? {
             let suite = path
                 .parent()
                 .and_then(|p| p.file_name())
@@ -69,7 +70,7 @@ fn run_error(e: RunError) -> CliError {
         RunError::NotReady(_) | RunError::Target(_) => ExitCode::NotReady,
         RunError::Lost => ExitCode::Failed,
     };
-    CliError::new(code, e.to_string())
+    CliError::caused(code, &e)
 }
 
 pub async fn run(
@@ -78,15 +79,18 @@ pub async fn run(
     cli_plugins: &[Plugin],
     req: Request<'_>,
 ) -> Result<ExitCode, CliError> {
-    let scenarios = load(req.suite, req.files)?;
+    let scenarios = load(&config.run.scenarios_dir, req.suite, req.files)?;
     let plugins = PluginSet::resolve(
         runtime,
         &config.run.plugins_dir,
         &scenarios_of(&scenarios),
         cli_plugins,
     )
-    .map_err(|e| CliError::new(ExitCode::BadInput, e.to_string()))?;
-    let run_id = req.run_id.clone().unwrap_or_else(RunId::generate);
+    .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
+    let run_id = req
+        .run_id
+        .clone()
+        .unwrap_or_else(crate::namespace::generate_run_id);
     let jobs = req.jobs.unwrap_or(config.run.jobs).max(1);
     println!(
         "run {run_id} · {} scenario(s) · {jobs} at a time · journal {}",
@@ -149,12 +153,12 @@ pub fn write_outputs(
         })
     };
     if let Some(path) = json {
-        let text = serde_json::to_string_pretty(r)
-            .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(r).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
         write(path, text)?;
     }
     if let Some(path) = junit_path {
-        let text = junit::render(r).map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+        let text = junit::render(r).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
         write(path, text)?;
     }
     Ok(())
@@ -217,7 +221,9 @@ impl Progress {
             RunEvent::ScenarioStarted { scenario } => {
                 self.bar(scenario, |b| b.set_message(scenario.clone()))
             }
-            RunEvent::ScenarioFinished { scenario, .. } | RunEvent::NotRun { scenario, .. } => {
+            RunEvent::ScenarioFinished { scenario, .. }
+            | RunEvent::NotRun { scenario, .. }
+            | RunEvent::ScenarioSkipped { scenario, .. } => {
                 self.bar(scenario, |b| b.inc(1));
                 if let Some(line) = self.line(scenario) {
                     self.print(&line);

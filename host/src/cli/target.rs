@@ -64,7 +64,6 @@ impl From<TargetError> for CliError {
             TargetError::BadRequest(_) | TargetError::Duplicate(_) | TargetError::Weights(_) => {
                 ExitCode::BadInput
             }
-            TargetError::WorkflowFailed { .. } => ExitCode::Failed,
             _ => ExitCode::NotReady,
         };
         Self::new(code, format!("target: {e}"))
@@ -77,7 +76,7 @@ impl From<DriverError> for CliError {
             DriverError::Target(t) => t.into(),
             DriverError::Status {
                 status: 400 | 409, ..
-            } => Self::new(ExitCode::BadInput, e.to_string()),
+            } => Self::caused(ExitCode::BadInput, &e),
             other => Self::new(ExitCode::NotReady, other.to_string()),
         }
     }
@@ -103,7 +102,10 @@ async fn serve(config: &AuraConfig, args: &ServeArgs) -> Result<ExitCode, CliErr
             format!("--listen {addr}: cannot bind: {e}"),
         )
     })?;
-    let run_id = args.run_id.clone().unwrap_or_else(RunId::generate);
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(crate::namespace::generate_run_id);
     let target = Arc::new(Target::start(config, run_id.clone()).await?);
     let gpu = &target.core().gpu.status;
     println!(
@@ -172,10 +174,7 @@ async fn submit(config: &AuraConfig, args: &SubmitArgs) -> Result<ExitCode, CliE
                     ),
                     Some(why) => println!(
                         "{} denied ({}): {} (workflow {})",
-                        d.request_id,
-                        crate::target::data::class_name(why.class),
-                        why.message,
-                        d.workflow_id
+                        d.request_id, why.class, why.message, d.workflow_id
                     ),
                 }
             }
@@ -188,7 +187,7 @@ async fn submit(config: &AuraConfig, args: &SubmitArgs) -> Result<ExitCode, CliE
                 submitted.request_id, args.wait
             ),
         )),
-        DecisionState::Failed { reason } => Err(CliError::new(
+        DecisionState::Failed { reason, .. } => Err(CliError::new(
             ExitCode::Failed,
             format!("{}: workflow failed: {reason}", submitted.request_id),
         )),

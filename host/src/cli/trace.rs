@@ -42,7 +42,7 @@ pub async fn run(config: &AuraConfig, args: &TraceArgs) -> Result<ExitCode, CliE
     };
     if args.json {
         let text = serde_json::to_string_pretty(&trace)
-            .map_err(|e| CliError::new(ExitCode::Failed, e.to_string()))?;
+            .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
         println!("{text}");
     } else {
         print!("{}", waterfall(&trace));
@@ -67,7 +67,7 @@ fn saved(config: &AuraConfig, args: &TraceArgs) -> Result<Option<WorkflowTrace>,
         return Ok(None);
     }
     let report =
-        crate::report::load(&path).map_err(|e| CliError::new(ExitCode::BadInput, e.to_string()))?;
+        crate::report::load(&path).map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
     Ok(report.trace(&args.request_id).cloned())
 }
 
@@ -95,7 +95,7 @@ async fn from_redis(config: &AuraConfig, args: &TraceArgs) -> Result<WorkflowTra
     };
     crate::trace::load(&cache as &dyn Cache, &run, id)
         .await
-        .map_err(|e| CliError::new(ExitCode::NotReady, e.to_string()))?
+        .map_err(|e| CliError::caused(ExitCode::NotReady, &e))?
         .ok_or_else(|| not_found(id, &format!("run {run}")))
 }
 

@@ -7,6 +7,7 @@
 
 mod error;
 mod file;
+pub mod project;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +29,9 @@ pub struct AuraConfig {
     pub gpu: crate::gpu::GpuConfig,
     pub target: crate::target::TargetConfig,
     pub run: RunConfig,
+    /// Where the relative paths above are anchored ([`project`]); not a file setting.
+    #[serde(skip)]
+    pub project_dir: PathBuf,
 }
 
 /// How `aura-host run` runs scenarios.
@@ -37,6 +41,8 @@ pub struct RunConfig {
     /// Where shipped plugins named in scenarios (`plugin = "decision_persistence"`) are
     /// found, as `<name>.wasm` (`just plugins` builds them there).
     pub plugins_dir: PathBuf,
+    /// Where suites are found, one folder each (`scenarios/<suite>/*.toml`).
+    pub scenarios_dir: PathBuf,
     /// Independent scenarios run at once (`--jobs` overrides).
     pub jobs: usize,
 }
@@ -45,6 +51,7 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             plugins_dir: PathBuf::from("target/wasm32-wasip2/release"),
+            scenarios_dir: PathBuf::from("scenarios"),
             jobs: 4,
         }
     }
@@ -193,6 +200,7 @@ impl Default for AuraConfig {
             gpu: Default::default(),
             target: Default::default(),
             run: RunConfig::default(),
+            project_dir: PathBuf::new(),
         }
     }
 }
@@ -200,6 +208,8 @@ impl Default for AuraConfig {
 /// Values from flags or `AURA_*` variables that replace what the file says.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// Anchors the file's relative paths instead of the config file's directory.
+    pub project_dir: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub tools_dir: Option<PathBuf>,
     pub redis_url: Option<String>,
@@ -224,11 +234,13 @@ pub enum ConfigSource {
 
 impl AuraConfig {
     /// Loads `path`. A missing file is fine only when the caller did not name it explicitly:
-    /// then the built-in local-profile defaults apply.
+    /// then the built-in local-profile defaults apply. The file's relative paths are
+    /// anchored at the project directory (see [`project`]), found from `cwd`.
     pub fn load(
         path: &Path,
         explicit: bool,
         overrides: &Overrides,
+        cwd: &Path,
     ) -> Result<(Self, ConfigSource), ConfigError> {
         let (mut config, source) = match std::fs::read_to_string(path) {
             Ok(text) => (
@@ -245,9 +257,29 @@ impl AuraConfig {
                 });
             }
         };
+        let root = match (&overrides.project_dir, &source) {
+            (Some(dir), _) => project::anchor(cwd, dir),
+            (None, ConfigSource::File(file)) => {
+                project::anchor(cwd, file.parent().unwrap_or(Path::new("")))
+            }
+            (None, ConfigSource::BuiltInDefaults) => project::find_root(cwd),
+        };
+        config.anchor(&root);
         config.apply(overrides);
         config.validate()?;
         Ok((config, source))
+    }
+
+    /// Makes the file's relative paths absolute under `root`; paths from flags and
+    /// variables, applied later, stay relative to the current directory as usual.
+    fn anchor(&mut self, root: &Path) {
+        self.state_dir = project::anchor(root, &self.state_dir);
+        if let Some(tools) = &self.tools_dir {
+            self.tools_dir = Some(project::anchor(root, tools));
+        }
+        self.run.plugins_dir = project::anchor(root, &self.run.plugins_dir);
+        self.run.scenarios_dir = project::anchor(root, &self.run.scenarios_dir);
+        self.project_dir = root.to_path_buf();
     }
 
     pub fn apply(&mut self, o: &Overrides) {

@@ -1,7 +1,7 @@
 //! The council's CfC forward pass as a CUDA kernel, compiled with NVRTC when the host
 //! starts and launched through the driver API (both loaded at run time by cudarc, so a
 //! machine without CUDA builds and runs the host). One thread per (request, agent); the
-//! arithmetic and its order are those of `target::council::cfc::forward`, with fused
+//! arithmetic and its order are those of `super::cfc::forward`, with fused
 //! multiply-add off so the CPU path is a faithful reference.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKe
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use super::GpuError;
-use crate::target::council::cfc::{Batch, HIDDEN, INPUTS, MAX_STEPS, WEIGHTS_PER_AGENT};
+use super::cfc::{Batch, HIDDEN, INPUTS, MAX_STEPS, WEIGHTS_PER_AGENT};
 
 const SOURCE: &str = r#"
 extern "C" __global__ void council_forward(

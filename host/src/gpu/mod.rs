@@ -2,6 +2,7 @@
 //! CUDA with a CPU implementation of the same maths, and a device probe. With no GPU the
 //! core says so once (a warning naming why) and runs everything on the CPU.
 
+pub mod cfc;
 mod config;
 mod inventory;
 mod kernel;
@@ -13,7 +14,7 @@ use serde::Serialize;
 pub use config::{ComputePreference, DeclaredDevice, GpuConfig, InventorySource};
 pub use inventory::{Device, Source, discover};
 
-use crate::target::council::cfc::{self, Batch};
+use cfc::Batch;
 
 /// GPU and CPU council logits agree within this (absolute). Both compute in f32 in the
 /// same order without fused multiply-add; what remains is the difference between the
@@ -131,10 +132,18 @@ pub struct ProbeReport {
     pub detail: String,
 }
 
+/// One agent's weights for a probe: any fixed values do, the CPU and the kernel just
+/// have to agree on them.
+fn probe_weights() -> Vec<f32> {
+    (0..cfc::WEIGHTS_PER_AGENT)
+        .map(|i| ((i % 13) as f32 - 6.0) * 0.03)
+        .collect()
+}
+
 /// Launches the council kernel on one sequence on CUDA device `index` and checks it
 /// against the CPU; with no CUDA the report says so (usable = false).
 pub fn probe(index: u32) -> ProbeReport {
-    let weights = crate::target::council::probe_weights();
+    let weights = probe_weights();
     let mut batch = Batch::default();
     batch.push(&[(1.0, [0.5; cfc::INPUTS]), (2.0, [0.25; cfc::INPUTS])]);
     let expected = cfc::forward_all(&weights, 1, &batch);

@@ -1,6 +1,8 @@
 use serde::Serialize;
 
-use super::{GRAPH_PROPERTY, RunNamespace};
+use aura_contract::names::RUN_ID_PROPERTY;
+
+use super::RunNamespace;
 use crate::services::{Cache, Cypher, EventBus, GraphStore, GraphValue, ServiceError};
 
 /// What a cleanup removed.
@@ -22,7 +24,7 @@ pub async fn cleanup(
     let run = ns.run_id().as_str();
     if let Some(graph) = graph {
         let count = Cypher::new(format!(
-            "MATCH (n) WHERE n.{GRAPH_PROPERTY} = $run RETURN count(n) AS nodes"
+            "MATCH (n) WHERE n.{RUN_ID_PROPERTY} = $run RETURN count(n) AS nodes"
         ))
         .param("run", run);
         report.graph_nodes = graph
@@ -33,7 +35,7 @@ pub async fn cleanup(
             .and_then(GraphValue::as_int)
             .unwrap_or(0);
         let delete = Cypher::new(format!(
-            "MATCH (n) WHERE n.{GRAPH_PROPERTY} = $run DETACH DELETE n"
+            "MATCH (n) WHERE n.{RUN_ID_PROPERTY} = $run DETACH DELETE n"
         ))
         .param("run", run);
         graph.query(delete).await?;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::plan::{self, PlanError};
 use super::plugins::{self, PluginSet};
 use super::runner::Runner;
-use super::scenario::Scenario;
+use super::scenario::{self, Scenario};
 use crate::config::AuraConfig;
 use crate::namespace::{RunId, RunNamespace};
 use crate::report::model::PlannedScenario;
@@ -194,6 +194,14 @@ impl Execution<'_> {
                     continue;
                 };
                 let s = &self.scenarios[k].1;
+                if let Some(reason) = scenario::not_injected(s) {
+                    outcome.insert(id.clone(), false);
+                    recorder.record(RunEvent::ScenarioSkipped {
+                        scenario: id.clone(),
+                        reason,
+                    });
+                    continue;
+                }
                 match s.depends_on.iter().find(|d| outcome.get(*d) != Some(&true)) {
                     Some(dep) => {
                         outcome.insert(id.clone(), false);

@@ -12,17 +12,14 @@ use crate::plugins::bindings::{Failure, RecoveryAction, RunContext};
 use crate::plugins::{LoadError, Plugin, PluginKind, PluginRuntime, PluginSpec};
 use crate::report::{RecoveryRecord, ValidatorResult};
 use crate::target::TargetConfig;
-use crate::target::steps::STEPS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginSetError {
-    #[error(
-        "scenario {scenario}: plugin {plugin}: {path} does not exist (build the shipped plugins with `just plugins`)"
-    )]
+    #[error("scenario {scenario}: {source}")]
     Missing {
         scenario: String,
-        plugin: String,
-        path: PathBuf,
+        #[source]
+        source: NotFound,
     },
     #[error("scenario {scenario}: {plugin} is a {kind}, not a {wanted}")]
     WrongKind {
@@ -65,14 +62,11 @@ impl PluginSet {
     ) -> Result<Self, PluginSetError> {
         let mut loaded: BTreeMap<PathBuf, Plugin> = BTreeMap::new();
         let mut load = |scenario: &str, r: &PluginRef, wanted: PluginKind| {
-            let path = locate(plugins_dir, &r.plugin);
-            if !path.exists() {
-                return Err(PluginSetError::Missing {
+            let path =
+                locate(plugins_dir, &r.plugin).map_err(|source| PluginSetError::Missing {
                     scenario: scenario.into(),
-                    plugin: r.plugin.clone(),
-                    path,
-                });
-            }
+                    source,
+                })?;
             let plugin = match loaded.get(&path) {
                 Some(p) => p.clone(),
                 None => {
@@ -89,6 +83,12 @@ impl PluginSet {
                     wanted,
                 });
             }
+            // What cannot be written back as TOML cannot be handed to the plugin.
+            toml::to_string(&r.config).map_err(|e| PluginSetError::Config {
+                scenario: scenario.into(),
+                plugin: r.plugin.clone(),
+                reason: e.to_string(),
+            })?;
             Ok(Configured {
                 plugin,
                 config: r.config.clone(),
@@ -149,20 +149,52 @@ impl PluginSet {
     }
 }
 
-/// A shipped plugin's name is `<plugins_dir>/<name>.wasm`; anything ending in `.wasm`
-/// is a path.
-fn locate(plugins_dir: &Path, name: &str) -> PathBuf {
-    if name.ends_with(".wasm") {
-        PathBuf::from(name)
-    } else {
-        plugins_dir.join(format!("{name}.wasm"))
+/// A plugin named on the command line or in a scenario that is nowhere to be found.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "plugin {name} not found; looked at {} (build the shipped plugins with `just plugins`)",
+    looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+)]
+pub struct NotFound {
+    pub name: String,
+    pub looked: Vec<PathBuf>,
+}
+
+/// Where a plugin named `name` is: the file itself when it exists (a path, relative to
+/// the current directory), else, for a bare name (`decision_persistence` or
+/// `decision_persistence.wasm`), `<plugins_dir>/<name>.wasm`.
+pub fn locate(plugins_dir: &Path, name: &str) -> Result<PathBuf, NotFound> {
+    let given = PathBuf::from(name);
+    let mut looked = vec![given.clone()];
+    if given.is_file() {
+        return Ok(given);
     }
+    if !name.contains(std::path::MAIN_SEPARATOR) && !name.contains('/') && !name.is_empty() {
+        let file = if name.ends_with(".wasm") {
+            name.to_string()
+        } else {
+            format!("{name}.wasm")
+        };
+        let shipped = plugins_dir.join(file);
+        if shipped.is_file() {
+            return Ok(shipped);
+        }
+        looked.push(shipped);
+    }
+    Err(NotFound {
+        name: name.to_string(),
+        looked,
+    })
 }
 
 /// The config a plugin gets in a scenario: its own keys, plus what the host knows that
 /// it cannot: the scenario's limits (`[scenario]`) and the target's settings
 /// (`[target]`), documented in `docs/validators.md`.
-pub fn config_text(own: &toml::Table, scenario: &Scenario, target: &TargetConfig) -> String {
+pub fn config_text(
+    own: &toml::Table,
+    scenario: &Scenario,
+    target: &TargetConfig,
+) -> Result<String, toml::ser::Error> {
     let mut t = own.clone();
     let ms = |d: std::time::Duration| toml::Value::Integer(d.as_millis() as i64);
     let mut sc = toml::Table::new();
@@ -181,7 +213,7 @@ pub fn config_text(own: &toml::Table, scenario: &Scenario, target: &TargetConfig
     let mut tg = toml::Table::new();
     tg.insert(
         "steps".into(),
-        toml::Value::Array(STEPS.iter().map(|(n, _)| (*n).into()).collect()),
+        toml::Value::Array(aura_contract::Step::names().map(toml::Value::from).to_vec()),
     );
     tg.insert("step_timeout_ms".into(), ms(target.step_timeout));
     tg.insert(
@@ -202,7 +234,7 @@ pub fn config_text(own: &toml::Table, scenario: &Scenario, target: &TargetConfig
     );
     t.insert("scenario".into(), toml::Value::Table(sc));
     t.insert("target".into(), toml::Value::Table(tg));
-    toml::to_string(&t).unwrap_or_default()
+    toml::to_string(&t)
 }
 
 fn context(
@@ -228,10 +260,25 @@ pub async fn validate(
     target: &TargetConfig,
     request_ids: &[String],
 ) -> ValidatorResult {
-    let config = config_text(&v.config, scenario, target);
-    let inv = runtime
-        .validate(&v.plugin, context(run_id, scenario, request_ids, config))
-        .await;
+    let inv = match config_text(&v.config, scenario, target) {
+        Ok(config) => {
+            runtime
+                .validate(&v.plugin, context(run_id, scenario, request_ids, config))
+                .await
+        }
+        Err(e) => {
+            return ValidatorResult {
+                validator: v.plugin.name().to_string(),
+                digest: v.plugin.digest.clone(),
+                passed: false,
+                checks: Vec::new(),
+                error: Some(format!("its config cannot be written as TOML: {e}")),
+                wall_ms: 0.0,
+                fuel: 0,
+                host_calls: 0,
+            };
+        }
+    };
     let passed = inv.passed();
     let (checks, error) = match inv.outcome {
         Ok(r) => (
@@ -283,7 +330,6 @@ pub async fn recover(
     failure: Failure,
 ) -> (Action, RecoveryRecord) {
     let config = config_text(&strategy.config, scenario, target);
-    let ctx = context(run_id, scenario, &[request_id.to_string()], config);
     let mut record = RecoveryRecord {
         scenario: scenario.id.clone(),
         request_id: request_id.into(),
@@ -294,6 +340,14 @@ pub async fn recover(
         error: failure.error.clone(),
         action: String::new(),
     };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            record.action = format!("none: its config cannot be written as TOML: {e}");
+            return (Action::Fail, record);
+        }
+    };
+    let ctx = context(run_id, scenario, &[request_id.to_string()], config);
     let inv = runtime.decide(&strategy.plugin, ctx, failure).await;
     let action = match inv.outcome {
         Ok(RecoveryAction::Retry(ms)) => Action::Retry(std::time::Duration::from_millis(ms)),

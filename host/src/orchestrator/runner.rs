@@ -13,10 +13,7 @@ use super::plugins::{self, Action, Configured, PluginSet};
 use super::scenario::{ExpectedOutcome, Invariant, Scenario};
 use crate::plugins::bindings::Failure;
 use crate::report::{Check, RequestResult, RequestStatus, RunEvent};
-use crate::target::data::class_name;
 use crate::target::driver::TargetDriver;
-use crate::target::request::Outcome;
-use crate::target::steps::STEPS;
 use crate::target::{Decision, DecisionState, GpuAllocationRequest, TargetConfig};
 
 /// What a scenario's requests run with.
@@ -54,19 +51,8 @@ impl ScenarioResult {
     }
 }
 
-fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Approved => "approved",
-        Outcome::Denied => "denied",
-    }
-}
-
 fn expectation_checks(e: &ExpectedOutcome, d: &Decision) -> Vec<Check> {
-    let mut checks = vec![Check::new(
-        "decision",
-        outcome_name(e.decision),
-        outcome_name(d.outcome),
-    )];
+    let mut checks = vec![Check::new("decision", e.decision.name(), d.outcome.name())];
     if let Some(n) = e.device_count {
         checks.push(Check::new(
             "device_count",
@@ -75,11 +61,8 @@ fn expectation_checks(e: &ExpectedOutcome, d: &Decision) -> Vec<Check> {
         ));
     }
     if let Some(class) = e.reason {
-        let actual = d
-            .denial
-            .as_ref()
-            .map_or("none".to_string(), |x| class_name(x.class));
-        checks.push(Check::new("reason", class_name(class), actual));
+        let actual = d.denial.as_ref().map_or("none", |x| x.class.name());
+        checks.push(Check::new("reason", class.name(), actual));
     }
     checks
 }
@@ -93,13 +76,12 @@ struct AttemptFailure {
     final_: bool,
 }
 
-/// The service behind a workflow failure: the component of the step its reason names.
-fn failing_service(reason: &str) -> (String, String) {
-    STEPS
-        .iter()
-        .find(|(step, _)| reason.contains(step))
-        .map(|(step, component)| (component.to_string(), step.to_string()))
-        .unwrap_or_else(|| ("workflow".into(), "workflow".into()))
+/// The service behind a workflow failure: the component of the step that failed it.
+fn failing_service(step: Option<aura_contract::Step>) -> (String, String) {
+    step.map_or_else(
+        || ("workflow".into(), "workflow".into()),
+        |s| (s.component().to_string(), s.name().to_string()),
+    )
 }
 
 impl Runner<'_> {
@@ -165,8 +147,8 @@ impl Runner<'_> {
                 ),
                 true,
             )),
-            Ok(DecisionState::Failed { reason }) => {
-                let (service, step) = failing_service(&reason);
+            Ok(DecisionState::Failed { reason, step }) => {
+                let (service, step) = failing_service(step);
                 Err(fail(
                     &service,
                     &step,
@@ -350,7 +332,7 @@ fn invariant(i: &Invariant, requests: &[RequestResult]) -> Check {
 mod tests {
     use super::*;
     use crate::target::GpuAllocationRequest;
-    use crate::target::request::AllocatedDevice;
+    use crate::target::request::{AllocatedDevice, Outcome};
 
     fn decided(id: &str, devices: &[&str]) -> RequestResult {
         let request = GpuAllocationRequest {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ConfigError, parse_toml};
 use crate::services::ServiceKind;
 use crate::target::request::{DenialClass, GpuAllocationRequest, Outcome};
-use crate::target::steps::STEPS;
+use aura_contract::{Step, check_request_id};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,10 +130,44 @@ pub struct Fault {
     pub service: ServiceKind,
     pub action: FaultAction,
     /// Inject when this step starts (any request); at the start of the scenario if absent.
-    pub at_step: Option<String>,
+    pub at_step: Option<Step>,
     /// How long the fault lasts (pause, delay, partition).
     #[serde(default, with = "humantime_serde::option")]
     pub duration: Option<Duration>,
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let action = serde_json::to_value(self.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        write!(f, "{action} {}", self.service)?;
+        if let Some(step) = &self.at_step {
+            write!(f, " at {step}")?;
+        }
+        if let Some(d) = self.duration {
+            write!(f, " for {}", humantime::format_duration(d))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a scenario cannot run as written: it declares faults, and no chaos engine executes
+/// them yet. Running it without them would report a pass for a test that never happened.
+pub fn not_injected(s: &Scenario) -> Option<String> {
+    (!s.faults.is_empty()).then(|| {
+        let faults: Vec<String> = s
+            .faults
+            .iter()
+            .map(|f| format!("{f}: not injected"))
+            .collect();
+        format!(
+            "declares {} fault(s) the host does not execute yet ({})",
+            faults.len(),
+            faults.join("; ")
+        )
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,27 +222,15 @@ impl Scenario {
     fn check(&self) -> Result<(), (String, String, String)> {
         let bad =
             |field: String, value: &str, reason: String| Err((field, value.to_string(), reason));
-        let id_ok = |s: &str| {
-            (1..=128).contains(&s.len())
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        };
-        if !id_ok(&self.id) {
-            return bad(
-                "id".into(),
-                &self.id,
-                "use 1-128 of A-Z a-z 0-9 - _ .".into(),
-            );
+        // A scenario id follows the request-id rule: it names the scenario's data too.
+        if let Err(e) = check_request_id(&self.id) {
+            return bad("id".into(), &self.id, e.rule.into());
         }
         let mut requests = BTreeSet::new();
         for (i, r) in self.gpu_requests.iter().enumerate() {
             let field = format!("gpu_requests[{i}].request_id");
-            if !id_ok(&r.request_id) {
-                return bad(
-                    field,
-                    &r.request_id,
-                    "use 1-128 of A-Z a-z 0-9 - _ .".into(),
-                );
+            if let Err(e) = check_request_id(&r.request_id) {
+                return bad(field, &r.request_id, e.rule.into());
             }
             if !requests.insert(r.request_id.as_str()) {
                 return bad(field, &r.request_id, "this request id is used twice".into());
@@ -250,12 +272,11 @@ impl Scenario {
             }
         }
         for (step, timeout) in &self.step_timeouts {
-            if !STEPS.iter().any(|(s, _)| s == step) {
-                let known: Vec<&str> = STEPS.iter().map(|(s, _)| *s).collect();
+            if Step::parse(step).is_none() {
                 return bad(
                     format!("step_timeouts.{step}"),
                     step,
-                    format!("unknown step (steps: {})", known.join(", ")),
+                    format!("unknown step (steps: {})", Step::names().join(", ")),
                 );
             }
             if timeout.is_zero() {
@@ -272,15 +293,6 @@ impl Scenario {
                 "max_execution_time",
                 "must be more than zero".into(),
             );
-        }
-        for (i, f) in self.faults.iter().enumerate() {
-            if let Some(step) = f
-                .at_step
-                .as_deref()
-                .filter(|s| !STEPS.iter().any(|(n, _)| n == s))
-            {
-                return bad(format!("faults[{i}].at_step"), step, "unknown step".into());
-            }
         }
         let plugins = self
             .validation_rules

@@ -25,7 +25,8 @@ pub struct Grants {
     pub graph: Access,
     pub cache: CacheGrant,
     pub events: EventsGrant,
-    /// Temporal execution status and history of the run's requests.
+    /// Temporal execution status and history of the run's own requests: workflow ids
+    /// `aura-<run>-…`, never another run's.
     pub workflow: bool,
     /// WorkflowTraces of the run's requests.
     pub trace: bool,
@@ -35,6 +36,9 @@ pub struct Grants {
     pub directory: Option<PathBuf>,
     /// Host environment variables passed through by name.
     pub env: Vec<String>,
+    /// The run these grants were bound to ([`Self::for_run`]); scopes `workflow`.
+    #[serde(skip)]
+    run: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -72,6 +76,7 @@ impl Grants {
             gpu: true,
             directory: None,
             env: Vec::new(),
+            run: String::new(),
         }
     }
 
@@ -81,7 +86,22 @@ impl Grants {
         let mut g = self.clone();
         g.cache.key_prefixes = subst(&self.cache.key_prefixes);
         g.events.topics = subst(&self.events.topics);
+        g.run = run_id.to_string();
         g
+    }
+
+    /// `workflow = true` covers the workflows of the run the grants are bound to.
+    pub fn check_workflow(&self, workflow_id: &str) -> Result<(), Denial> {
+        Self::check_flag(self.workflow, "workflow")?;
+        let own = aura_contract::names::workflow_prefix(&self.run);
+        if self.run.is_empty() || !workflow_id.starts_with(&own) {
+            return Err(Denial {
+                attempted: format!("workflow {workflow_id:?}"),
+                grant: "workflow = true".into(),
+                scope: Some(format!("this run's workflows, {own}…")),
+            });
+        }
+        Ok(())
     }
 
     pub fn check_graph(&self, needed: Access) -> Result<(), Denial> {
@@ -162,26 +182,40 @@ impl Grants {
     }
 }
 
-/// A refused host call: what was attempted and the grant line that would allow it.
+/// A refused host call: what was attempted and the grant line that would allow it, or,
+/// when no grant can (another run's workflow), the grant and what it covers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Denial {
     pub attempted: String,
     pub grant: String,
+    /// What `grant` covers when the call is outside it whatever the manifest says.
+    pub scope: Option<String>,
 }
 
 impl Denial {
     fn new(attempted: String, grant: String) -> Self {
-        Self { attempted, grant }
+        Self {
+            attempted,
+            grant,
+            scope: None,
+        }
     }
 }
 
 impl std::fmt::Display for Denial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} is not granted; add `{}` to the plugin's [grants]",
-            self.attempted, self.grant
-        )
+        match &self.scope {
+            None => write!(
+                f,
+                "{} is not granted; add `{}` to the plugin's [grants]",
+                self.attempted, self.grant
+            ),
+            Some(scope) => write!(
+                f,
+                "{} is outside the `{}` grant, which covers only {scope}",
+                self.attempted, self.grant
+            ),
+        }
     }
 }
 
@@ -233,6 +267,33 @@ mod tests {
         assert_eq!(topic.grant, "events.topics = [\"aura.r2.gpu\"]");
         assert!(g.check_graph(Access::Read).is_ok());
         assert!(g.check_graph(Access::Write).is_err());
+    }
+
+    #[test]
+    fn the_workflow_grant_covers_only_the_runs_own_workflows() {
+        let g = Grants::run_read_only().for_run("r1");
+        assert!(g.check_workflow("aura-r1-req-1").is_ok());
+        for other in ["aura-r2-req-1", "aura-r1x-req", "other", ""] {
+            let d = g.check_workflow(other).expect_err(other);
+            assert!(
+                d.to_string()
+                    .contains("outside the `workflow = true` grant"),
+                "{d}"
+            );
+            assert!(d.to_string().contains("aura-r1-…"), "{d}");
+        }
+        let unbound = Grants::run_read_only();
+        assert!(
+            unbound.check_workflow("aura--x").is_err(),
+            "no run, no workflows"
+        );
+        let none = Grants::default().for_run("r1");
+        assert_eq!(
+            none.check_workflow("aura-r1-q")
+                .expect_err("not granted")
+                .grant,
+            "workflow = true"
+        );
     }
 
     #[test]

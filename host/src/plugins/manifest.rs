@@ -73,6 +73,8 @@ pub fn load(path: &Path) -> Result<Vec<PluginSpec>, ConfigError> {
             e.limits
                 .validate()
                 .map_err(|reason| invalid(i, "limits", reason))?;
+            let config = toml::to_string(&e.config)
+                .map_err(|err| invalid(i, "config", format!("cannot be written as TOML: {err}")))?;
             Ok(PluginSpec {
                 name: e.name,
                 path: base.join(e.path),
@@ -80,7 +82,7 @@ pub fn load(path: &Path) -> Result<Vec<PluginSpec>, ConfigError> {
                 sha256: Some(e.sha256.to_ascii_lowercase()),
                 grants: e.grants,
                 limits: e.limits,
-                config: toml::to_string(&e.config).unwrap_or_default(),
+                config,
             })
         })
         .collect()

@@ -25,7 +25,7 @@ pub fn log_line(event: &RunEvent) -> String {
         RunEvent::ScenarioStarted { scenario } => format!("{scenario}: started"),
         RunEvent::RequestFinished { scenario, result } => {
             let outcome = match (&result.decision, &result.error) {
-                (Some(d), _) => crate::target::data::outcome_name(d).to_string(),
+                (Some(d), _) => d.outcome.name().to_string(),
                 (None, Some(e)) => format!("no decision: {e}"),
                 (None, None) => "no decision".into(),
             };
@@ -56,6 +56,9 @@ pub fn log_line(event: &RunEvent) -> String {
             ..
         } => format!("{scenario}: finished in {elapsed_ms} ms"),
         RunEvent::NotRun { scenario, reason } => format!("{scenario}: not run: {reason}"),
+        RunEvent::ScenarioSkipped { scenario, reason } => {
+            format!("{scenario}: skipped: {reason}")
+        }
         RunEvent::RunFinished {
             aborted, cleanup, ..
         } => match aborted {
@@ -219,6 +222,12 @@ pub fn recommendations(r: &RunReport) -> Vec<String> {
     if not_run > 0 {
         out.push(format!(
             "{not_run} scenario(s) did not run to the end; rerun them once the cause is fixed"
+        ));
+    }
+    if r.summary.skipped > 0 {
+        out.push(format!(
+            "{} scenario(s) skipped: they declare faults the host does not inject yet, so they test nothing the others do not",
+            r.summary.skipped
         ));
     }
     out

@@ -21,8 +21,18 @@ pub struct Record {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal {path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    #[error("journal {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("journal {path}: a record cannot be written as JSON")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("journal {path}:{line}: not a journal record: {reason}")]
     Malformed {
         path: PathBuf,
@@ -39,9 +49,9 @@ pub struct Journal {
 impl Journal {
     /// Opens (creating it and its folder) the journal at `path` for appending.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
-        let io = |e: std::io::Error| JournalError::Io {
+        let io = |source| JournalError::Io {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -69,27 +79,31 @@ impl Journal {
         kind: &str,
         body: &impl Serialize,
     ) -> Result<(), JournalError> {
-        let io = |e: String| JournalError::Io {
+        let encode = |source| JournalError::Encode {
             path: self.path.clone(),
-            reason: e,
+            source,
         };
         let record = Record {
             at,
             kind: kind.to_string(),
-            body: serde_json::to_value(body).map_err(|e| io(e.to_string()))?,
+            body: serde_json::to_value(body).map_err(encode)?,
         };
-        let mut line = serde_json::to_vec(&record).map_err(|e| io(e.to_string()))?;
+        let mut line = serde_json::to_vec(&record).map_err(encode)?;
         line.push(b'\n');
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
         // One write per record, so a kill tears at most the last line.
-        self.file.write_all(&line).map_err(|e| io(e.to_string()))?;
-        self.file.sync_data().map_err(|e| io(e.to_string()))
+        self.file.write_all(&line).map_err(io)?;
+        self.file.sync_data().map_err(io)
     }
 
     /// Every complete record of the journal at `path`, in order.
     pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
-        let io = |e: std::io::Error| JournalError::Io {
+        let io = |source| JournalError::Io {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         };
         let lines: Vec<String> = BufReader::new(File::open(path).map_err(io)?)
             .lines()

@@ -26,7 +26,10 @@ fn case(s: &ScenarioReport, name: &str, status: TestCaseStatus, ms: f64) -> Test
 
 fn suite(s: &ScenarioReport) -> TestSuite {
     let mut ts = TestSuite::new(format!("{}.{}", s.suite, s.id));
-    if matches!(s.status, Status::NotRun | Status::Incomplete) {
+    if matches!(
+        s.status,
+        Status::NotRun | Status::Incomplete | Status::Skipped
+    ) {
         let mut skipped = TestCaseStatus::skipped();
         skipped.set_message(s.note.clone().unwrap_or_else(|| "not run".into()));
         ts.add_test_case(case(s, "outcomes", skipped, 0.0));

@@ -164,6 +164,12 @@ pub enum RunEvent {
         scenario: String,
         reason: String,
     },
+    /// Declares something the host cannot do yet (faults before the chaos engine): not
+    /// run, so it cannot pass.
+    ScenarioSkipped {
+        scenario: String,
+        reason: String,
+    },
     RunFinished {
         finished_at: i64,
         /// Why the run stopped early (Ctrl-C, a recovery strategy's abort).
@@ -185,6 +191,7 @@ impl RunEvent {
             Self::ValidatorFinished { .. } => "validator_finished",
             Self::ScenarioFinished { .. } => "scenario_finished",
             Self::NotRun { .. } => "not_run",
+            Self::ScenarioSkipped { .. } => "scenario_skipped",
             Self::RunFinished { .. } => "run_finished",
         }
     }
@@ -200,6 +207,8 @@ pub enum Status {
     /// The journal ends before the run did (the host was killed).
     Incomplete,
     NotRun,
+    /// It declares what the host does not execute yet; see the scenario's note.
+    Skipped,
 }
 
 impl Status {
@@ -210,6 +219,7 @@ impl Status {
             Self::Aborted => "ABORTED",
             Self::Incomplete => "INCOMPLETE",
             Self::NotRun => "NOT RUN",
+            Self::Skipped => "SKIPPED",
         }
     }
 }
@@ -292,6 +302,8 @@ pub struct Summary {
     pub passed: u32,
     pub failed: u32,
     pub not_run: u32,
+    #[serde(default)]
+    pub skipped: u32,
     pub requests: u32,
     pub validator_runs: u32,
     pub failed_validator_runs: u32,
@@ -320,6 +332,10 @@ pub struct RunReport {
     pub cleanup: Option<String>,
     /// Everything that happened, one line each, in order.
     pub log: Vec<String>,
+    /// Why the journal misses part of this run (a write failed): `report --run` cannot
+    /// rebuild all of it. Absent when the journal is whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<String>,
 }
 
 impl RunReport {
@@ -370,6 +386,7 @@ impl RunReport {
                     recommendations: Vec::new(),
                     cleanup: None,
                     log: Vec::new(),
+                    journal_error: None,
                 });
             }
             if let Some(r) = report.as_mut() {
@@ -431,6 +448,12 @@ impl RunReport {
                     s.note = Some(reason.clone());
                 }
             }
+            RunEvent::ScenarioSkipped { scenario, reason } => {
+                if let Some(s) = self.scenario(scenario) {
+                    s.status = Status::Skipped;
+                    s.note = Some(reason.clone());
+                }
+            }
             RunEvent::RunFinished {
                 finished_at,
                 aborted,
@@ -456,6 +479,7 @@ impl RunReport {
             passed: count(Status::Passed),
             failed: count(Status::Failed),
             not_run: count(Status::NotRun) + count(Status::Incomplete),
+            skipped: count(Status::Skipped),
             requests: self.scenarios.iter().map(|s| s.requests.len() as u32).sum(),
             validator_runs: validator_runs.clone().count() as u32,
             failed_validator_runs: validator_runs.filter(|v| !v.passed).count() as u32,
@@ -465,7 +489,7 @@ impl RunReport {
             Status::Incomplete
         } else if self.aborted.is_some() {
             Status::Aborted
-        } else if self.summary.failed > 0 || self.summary.not_run > 0 {
+        } else if self.summary.failed > 0 || self.summary.not_run > 0 || self.summary.skipped > 0 {
             Status::Failed
         } else {
             Status::Passed
@@ -473,6 +497,18 @@ impl RunReport {
         self.performance = analysis::performance(&self.scenarios);
         self.consistency = analysis::consistency(&self.scenarios);
         self.recommendations = analysis::recommendations(self);
+    }
+
+    /// The journal lost events from `error` on: the run cannot pass, since its results
+    /// could not be kept.
+    pub fn journal_lost(&mut self, error: String) {
+        if self.status == Status::Passed {
+            self.status = Status::Failed;
+        }
+        self.recommendations.push(format!(
+            "the journal lost results ({error}); free the disk or fix the state dir and run again"
+        ));
+        self.journal_error = Some(error);
     }
 
     /// The request's trace, wherever in the run it is.

@@ -3,7 +3,7 @@
 //! whoever watches (the progress display).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use super::journal::{Journal, JournalError};
 use super::model::{RunEvent, RunReport};
@@ -36,34 +36,40 @@ impl Recorder {
     pub fn record(&self, event: RunEvent) {
         let at = chrono::Utc::now().timestamp_millis();
         // One lock around both, so memory holds the events in the journal's order.
-        let mut journal = self.journal.lock();
-        let written = match journal.as_mut() {
-            Ok(j) => j.append_at(at, event.kind(), &body(&event)),
-            Err(_) => Ok(()),
-        };
-        if let Err(e) = written
-            && let Ok(mut lost) = self.lost.lock()
-            && lost.is_none()
-        {
-            tracing::error!("{e}: results from here on are not journaled");
-            *lost = Some(e.to_string());
+        // A poisoned lock means a panic elsewhere while it was held; the data is still
+        // whole (every write is one call), so recording goes on rather than dropping events.
+        let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = journal.append_at(at, event.kind(), &body(&event)) {
+            let mut lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
+            if lost.is_none() {
+                let why = crate::services::error_chain(&e);
+                tracing::error!("{why}: results from here on are not journaled");
+                *lost = Some(why);
+            }
         }
-        if let Ok(mut events) = self.events.lock() {
-            events.push((at, event.clone()));
-        }
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((at, event.clone()));
         drop(journal);
         (self.observer)(&event);
     }
 
     /// The report of everything recorded so far.
+    /// The report of everything recorded so far; it says so when the journal lost
+    /// some of it (a failed write), and such a run does not pass.
     pub fn report(&self) -> Option<RunReport> {
-        let events = self.events.lock().ok()?;
-        RunReport::build(&events)
-    }
-
-    /// Why the journal is incomplete, if a write failed.
-    pub fn journal_error(&self) -> Option<String> {
-        self.lost.lock().ok().and_then(|l| l.clone())
+        let events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut report = RunReport::build(&events)?;
+        if let Some(e) = self
+            .lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            report.journal_lost(e);
+        }
+        Some(report)
     }
 }
 
@@ -196,5 +202,47 @@ mod tests {
             junit.contains("<skipped message=\"not started: interrupted (Ctrl-C)\""),
             "{junit}"
         );
+    }
+
+    /// A journal that cannot be written (a full disk) does not stop the run, but its
+    /// report says so and does not pass.
+    #[test]
+    fn a_journal_write_failure_is_in_the_report_and_fails_the_run() {
+        let recorder =
+            Recorder::open(Path::new("/dev/full"), Box::new(|_| {})).expect("open /dev/full");
+        recorder.record(started(&["a"]));
+        recorder.record(RunEvent::ScenarioStarted {
+            scenario: "a".into(),
+        });
+        recorder.record(request(
+            "q1",
+            vec![Check::new("decision", "approved", "approved")],
+        ));
+        recorder.record(RunEvent::ScenarioFinished {
+            scenario: "a".into(),
+            elapsed_ms: 5,
+            invariants: Vec::new(),
+        });
+        recorder.record(RunEvent::RunFinished {
+            finished_at: 3_000,
+            aborted: None,
+            health: Vec::new(),
+            cleanup: "removed".into(),
+        });
+        let report = recorder.report().expect("the live report");
+        assert_eq!(
+            report.scenarios[0].status,
+            Status::Passed,
+            "the events are kept"
+        );
+        assert_eq!(report.status, Status::Failed);
+        let error = report.journal_error.as_deref().expect("journal_error");
+        assert!(
+            error.contains("/dev/full") && error.contains("No space left"),
+            "{error}"
+        );
+        let text = crate::report::summary::render(&report, false);
+        assert!(text.contains("journal: incomplete"), "{text}");
+        assert!(text.ends_with("verdict: FAILED"), "{text}");
     }
 }

@@ -9,7 +9,7 @@ fn mark(s: Status) -> &'static str {
     match s {
         Status::Passed => "PASS",
         Status::Failed => "FAIL",
-        Status::NotRun | Status::Incomplete | Status::Aborted => "SKIP",
+        Status::NotRun | Status::Incomplete | Status::Aborted | Status::Skipped => "SKIP",
     }
 }
 
@@ -54,12 +54,13 @@ pub fn render(r: &RunReport, with_scenarios: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "run {} · {} scenario(s): {} passed, {} failed, {} not run · {} request(s) · {} validator run(s), {} failed · {:.1} s",
+        "run {} · {} scenario(s): {} passed, {} failed, {} not run, {} skipped · {} request(s) · {} validator run(s), {} failed · {:.1} s",
         r.run_id,
         s.scenarios,
         s.passed,
         s.failed,
         s.not_run,
+        s.skipped,
         s.requests,
         s.validator_runs,
         s.failed_validator_runs,
@@ -106,6 +107,9 @@ pub fn render(r: &RunReport, with_scenarios: bool) -> String {
     }
     if let Some(why) = &r.aborted {
         let _ = writeln!(out, "aborted: {why}");
+    }
+    if let Some(e) = &r.journal_error {
+        let _ = writeln!(out, "journal: incomplete, a write failed: {e}");
     }
     let _ = write!(out, "verdict: {}", r.status.word());
     out

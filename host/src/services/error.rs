@@ -111,3 +111,19 @@ impl Endpoint {
         }
     }
 }
+
+/// An error and its causes, `outer: inner: ...` (a cause already in the text is not
+/// repeated): how an error with sources is shown to a person, once.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
+}

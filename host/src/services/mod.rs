@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use error::{Endpoint, Failure, ServiceError};
+pub use error::{Endpoint, Failure, ServiceError, error_chain};
 pub use graph::{Cypher, GraphStore, GraphValue, Row};
 pub use health::{ReadinessReport, ServiceReport, ServiceStatus};
 pub use hub::ServiceHub;

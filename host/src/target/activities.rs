@@ -18,9 +18,10 @@ use super::TargetCore;
 use super::request::Decision;
 use super::steps::{
     Allocation, AllocationInput, Checked, CouncilInput, CouncilOutput, PersistInput, Published,
-    STEPS, StepError,
+    StepError,
 };
 use crate::trace::STEP_SPAN;
+use aura_contract::Step;
 
 pub struct AllocationActivities {
     core: Arc<TargetCore>,
@@ -32,21 +33,22 @@ impl AllocationActivities {
     }
 }
 
-struct Step<'a> {
-    name: &'static str,
+/// One attempt of a step, as its span records it.
+struct Attempt<'a> {
+    step: Step,
     run_id: &'a str,
     request_id: &'a str,
     last: bool,
 }
 
-impl<'a> Step<'a> {
-    fn of(name: &'static str, input: &'a AllocationInput) -> Self {
-        Self::for_request(name, &input.run_id, &input.request.request_id)
+impl<'a> Attempt<'a> {
+    fn of(step: Step, input: &'a AllocationInput) -> Self {
+        Self::for_request(step, &input.run_id, &input.request.request_id)
     }
 
-    fn for_request(name: &'static str, run_id: &'a str, request_id: &'a str) -> Self {
+    fn for_request(step: Step, run_id: &'a str, request_id: &'a str) -> Self {
         Self {
-            name,
+            step,
             run_id,
             request_id,
             last: false,
@@ -54,18 +56,11 @@ impl<'a> Step<'a> {
     }
 }
 
-fn component(step: &str) -> &'static str {
-    STEPS
-        .iter()
-        .find(|(s, _)| *s == step)
-        .map_or("target", |(_, c)| c)
-}
-
 impl TargetCore {
     async fn traced<I, O, F>(
         &self,
         ctx: &ActivityContext,
-        step: Step<'_>,
+        step: Attempt<'_>,
         payload: &I,
         body: F,
     ) -> Result<O, ActivityError>
@@ -91,8 +86,8 @@ impl TargetCore {
                 STEP_SPAN,
                 run_id = %step.run_id,
                 request_id = %step.request_id,
-                step = step.name,
-                component = component(step.name),
+                step = step.step.name(),
+                component = step.step.component(),
                 input = %input,
                 terminal,
                 last = step.last,
@@ -115,7 +110,7 @@ impl TargetCore {
             match tokio::time::timeout(timeout, paused_body).await {
                 Ok(r) => r,
                 Err(_) => Err(StepError::Timeout {
-                    step: step.name.into(),
+                    step: step.step.name().into(),
                     timeout_ms: timeout.as_millis() as u64,
                 }),
             }
@@ -124,7 +119,7 @@ impl TargetCore {
         .with_subscriber(self.dispatch.clone())
         .await;
         self.metrics
-            .step(step.name, started.elapsed(), result.is_err());
+            .step(step.step.name(), started.elapsed(), result.is_err());
         match &result {
             Ok(out) => {
                 let out = serde_json::to_string(out).unwrap_or_default();
@@ -161,6 +156,7 @@ fn step_budget(
         .mul_f64(0.9)
 }
 
+// Activity names are the steps' wire names (`Step::name`); the macro needs literals.
 #[activities]
 impl AllocationActivities {
     #[activity(name = "validate_request")]
@@ -169,7 +165,7 @@ impl AllocationActivities {
         ctx: ActivityContext,
         input: AllocationInput,
     ) -> Result<Checked, ActivityError> {
-        let step = Step::of("validate_request", &input);
+        let step = Attempt::of(Step::ValidateRequest, &input);
         let core = &self.core;
         core.traced(&ctx, step, &input.request, async {
             Ok(core.validate(&input))
@@ -183,7 +179,7 @@ impl AllocationActivities {
         ctx: ActivityContext,
         input: AllocationInput,
     ) -> Result<Vec<crate::target::request::ContextEntry>, ActivityError> {
-        let step = Step::of("load_context", &input);
+        let step = Attempt::of(Step::LoadContext, &input);
         let core = &self.core;
         core.traced(&ctx, step, &input.run_id, core.load_context(&input))
             .await
@@ -195,7 +191,7 @@ impl AllocationActivities {
         ctx: ActivityContext,
         c: CouncilInput,
     ) -> Result<CouncilOutput, ActivityError> {
-        let step = Step::of("council_vote", &c.input);
+        let step = Attempt::of(Step::CouncilVote, &c.input);
         let core = &self.core;
         let window = c.window.len();
         core.traced(
@@ -213,7 +209,7 @@ impl AllocationActivities {
         ctx: ActivityContext,
         input: AllocationInput,
     ) -> Result<Allocation, ActivityError> {
-        let step = Step::of("allocate_devices", &input);
+        let step = Attempt::of(Step::AllocateDevices, &input);
         let core = &self.core;
         core.traced(&ctx, step, &input.request, core.allocate(&input))
             .await
@@ -230,7 +226,7 @@ impl AllocationActivities {
         let skipped: Vec<(String, String)> = p
             .skipped
             .iter()
-            .map(|s| (s.clone(), component(s).to_string()))
+            .map(|s| (s.name().to_string(), s.component().to_string()))
             .collect();
         core.traces.steps_skipped(
             &d.run_id,
@@ -238,7 +234,7 @@ impl AllocationActivities {
             &skipped,
             chrono::Utc::now().timestamp_millis(),
         );
-        let step = Step::for_request("persist_decision", &d.run_id, &d.request_id);
+        let step = Attempt::for_request(Step::PersistDecision, &d.run_id, &d.request_id);
         core.traced(&ctx, step, &d.outcome, core.persist(&p)).await
     }
 
@@ -248,7 +244,7 @@ impl AllocationActivities {
         ctx: ActivityContext,
         d: Decision,
     ) -> Result<(), ActivityError> {
-        let step = Step::for_request("cache_context", &d.run_id, &d.request_id);
+        let step = Attempt::for_request(Step::CacheContext, &d.run_id, &d.request_id);
         let core = &self.core;
         core.traced(&ctx, step, &d.outcome, core.cache_context(&d))
             .await
@@ -260,9 +256,9 @@ impl AllocationActivities {
         ctx: ActivityContext,
         d: Decision,
     ) -> Result<Published, ActivityError> {
-        let step = Step {
+        let step = Attempt {
             last: true,
-            ..Step::for_request("publish_decision", &d.run_id, &d.request_id)
+            ..Attempt::for_request(Step::PublishDecision, &d.run_id, &d.request_id)
         };
         let core = &self.core;
         let result = core.traced(&ctx, step, &d.outcome, core.publish(&d)).await;

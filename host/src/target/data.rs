@@ -1,68 +1,49 @@
-//! Where the target writes, in one place (documented in `docs/data-model.md`):
-//!
-//! | store | what | where |
-//! | --- | --- | --- |
-//! | graph | `(:Request)-[:DECIDED_BY]->(:Decision)<-[:VOTED]-(:Agent)`, `(:Decision)-[:ALLOCATES]->(:Gpu)`, every node with `run_id` | one query per decision |
-//! | Redis | the decision (JSON string) | `aura:<run>:decision:<request>`, TTL `context_ttl` |
-//! | Redis | the context window (list of JSON entries, newest first) | `aura:<run>:context`, TTL `context_ttl` |
-//! | Redis | device leases (value = request id) | `aura:<run>:lease:<device>`, TTL = the request's duration |
-//! | Redis | the WorkflowTrace (JSON) | `aura:<run>:trace:<request>`, TTL `trace_ttl` |
-//! | Kafka | the decision event (JSON), key = request id, header `aura-run-id` | topic `aura.<run>.gpu.allocation.decided` |
-//! | Temporal | workflow `GpuAllocationWorkflow`, result = the decision | workflow id `aura-<run>-<request>` |
+//! The graph statement that persists a decision. Where the target writes in every store
+//! is named once, in `aura_contract::names` (and described in `docs/data-model.md`).
+
+use aura_contract::names::{RUN_ID_PROPERTY, graph as g};
 
 use crate::services::Cypher;
 use crate::target::request::Decision;
-
-/// The event topic's name inside a run's namespace.
-pub const DECIDED_TOPIC: &str = "gpu.allocation.decided";
-
-pub fn workflow_id(run_id: &str, request_id: &str) -> String {
-    format!("aura-{run_id}-{request_id}")
-}
-
-pub fn decision_key(run_id: &str, request_id: &str) -> String {
-    format!("aura:{run_id}:decision:{request_id}")
-}
-
-pub fn context_key(run_id: &str) -> String {
-    format!("aura:{run_id}:context")
-}
-
-pub fn lease_key(run_id: &str, device_id: &str) -> String {
-    format!("aura:{run_id}:lease:{device_id}")
-}
-
-pub fn decided_topic(run_id: &str) -> String {
-    format!("aura.{run_id}.{DECIDED_TOPIC}")
-}
 
 /// The whole decision in one statement, so the graph never holds half of it. MERGE
 /// makes a retried step rewrite the same nodes instead of adding new ones.
 pub fn persist_decision(d: &Decision) -> Cypher {
     let r = &d.request;
     let votes = &d.votes;
-    Cypher::new(
-        "MERGE (r:Request {run_id: $run_id, request_id: $request_id}) \
+    Cypher::new(format!(
+        "MERGE (r:{request} {{{run}: $run_id, {rid}: $request_id}}) \
          SET r.team = $team, r.gpu_count = $gpu_count, r.gpu_model = $gpu_model, \
              r.memory_gb = $memory_gb, r.priority = $priority, \
              r.duration_minutes = $duration_minutes \
-         MERGE (d:Decision {run_id: $run_id, request_id: $request_id}) \
+         MERGE (d:{decision} {{{run}: $run_id, {rid}: $request_id}}) \
          SET d.outcome = $outcome, d.reason_class = $reason_class, d.reason = $reason, \
              d.quorum = $quorum, d.approve_weight = $approve_weight, \
              d.deny_weight = $deny_weight, d.decided_at = $decided_at, \
              d.workflow_id = $workflow_id \
-         MERGE (r)-[:DECIDED_BY]->(d) \
+         MERGE (r)-[:{decided_by}]->(d) \
          FOREACH (i IN range(0, size($agents) - 1) | \
-             MERGE (a:Agent {run_id: $run_id, agent_id: $agents[i]}) \
-             MERGE (a)-[v:VOTED]->(d) \
+             MERGE (a:{agent} {{{run}: $run_id, {aid}: $agents[i]}}) \
+             MERGE (a)-[v:{voted}]->(d) \
              SET v.approve = $approves[i], v.confidence = $confidences[i], \
                  v.abstained = $abstained[i]) \
          FOREACH (i IN range(0, size($devices) - 1) | \
-             MERGE (g:Gpu {run_id: $run_id, device_id: $devices[i]}) \
+             MERGE (g:{gpu} {{{run}: $run_id, {did}: $devices[i]}}) \
              SET g.model = $models[i], g.memory_gb = $memories[i] \
-             MERGE (d)-[:ALLOCATES]->(g)) \
+             MERGE (d)-[:{allocates}]->(g)) \
          RETURN d.outcome AS outcome",
-    )
+        request = g::REQUEST,
+        decision = g::DECISION,
+        agent = g::AGENT,
+        gpu = g::GPU,
+        decided_by = g::DECIDED_BY,
+        voted = g::VOTED,
+        allocates = g::ALLOCATES,
+        run = RUN_ID_PROPERTY,
+        rid = g::REQUEST_ID,
+        aid = g::AGENT_ID,
+        did = g::DEVICE_ID,
+    ))
     .param("run_id", d.run_id.as_str())
     .param("request_id", d.request_id.as_str())
     .param("workflow_id", d.workflow_id.as_str())
@@ -72,11 +53,8 @@ pub fn persist_decision(d: &Decision) -> Cypher {
     .param("memory_gb", r.memory_gb as i64)
     .param("priority", r.priority as i64)
     .param("duration_minutes", r.duration_minutes as i64)
-    .param("outcome", outcome_name(d))
-    .param(
-        "reason_class",
-        d.denial.as_ref().map(|x| class_name(x.class)),
-    )
+    .param("outcome", d.outcome.name())
+    .param("reason_class", d.denial.as_ref().map(|x| x.class.name()))
     .param("reason", d.denial.as_ref().map(|x| x.message.clone()))
     .param("quorum", d.quorum)
     .param("approve_weight", d.approve_weight as f64)
@@ -119,15 +97,4 @@ pub fn persist_decision(d: &Decision) -> Cypher {
             .map(|g| g.memory_gb as i64)
             .collect::<Vec<_>>(),
     )
-}
-
-pub fn outcome_name(d: &Decision) -> &'static str {
-    if d.approved() { "approved" } else { "denied" }
-}
-
-pub fn class_name(c: crate::target::request::DenialClass) -> String {
-    serde_json::to_value(c)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

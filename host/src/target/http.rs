@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::steps::STEPS;
 use super::{DecisionState, GpuAllocationRequest, Target, TargetError};
 
 /// The longest a decision request may wait on the server.
@@ -73,7 +72,7 @@ fn parse_timeouts(text: &str) -> Result<BTreeMap<String, Duration>, String> {
             let (step, ms) = pair
                 .split_once(':')
                 .ok_or_else(|| format!("step_timeouts_ms: '{pair}' is not step:ms"))?;
-            if !STEPS.iter().any(|(name, _)| *name == step) {
+            if aura_contract::Step::parse(step).is_none() {
                 return Err(format!("step_timeouts_ms: no step named '{step}'"));
             }
             let ms: u64 = ms

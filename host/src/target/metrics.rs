@@ -9,7 +9,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::data::{class_name, outcome_name};
 use super::request::Decision;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,11 +96,11 @@ impl Metrics {
     pub fn decision(&self, d: &Decision) {
         self.decisions
             .get_or_create(&OutcomeLabels {
-                outcome: outcome_name(d).into(),
+                outcome: d.outcome.name().into(),
                 reason: d
                     .denial
                     .as_ref()
-                    .map(|x| class_name(x.class))
+                    .map(|x| x.class.name().to_string())
                     .unwrap_or_default(),
             })
             .inc();

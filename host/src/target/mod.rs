@@ -31,13 +31,14 @@ pub use config::TargetConfig;
 pub use metrics::Metrics;
 pub use ready::{ComponentStatus, Readiness};
 pub use request::{Decision, GpuAllocationRequest};
-pub use workflow::{GpuAllocationWorkflow, WORKFLOW_TYPE};
+pub use workflow::GpuAllocationWorkflow;
 
 use crate::config::AuraConfig;
 use crate::gpu::{GpuCore, GpuError};
 use crate::namespace::RunId;
 use crate::services::ServiceHub;
 use crate::trace::{TraceLayer, TraceStore, WorkflowTrace};
+use aura_contract::names;
 use council::{Council, WeightsError};
 use steps::{AllocationInput, StepOptions};
 use worker::WorkerThread;
@@ -52,8 +53,6 @@ pub enum TargetError {
     Temporal(String),
     #[error("temporal worker: {0}")]
     Worker(String),
-    #[error("workflow {workflow_id} failed: {reason}")]
-    WorkflowFailed { workflow_id: String, reason: String },
     #[error(transparent)]
     Gpu(#[from] GpuError),
     #[error(transparent)]
@@ -88,8 +87,15 @@ pub struct Submitted {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum DecisionState {
     Pending,
-    Decided { decision: Box<Decision> },
-    Failed { reason: String },
+    Decided {
+        decision: Box<Decision>,
+    },
+    Failed {
+        reason: String,
+        /// The step whose activity failed the workflow, when one did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<aura_contract::Step>,
+    },
     Unknown,
 }
 
@@ -102,27 +108,20 @@ pub struct Target {
     temporal_timeout: Duration,
 }
 
-/// An error and its causes, `outer: inner: ...`, so a workflow failure names the step
-/// error that caused it.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
+/// The step of the activity that failed the workflow, from the failure's cause chain.
+fn failed_step(e: &WorkflowGetResultError) -> Option<aura_contract::Step> {
+    use temporalio_common::error::IncomingError;
+    let WorkflowGetResultError::Failed(failure) = e else {
+        return None;
+    };
+    let mut cause: Option<&IncomingError> = Some(failure);
     while let Some(c) = cause {
-        let next = c.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
+        if let IncomingError::Activity(a) = c {
+            return a.activity_type().and_then(aura_contract::Step::parse);
         }
-        cause = c.source();
+        cause = c.cause();
     }
-    text
-}
-
-fn valid_request_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    None
 }
 
 impl Target {
@@ -186,14 +185,10 @@ impl Target {
         request: GpuAllocationRequest,
         step_timeouts: &BTreeMap<String, Duration>,
     ) -> Result<Submitted, TargetError> {
-        if !valid_request_id(&request.request_id) {
-            return Err(TargetError::BadRequest(format!(
-                "request_id '{}' must be 1-128 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
-                request.request_id
-            )));
-        }
+        aura_contract::check_request_id(&request.request_id)
+            .map_err(|e| TargetError::BadRequest(e.to_string()))?;
         let run_id = run.to_string();
-        let workflow_id = data::workflow_id(&run_id, &request.request_id);
+        let workflow_id = names::workflow_id(&run_id, &request.request_id);
         let c = &self.core.config;
         let input = AllocationInput {
             run_id: run_id.clone(),
@@ -252,7 +247,7 @@ impl Target {
         request_id: &str,
         wait: Duration,
     ) -> Result<DecisionState, TargetError> {
-        let workflow_id = data::workflow_id(run.as_str(), request_id);
+        let workflow_id = names::workflow_id(run.as_str(), request_id);
         let handle = self
             .client
             .get_workflow_handle::<GpuAllocationWorkflow>(workflow_id.clone());
@@ -272,7 +267,8 @@ impl Target {
                 )))
             }
             Ok(Err(e)) => Ok(DecisionState::Failed {
-                reason: error_chain(&e),
+                reason: crate::services::error_chain(&e),
+                step: failed_step(&e),
             }),
         }
     }

@@ -38,22 +38,7 @@ pub struct ContextEntry {
     pub decided_at: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Approved,
-    Denied,
-}
-
-/// Why a request was denied; validators match on the class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DenialClass {
-    InvalidRequest,
-    CouncilRejected,
-    NoQuorum,
-    CapacityShort,
-}
+pub use aura_contract::{DenialClass, Outcome};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Denial {

@@ -8,27 +8,16 @@ use serde::{Deserialize, Serialize};
 
 use super::TargetCore;
 use super::council::{Case, Verdict};
-use super::data;
 use super::request::{
     AllocatedDevice, ContextEntry, Decision, Denial, DenialClass, GpuAllocationRequest,
 };
 use crate::gpu::GpuError;
-use crate::namespace::EVENT_HEADER;
 use crate::services::{OutgoingEvent, ServiceError};
+use aura_contract::Step;
+use aura_contract::names::{self, RUN_ID_HEADER};
 
 pub const MAX_GPUS_PER_REQUEST: u32 = 8;
 pub const MAX_DURATION_MINUTES: u32 = 7 * 24 * 60;
-
-/// The steps, in order, with the component each one exercises.
-pub const STEPS: [(&str, &str); 7] = [
-    ("validate_request", "target"),
-    ("load_context", "redis"),
-    ("council_vote", "council"),
-    ("allocate_devices", "gpu"),
-    ("persist_decision", "graph"),
-    ("cache_context", "redis"),
-    ("publish_decision", "kafka"),
-];
 
 /// What every step knows: the run, the request and when it was submitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,7 +98,7 @@ pub struct Allocation {
 pub struct PersistInput {
     pub decision: Decision,
     /// Steps the workflow did not run, recorded in the trace as skipped.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Step>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,7 +175,7 @@ impl TargetCore {
         let cache = self.hub.cache().await?;
         let n = self.config.council.context_window.min(16);
         let raw = cache
-            .list_head(&data::context_key(&input.run_id), n)
+            .list_head(&names::context_key(&input.run_id), n)
             .await?;
         let mut window = Vec::with_capacity(raw.len());
         for item in raw {
@@ -244,7 +233,7 @@ impl TargetCore {
         }
         let keys: Vec<String> = matching
             .iter()
-            .map(|d| data::lease_key(&input.run_id, &d.id))
+            .map(|d| names::lease_key(&input.run_id, &d.id))
             .collect();
         let ttl = std::time::Duration::from_secs(r.duration_minutes as u64 * 60);
         let cache = self.hub.cache().await?;
@@ -277,7 +266,9 @@ impl TargetCore {
 
     pub async fn persist(&self, p: &PersistInput) -> Result<(), StepError> {
         let graph = self.hub.graph().await?;
-        let rows = graph.query(data::persist_decision(&p.decision)).await?;
+        let rows = graph
+            .query(super::data::persist_decision(&p.decision))
+            .await?;
         if rows.is_empty() {
             return Err(StepError::Data("the graph wrote no Decision node".into()));
         }
@@ -289,7 +280,7 @@ impl TargetCore {
         let ttl = self.config.context_ttl;
         cache
             .set(
-                &data::decision_key(&d.run_id, &d.request_id),
+                &names::decision_key(&d.run_id, &d.request_id),
                 &to_json(d)?,
                 Some(ttl),
             )
@@ -297,7 +288,7 @@ impl TargetCore {
         let keep = self.config.council.context_window.clamp(1, 16);
         cache
             .push_capped(
-                &data::context_key(&d.run_id),
+                &names::context_key(&d.run_id),
                 &to_json(&d.context_entry())?,
                 keep,
                 ttl,
@@ -308,7 +299,7 @@ impl TargetCore {
 
     pub async fn publish(&self, d: &Decision) -> Result<Published, StepError> {
         let events = self.hub.events().await?;
-        let topic = data::decided_topic(&d.run_id);
+        let topic = names::decided_topic(&d.run_id);
         events.ensure_topic(&topic, 1).await?;
         let payload = serde_json::to_vec(d).map_err(|e| StepError::Data(e.to_string()))?;
         let (partition, offset) = events
@@ -316,7 +307,7 @@ impl TargetCore {
                 topic: topic.clone(),
                 key: d.request_id.clone(),
                 payload,
-                headers: BTreeMap::from([(EVENT_HEADER.to_string(), d.run_id.clone())]),
+                headers: BTreeMap::from([(RUN_ID_HEADER.to_string(), d.run_id.clone())]),
             })
             .await?;
         Ok(Published {

@@ -9,22 +9,19 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
 
 use super::activities::AllocationActivities;
-use super::data;
 use super::request::{Decision, Denial, DenialClass, Outcome};
 use super::steps::{AllocationInput, CouncilInput, PersistInput, StepOptions};
-
-/// The workflow type name in Temporal.
-pub const WORKFLOW_TYPE: &str = "GpuAllocationWorkflow";
+use aura_contract::{Step, names};
 
 #[workflow]
 #[derive(Default)]
 pub struct GpuAllocationWorkflow;
 
 /// The activity options of `step`: its own timeout when the submitter set one.
-fn options(o: &StepOptions, step: &str) -> ActivityOptions {
+fn options(o: &StepOptions, step: Step) -> ActivityOptions {
     let timeout_ms = o
         .step_timeouts_ms
-        .get(step)
+        .get(step.name())
         .copied()
         .unwrap_or(o.timeout_ms);
     let retry = RetryPolicy::builder()
@@ -39,6 +36,7 @@ fn options(o: &StepOptions, step: &str) -> ActivityOptions {
 
 #[workflow_methods]
 impl GpuAllocationWorkflow {
+    // `names::WORKFLOW_TYPE`; the macro needs a literal.
     #[run(name = "GpuAllocationWorkflow")]
     pub async fn run(
         ctx: &mut WorkflowContext<Self>,
@@ -49,13 +47,13 @@ impl GpuAllocationWorkflow {
             .execute_activity(
                 AllocationActivities::validate_request,
                 input.clone(),
-                opts("validate_request"),
+                opts(Step::ValidateRequest),
             )
             .await?;
         let mut decision = Decision {
             run_id: input.run_id.clone(),
             request_id: input.request.request_id.clone(),
-            workflow_id: data::workflow_id(&input.run_id, &input.request.request_id),
+            workflow_id: names::workflow_id(&input.run_id, &input.request.request_id),
             outcome: Outcome::Denied,
             denial: checked.denial.clone(),
             votes: Vec::new(),
@@ -66,15 +64,15 @@ impl GpuAllocationWorkflow {
             decided_at: checked.at,
             request: input.request.clone(),
         };
-        let mut skipped: Vec<String> = Vec::new();
+        let mut skipped: Vec<Step> = Vec::new();
         if decision.denial.is_some() {
-            skipped.extend(["load_context", "council_vote", "allocate_devices"].map(String::from));
+            skipped.extend([Step::LoadContext, Step::CouncilVote, Step::AllocateDevices]);
         } else {
             let window = ctx
                 .execute_activity(
                     AllocationActivities::load_context,
                     input.clone(),
-                    opts("load_context"),
+                    opts(Step::LoadContext),
                 )
                 .await?;
             let council = ctx
@@ -84,7 +82,7 @@ impl GpuAllocationWorkflow {
                         input: input.clone(),
                         window,
                     },
-                    opts("council_vote"),
+                    opts(Step::CouncilVote),
                 )
                 .await?;
             let v = council.verdict;
@@ -109,13 +107,13 @@ impl GpuAllocationWorkflow {
                         v.approve_weight, v.deny_weight
                     ),
                 });
-                skipped.push("allocate_devices".into());
+                skipped.push(Step::AllocateDevices);
             } else {
                 let allocation = ctx
                     .execute_activity(
                         AllocationActivities::allocate_devices,
                         input.clone(),
-                        opts("allocate_devices"),
+                        opts(Step::AllocateDevices),
                     )
                     .await?;
                 decision.devices = allocation.devices;
@@ -132,19 +130,19 @@ impl GpuAllocationWorkflow {
                 decision: decision.clone(),
                 skipped,
             },
-            opts("persist_decision"),
+            opts(Step::PersistDecision),
         )
         .await?;
         ctx.execute_activity(
             AllocationActivities::cache_context,
             decision.clone(),
-            opts("cache_context"),
+            opts(Step::CacheContext),
         )
         .await?;
         ctx.execute_activity(
             AllocationActivities::publish_decision,
             decision.clone(),
-            opts("publish_decision"),
+            opts(Step::PublishDecision),
         )
         .await?;
         Ok(decision)

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub use layer::{STEP_SPAN, TraceLayer};
 pub use store::{StepEnd, StepObserver, StepStart, TraceStore};
 
+use aura_contract::names;
+
 use crate::services::{Cache, ServiceError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,17 +47,16 @@ pub struct WorkflowTrace {
     pub completion_status: StepStatus,
 }
 
-/// The Redis key of a request's trace in a run.
-pub fn key(run_id: &str, request_id: &str) -> String {
-    format!("aura:{run_id}:trace:{request_id}")
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error(transparent)]
     Service(#[from] ServiceError),
-    #[error("trace {key} is not a WorkflowTrace: {reason}")]
-    Malformed { key: String, reason: String },
+    #[error("trace {key} is not a WorkflowTrace")]
+    Malformed {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// The stored trace of `request_id` in `run_id`, if there is one.
@@ -64,28 +65,26 @@ pub async fn load(
     run_id: &str,
     request_id: &str,
 ) -> Result<Option<WorkflowTrace>, TraceError> {
-    let key = key(run_id, request_id);
+    let key = names::trace_key(run_id, request_id);
     let Some(text) = cache.get(&key).await? else {
         return Ok(None);
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| TraceError::Malformed {
-            key,
-            reason: e.to_string(),
-        })
+        .map_err(|source| TraceError::Malformed { key, source })
 }
 
 /// The runs that hold a trace of `request_id`.
 pub async fn runs_with(cache: &dyn Cache, request_id: &str) -> Result<Vec<String>, ServiceError> {
     let escaped = crate::services::redis::escape_glob(request_id);
-    let suffix = format!(":trace:{request_id}");
+    let suffix = names::trace_suffix(request_id);
     let keys = cache
-        .scan_match(&format!("aura:*:trace:{escaped}"), 100)
+        .scan_match(&names::trace_key("*", &escaped), 100)
         .await?;
     let mut runs: Vec<String> = keys
         .iter()
-        .filter_map(|k| k.strip_prefix("aura:")?.strip_suffix(&suffix))
+        .filter(|k| k.ends_with(&suffix))
+        .filter_map(|k| names::run_of_key(k))
         .map(str::to_string)
         .collect();
     runs.sort();

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{StepStatus, TraceStep, WorkflowTrace, key};
+use aura_contract::names::trace_key;
+
+use super::{StepStatus, TraceStep, WorkflowTrace};
 use crate::services::ServiceHub;
 
 /// Traces kept in memory; older finished ones are dropped (Redis still has them).
@@ -91,11 +93,14 @@ impl TraceStore {
     }
 
     pub fn get(&self, run_id: &str, request_id: &str) -> Option<WorkflowTrace> {
-        self.lock().by_key.get(&key(run_id, request_id)).cloned()
+        self.lock()
+            .by_key
+            .get(&trace_key(run_id, request_id))
+            .cloned()
     }
 
     fn update(&self, run_id: &str, request_id: &str, at: i64, f: impl FnOnce(&mut WorkflowTrace)) {
-        let k = key(run_id, request_id);
+        let k = trace_key(run_id, request_id);
         let json = {
             let mut kept = self.lock();
             if !kept.by_key.contains_key(&k) {

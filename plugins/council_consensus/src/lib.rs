@@ -32,7 +32,8 @@
 use aura_sdk::footprint::{Decision, Vote};
 use aura_sdk::validator::Guest;
 use aura_sdk::{
-    Check, Footprint, PluginError, RunContext, ValidationResult, check_name, export_validator,
+    Check, DenialClass, Footprint, PluginError, RunContext, ValidationResult, check_name,
+    export_validator,
 };
 
 const DEADLINE_MS: u64 = 5_000;
@@ -117,10 +118,11 @@ fn decision_checks(request_id: &str, d: &Decision, abstain_below: f32) -> Vec<Ch
     if d.votes.is_empty() {
         let class = d.reason_class();
         let message = format!("no votes, so the council never met, but the class is {class}");
+        let invalid = DenialClass::InvalidRequest.name();
         return vec![Check::expect(
             &name("reason class"),
-            class == "invalid_request",
-            "invalid_request",
+            class == invalid,
+            invalid,
             class,
             &message,
         )];

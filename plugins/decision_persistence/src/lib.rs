@@ -25,16 +25,33 @@ use aura_sdk::{
     Check, Footprint, PluginError, Poll, RunContext, ValidationResult, check_name, export_validator,
 };
 
+use aura_sdk::contract::names::{RUN_ID_PROPERTY, graph as g};
+
 const DEADLINE_MS: u64 = 5_000;
 
-/// The decision with its votes and devices, in one row (none until it is written).
-const QUERY: &str = "MATCH (r:Request {run_id: $run_id, request_id: $request_id})\
-     -[:DECIDED_BY]->(d:Decision {run_id: $run_id, request_id: $request_id}) \
-     OPTIONAL MATCH (d)-[:ALLOCATES]->(g:Gpu) \
-     WITH d, collect(DISTINCT g.device_id) AS devices \
-     OPTIONAL MATCH (a:Agent)-[:VOTED]->(d) \
-     RETURN d.outcome AS outcome, d.reason_class AS reason_class, d.quorum AS quorum, \
-     devices, count(DISTINCT a) AS votes";
+/// The decision with its votes and devices, in one row (none until it is written), in
+/// the contract's labels and properties.
+fn query() -> String {
+    format!(
+        "MATCH (r:{request} {{{run}: $run_id, {rid}: $request_id}})\
+         -[:{decided_by}]->(d:{decision} {{{run}: $run_id, {rid}: $request_id}}) \
+         OPTIONAL MATCH (d)-[:{allocates}]->(g:{gpu}) \
+         WITH d, collect(DISTINCT g.{did}) AS devices \
+         OPTIONAL MATCH (a:{agent})-[:{voted}]->(d) \
+         RETURN d.outcome AS outcome, d.reason_class AS reason_class, d.quorum AS quorum, \
+         devices, count(DISTINCT a) AS votes",
+        request = g::REQUEST,
+        decision = g::DECISION,
+        agent = g::AGENT,
+        gpu = g::GPU,
+        decided_by = g::DECIDED_BY,
+        voted = g::VOTED,
+        allocates = g::ALLOCATES,
+        run = RUN_ID_PROPERTY,
+        rid = g::REQUEST_ID,
+        did = g::DEVICE_ID,
+    )
+}
 
 /// What the graph holds of one decision, in the words of the checks.
 #[derive(Debug, PartialEq)]
@@ -123,15 +140,19 @@ fn checks(fp: &Footprint, request_id: &str) -> Vec<Check> {
         Err(check) => return vec![check],
     };
     let params = [
-        ("run_id".to_string(), Value::Text(fp.ctx.run_id.clone())),
+        (
+            RUN_ID_PROPERTY.to_string(),
+            Value::Text(fp.ctx.run_id.clone()),
+        ),
         (
             "request_id".to_string(),
             Value::Text(request_id.to_string()),
         ),
     ];
     let node = name("decision node");
-    let expected_node = "(:Request)-[:DECIDED_BY]->(:Decision)";
-    let persisted = match fp.poll(|| match graph::query(QUERY, &params) {
+    let expected_node = format!("(:{})-[:{}]->(:{})", g::REQUEST, g::DECIDED_BY, g::DECISION);
+    let query = query();
+    let persisted = match fp.poll(|| match graph::query(&query, &params) {
         Ok(set) => read(&set).map_or(Poll::Pending(None), Poll::Ready),
         Err(e) => Poll::Failed(e),
     }) {
@@ -139,12 +160,18 @@ fn checks(fp: &Footprint, request_id: &str) -> Vec<Check> {
         Poll::Pending(_) => {
             let actual = format!("missing after {} ms", fp.deadline_ms());
             let message = format!("the graph holds no decision of {request_id} in this run");
-            return vec![Check::expect(&node, false, expected_node, actual, &message)];
+            return vec![Check::expect(
+                &node,
+                false,
+                &expected_node,
+                actual,
+                &message,
+            )];
         }
-        Poll::Failed(e) => return vec![Check::host_failure(&node, expected_node, &e)],
+        Poll::Failed(e) => return vec![Check::host_failure(&node, &expected_node, &e)],
     };
     vec![
-        Check::expect(&node, true, expected_node, "present", ""),
+        Check::expect(&node, true, &expected_node, "present", ""),
         Check::expect_eq(&name("outcome"), &decision.outcome, persisted.outcome),
         Check::expect_eq(
             &name("reason class"),

@@ -5,8 +5,8 @@ use super::super::bindings::api::aura::host::events::{Event, Host};
 use super::super::grants::Access;
 use super::super::state::PluginState;
 use super::host_call;
-use crate::namespace::EVENT_HEADER;
 use crate::services::OutgoingEvent;
+use aura_contract::names::RUN_ID_HEADER;
 
 /// The most messages one read returns, whatever the plugin asks for.
 const MAX_READ: u32 = 10_000;
@@ -77,7 +77,7 @@ impl Host for PluginState {
             ctx.hub.clone(),
         );
         let bytes = topic.len() + key.len() + payload.len();
-        let headers = [(EVENT_HEADER.to_string(), ctx.run_id.clone())].into();
+        let headers = [(RUN_ID_HEADER.to_string(), ctx.run_id.clone())].into();
         let event = OutgoingEvent {
             topic,
             key,

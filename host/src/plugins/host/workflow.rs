@@ -2,7 +2,6 @@ use super::super::bindings::HostError;
 use super::super::bindings::api::aura::host::workflow::{
     ActivitySummary, Execution, ExecutionStatus, Host,
 };
-use super::super::grants::Grants;
 use super::super::state::PluginState;
 use super::host_call;
 use crate::services::temporal::ExecutionSummary;
@@ -13,7 +12,7 @@ impl Host for PluginState {
         workflow_id: String,
     ) -> wasmtime::Result<Result<Execution, HostError>> {
         let ctx = &mut self.call;
-        let grant = Grants::check_flag(ctx.grants.workflow, "workflow");
+        let grant = ctx.grants.check_workflow(&workflow_id);
         let hub = ctx.hub.clone();
         let summary = host_call!(
             ctx,

@@ -1,7 +1,7 @@
 //! What the agents see: one feature vector per past decision in the context window, then
 //! one for the request, each with the time gap (minutes, capped) since the step before.
 
-use super::cfc::INPUTS;
+use crate::gpu::cfc::INPUTS;
 use crate::target::request::{ContextEntry, GpuAllocationRequest};
 
 pub const GPU_COUNT: usize = 0;

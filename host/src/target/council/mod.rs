@@ -4,7 +4,6 @@
 //! offers it, otherwise on the CPU; both give the same logits within
 //! [`crate::gpu::LOGIT_TOLERANCE`].
 
-pub mod cfc;
 mod consensus;
 mod features;
 mod weights;
@@ -17,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use consensus::{Verdict, Vote};
 pub use weights::WeightsError;
 
-use crate::gpu::{Compute, ComputeError};
+use crate::gpu::{Compute, ComputeError, cfc};
 use crate::target::request::{ContextEntry, GpuAllocationRequest};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,11 +125,6 @@ impl Council {
             .collect();
         Ok((verdicts, elapsed))
     }
-}
-
-/// One seeded agent, for device probes.
-pub fn probe_weights() -> Vec<f32> {
-    weights::seeded(1, 1)
 }
 
 #[cfg(test)]

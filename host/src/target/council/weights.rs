@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use super::cfc::{BIAS, F, G, H, HEAD, READ_INPUT, READ_STATE, Z};
-use super::cfc::{HIDDEN, INPUTS, WEIGHTS_PER_AGENT};
 use super::features;
+use crate::gpu::cfc::{
+    BIAS, F, G, H, HEAD, HIDDEN, INPUTS, READ_INPUT, READ_STATE, WEIGHTS_PER_AGENT, Z,
+};
 
 /// The policy every agent starts from, over the request's own features: favour high
 /// priority, disfavour many GPUs, much memory and long leases. Each agent's random part

@@ -34,7 +34,10 @@ pub fn aura() -> Command {
             cmd.env_remove(key);
         }
     }
+    // A test's own aura.toml lives in a temp dir; the project's scenarios and plugins
+    // are still the workspace's.
     cmd.current_dir(workspace_root())
+        .env("AURA_PROJECT_DIR", workspace_root())
         .env("AURA_STATE_DIR", shared_state_dir())
         .env("AURA_TOOLS_DIR", tools_dir());
     cmd

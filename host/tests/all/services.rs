@@ -1,6 +1,6 @@
 //! Round trips through each service trait against the real local servers.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -188,7 +188,7 @@ async fn cleanup_removes_exactly_one_runs_data() {
             .query(
                 Cypher::new(format!(
                     "CREATE (:Request {{{p}: $run}})-[:DECIDED_BY]->(:Decision {{{p}: $run}})",
-                    p = namespace::GRAPH_PROPERTY
+                    p = aura_contract::names::RUN_ID_PROPERTY
                 ))
                 .param("run", run),
             )

@@ -1,8 +1,6 @@
 //! Scenarios run through the reference target on the real local services.
 
-#![recursion_limit = "256"]
-
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,14 +1,12 @@
 //! The `aura-host` binary against real servers: readiness, failures, bad configuration,
 //! and a private environment's whole life (up, a killed service, down).
 
-#![recursion_limit = "256"]
-
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::{aura, run, run_within, text};
+use crate::common::{aura, run, run_within, text};
 use serde_json::Value;
 
 fn json(out: &std::process::Output) -> Value {
@@ -360,7 +358,15 @@ mod plugin_cli {
         .expect("write");
         expect_bad_input(
             &["run", "--plugin", &p("missing.wasm")],
-            &["missing.wasm", "cannot read"],
+            &["missing.wasm", "not found"],
+        );
+        // A bare name is looked up in the plugins dir too, and both places are named.
+        expect_bad_input(
+            &["run", "--plugin", "no_such_plugin.wasm"],
+            &[
+                "plugin no_such_plugin.wasm not found",
+                "target/wasm32-wasip2/release/no_such_plugin.wasm",
+            ],
         );
         expect_bad_input(
             &["run", "--plugin", &p("notes.wasm")],
@@ -539,7 +545,8 @@ mod target_cli {
         let waterfall = run(aura().args(["trace", &id, "--run-id", &run_id]));
         assert_eq!(waterfall.status.code(), Some(0), "{}", text(&waterfall));
         let out = String::from_utf8_lossy(&waterfall.stdout);
-        for (step, component) in aura_host::target::steps::STEPS {
+        for step in aura_contract::Step::ALL {
+            let (component, step) = (step.component(), step.name());
             let line = out
                 .lines()
                 .find(|l| l.starts_with(step))
@@ -573,7 +580,6 @@ mod target_cli {
     /// Temporal workflow.
     fn stores_hold_the_decision(run_id: &str, request_id: &str) {
         use aura_host::services::{Cypher, ServiceHub};
-        use aura_host::target::data;
         let rt = tokio::runtime::Runtime::new().expect("tokio");
         rt.block_on(async {
             let hub = ServiceHub::new(common::config());
@@ -596,7 +602,7 @@ mod target_cli {
                 .cache()
                 .await
                 .expect("redis")
-                .get(&data::decision_key(run_id, request_id))
+                .get(&aura_contract::names::decision_key(run_id, request_id))
                 .await
                 .expect("get");
             assert!(cached.is_some_and(|c| c.contains("\"approved\"")));
@@ -605,7 +611,7 @@ mod target_cli {
                 .await
                 .expect("kafka")
                 .read(
-                    &data::decided_topic(run_id),
+                    &aura_contract::names::decided_topic(run_id),
                     &common::unique("g"),
                     1,
                     Duration::from_secs(20),
@@ -617,7 +623,7 @@ mod target_cli {
                 .workflows()
                 .await
                 .expect("temporal")
-                .describe_execution(&data::workflow_id(run_id, request_id))
+                .describe_execution(&aura_contract::names::workflow_id(run_id, request_id))
                 .await
                 .expect("describe");
             assert_eq!(execution.status, "COMPLETED");

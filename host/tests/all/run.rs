@@ -3,9 +3,7 @@
 //! CI result publishers use), a wrong expectation, each validator catching the fault it
 //! is for, a recovery strategy's retries, a killed run's journal and Ctrl-C.
 
-#![recursion_limit = "256"]
-
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::common::{aura, run_within, text};
 use aura_host::config::AuraConfig;
 use aura_host::namespace::{RunId, RunNamespace};
 use aura_host::orchestrator::plugins::{self, PluginSet};
@@ -23,7 +22,6 @@ use aura_host::report::{RunEvent, ValidatorResult};
 use aura_host::services::{Cypher, ServiceHub};
 use aura_host::target::Target;
 use aura_host::target::driver::InProcess;
-use common::{aura, run_within, text};
 use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(180);
@@ -190,7 +188,7 @@ fn the_smoke_suite_passes_end_to_end_and_its_reports_validate_and_rebuild() {
         LONG,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    for (step, _) in aura_host::target::steps::STEPS {
+    for step in aura_contract::Step::names() {
         assert!(
             String::from_utf8_lossy(&out.stdout).contains(step),
             "{}",
@@ -237,17 +235,34 @@ fn a_wrong_expectation_exits_1_with_a_junit_failure_naming_request_expected_and_
     assert_eq!(v["passed"], true, "{cases:?}");
 }
 
+/// The design card's literal command, from the repository root and from a subdirectory:
+/// the bare name is found in the plugins dir and the smoke suite in `scenarios/`, both
+/// under the project root found from where it runs. (The only test on the default task
+/// queue, so no other test's worker takes its workflows.)
 #[test]
 fn run_plugin_runs_the_default_scenario_with_that_validator_alone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = common::queue_config(dir.path(), "");
-    let wasm = common::plugin_wasm("decision-persistence");
-    let (out, _) = run_within(
-        aura_with(&config).args(["run", "--plugin"]).arg(&wasm),
-        LONG,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    common::ensure_env();
+    common::plugins_built();
+    let root = common::workspace_root();
+    for dir in [root.clone(), root.join("host/src")] {
+        let mut cmd = aura();
+        cmd.env_remove("AURA_PROJECT_DIR").current_dir(&dir);
+        let (out, _) = run_within(
+            cmd.args(["run", "--plugin", "decision_persistence.wasm"]),
+            LONG,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "from {}: {}",
+            dir.display(),
+            text(&out)
+        );
+        assert_validator_alone(&String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+fn assert_validator_alone(stdout: &str) {
     assert!(
         stdout.contains("PASS scenario smoke-single-approval"),
         "{stdout}"
@@ -261,6 +276,51 @@ fn run_plugin_runs_the_default_scenario_with_that_validator_alone() {
         "only the given validator: {stdout}"
     );
     assert!(stdout.contains("verdict: PASSED"), "{stdout}");
+}
+
+/// A scenario that declares faults is not passed while no chaos engine injects them: it is
+/// skipped with each fault listed as not injected, the run fails, and the JSON and JUnit
+/// say so.
+#[test]
+fn a_scenario_with_faults_is_skipped_not_passed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::queue_config(dir.path(), "");
+    let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["run", "-q", "--suite", "chaos", "--json"])
+            .arg(&json)
+            .arg("--junit")
+            .arg(&junit),
+        LONG,
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("SKIP scenario chaos-redis-kill"), "{all}");
+    assert!(
+        all.contains("kill redis at council_vote for 3s: not injected"),
+        "{all}"
+    );
+    assert!(!all.contains("PASS scenario chaos-redis-kill"), "{all}");
+    assert!(all.contains("verdict: FAILED"), "{all}");
+    assert_valid_report(&json);
+    let v = read_json(&json);
+    assert_eq!(v["scenarios"][0]["status"], "skipped", "{v}");
+    assert_eq!(
+        v["scenarios"][0]["requests"],
+        serde_json::json!([]),
+        "nothing ran"
+    );
+    assert_eq!(v["summary"]["skipped"], 1);
+    let cases = junit_cases(&junit);
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0]["skipped"], true, "{cases:?}");
+    assert!(
+        cases[0]["messages"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("not injected")),
+        "{cases:?}"
+    );
 }
 
 /// Runs the smoke scenario through a target on `config` (no plugins) and returns the

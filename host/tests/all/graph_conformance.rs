@@ -2,7 +2,7 @@
 //! local environment), Neo4j when `AURA_NEO4J_URL` points at one (with `AURA_NEO4J_USER`,
 //! `AURA_NEO4J_PASSWORD`, `AURA_NEO4J_DATABASE`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

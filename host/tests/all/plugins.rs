@@ -2,16 +2,14 @@
 //! well-behaved one in the same run passes, a plugin is swapped mid-run without a failed
 //! call, and every kind of plugin runs.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{config, ensure_env, plugin_wasm, unique};
 use aura_host::plugins::bindings::{RecoveryAction, RunContext};
 use aura_host::plugins::reload::{self, PluginSlot, ReloadEvent};
 use aura_host::plugins::{CallFailure, Grants, Limits, PluginRuntime, PluginSpec};
 use aura_host::services::ServiceHub;
-use common::{config, ensure_env, plugin_wasm, unique};
 
 fn runtime() -> PluginRuntime {
     PluginRuntime::new(Arc::new(ServiceHub::new(config())), None).expect("runtime")

@@ -2,17 +2,15 @@
 //! every store, approvals and denials, capacity under concurrency, a Redis killed
 //! mid-request, the HTTP API and `/ready`.
 
-#![recursion_limit = "256"]
-
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use aura_contract::{Step, names};
 use aura_host::config::AuraConfig;
 use aura_host::namespace::RunId;
 use aura_host::services::{Cypher, KeyTtl, ServiceHub};
-use aura_host::target::data;
 use aura_host::target::driver::{Http, InProcess, TargetDriver};
 use aura_host::target::request::{DenialClass, Outcome};
 use aura_host::target::{Decision, DecisionState, GpuAllocationRequest, Target};
@@ -60,7 +58,7 @@ fn slow_steps_on(redis: &common::PrivateRedis, attempts: u32) -> AuraConfig {
 async fn in_council_vote(driver: &dyn TargetDriver, request_id: &str) {
     common::eventually("council step", Duration::from_secs(30), || async {
         let t = driver.trace(request_id).await.ok().flatten()?;
-        (t.current_step.as_deref() == Some("council_vote")).then_some(())
+        (t.current_step.as_deref() == Some(Step::CouncilVote.name())).then_some(())
     })
     .await;
 }
@@ -115,7 +113,7 @@ async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
     assert_eq!(rows[0].get("votes").and_then(|v| v.as_int()), Some(5));
 
     let cache = hub.cache().await.expect("redis");
-    let key = data::decision_key(&run, "req-ok");
+    let key = names::decision_key(&run, "req-ok");
     let cached: Decision =
         serde_json::from_str(&cache.get(&key).await.expect("get").expect("cached")).expect("json");
     assert_eq!(cached, d);
@@ -124,7 +122,7 @@ async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
         other => panic!("decision key without TTL: {other:?}"),
     }
     let window = cache
-        .list_head(&data::context_key(&run), 16)
+        .list_head(&names::context_key(&run), 16)
         .await
         .expect("context");
     assert!(
@@ -135,7 +133,7 @@ async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
     let events = hub.events().await.expect("kafka");
     let read = events
         .read(
-            &data::decided_topic(&run),
+            &names::decided_topic(&run),
             &common::unique("g"),
             1,
             Duration::from_secs(20),
@@ -161,11 +159,7 @@ async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
         .iter()
         .map(|a| a.activity_type.as_str())
         .collect();
-    let steps: Vec<&str> = aura_host::target::steps::STEPS
-        .iter()
-        .map(|(s, _)| *s)
-        .collect();
-    assert_eq!(activities, steps);
+    assert_eq!(activities, Step::names());
     let result: Decision =
         serde_json::from_str(execution.result.as_deref().expect("result")).expect("result json");
     assert_eq!(result, d);
@@ -177,7 +171,7 @@ async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
         .expect("a trace");
     assert_eq!(trace.completion_status, StepStatus::Completed);
     let traced: Vec<&str> = trace.steps.iter().map(|s| s.step_name.as_str()).collect();
-    assert_eq!(traced, steps);
+    assert_eq!(traced, Step::names());
     assert!(
         trace
             .steps
@@ -224,7 +218,7 @@ async fn denials_are_decisions_with_their_reason() {
         .collect();
     assert_eq!(
         skipped,
-        ["load_context", "council_vote", "allocate_devices"]
+        [Step::LoadContext, Step::CouncilVote, Step::AllocateDevices].map(Step::name)
     );
     assert_eq!(trace.steps.len(), 7);
 
@@ -383,7 +377,7 @@ async fn a_redis_killed_mid_request_fails_the_step_and_the_api_says_so() {
         .iter()
         .find(|s| s.status == StepStatus::Failed)
         .expect("a failed step");
-    assert_eq!(failed.step_name, "allocate_devices");
+    assert_eq!(failed.step_name, Step::AllocateDevices.name());
     let why = failed.error_details.as_deref().unwrap_or("");
     assert!(
         why.contains("redis") && why.contains(&redis.port.to_string()),
@@ -393,7 +387,7 @@ async fn a_redis_killed_mid_request_fails_the_step_and_the_api_says_so() {
         !trace
             .steps
             .iter()
-            .any(|s| s.step_name == "persist_decision"),
+            .any(|s| s.step_name == Step::PersistDecision.name()),
         "nothing was persisted after the failure"
     );
 
@@ -456,7 +450,9 @@ async fn a_transient_store_failure_is_retried_and_visible_in_the_history() {
                 .get(target.run_id().as_str(), "req-flaky")?;
             t.steps
                 .iter()
-                .any(|s| s.step_name == "allocate_devices" && s.status == StepStatus::Failed)
+                .any(|s| {
+                    s.step_name == Step::AllocateDevices.name() && s.status == StepStatus::Failed
+                })
                 .then_some(())
         },
     )
@@ -479,7 +475,7 @@ async fn a_transient_store_failure_is_retried_and_visible_in_the_history() {
     let allocate = execution
         .activities
         .iter()
-        .find(|a| a.activity_type == "allocate_devices")
+        .find(|a| a.activity_type == Step::AllocateDevices.name())
         .expect("allocate in history");
     assert!(allocate.attempts >= 2, "{allocate:?}");
     let last = allocate.last_failure.as_deref().unwrap_or("");
@@ -493,7 +489,7 @@ async fn a_transient_store_failure_is_retried_and_visible_in_the_history() {
     let step = trace
         .steps
         .iter()
-        .find(|s| s.step_name == "allocate_devices")
+        .find(|s| s.step_name == Step::AllocateDevices.name())
         .expect("step");
     assert_eq!(step.status, StepStatus::Completed);
     assert!(

@@ -3,8 +3,9 @@
 //! `x(t) = σ(−f·t) ⊙ g + (1 − σ(−f·t)) ⊙ h`, where f, g, h are dense heads over `[x; I]`
 //! (g and h through tanh), unrolled over a request's input sequence with each step's real
 //! time gap as t. The vote logit is a linear head over the final state plus a linear term
-//! over the request's own features. The CUDA kernel in `gpu::kernel` is the same
-//! arithmetic in the same order; keep the two in step.
+//! over the request's own features. The CUDA kernel in [`super::kernel`] is the same
+//! arithmetic in the same order; keep the two in step. The council (the system under
+//! test) builds its batches and weights in this layout; nothing here knows of it.
 
 /// Features per sequence step (see `features`).
 pub const INPUTS: usize = 8;
@@ -12,17 +13,17 @@ pub const INPUTS: usize = 8;
 pub const HIDDEN: usize = 8;
 /// Longest input sequence: up to 16 context entries, then the request itself.
 pub const MAX_STEPS: usize = 17;
-pub(super) const Z: usize = HIDDEN + INPUTS;
+pub const Z: usize = HIDDEN + INPUTS;
 /// One head: weights `[HIDDEN][Z]` row-major, then `HIDDEN` biases.
-pub(super) const HEAD: usize = HIDDEN * Z + HIDDEN;
+pub const HEAD: usize = HIDDEN * Z + HIDDEN;
 /// Floats per agent: heads f, g, h, readout over the state, readout over the request, bias.
 pub const WEIGHTS_PER_AGENT: usize = 3 * HEAD + HIDDEN + INPUTS + 1;
-pub(super) const F: usize = 0;
-pub(super) const G: usize = HEAD;
-pub(super) const H: usize = 2 * HEAD;
-pub(super) const READ_STATE: usize = 3 * HEAD;
-pub(super) const READ_INPUT: usize = READ_STATE + HIDDEN;
-pub(super) const BIAS: usize = READ_INPUT + INPUTS;
+pub const F: usize = 0;
+pub const G: usize = HEAD;
+pub const H: usize = 2 * HEAD;
+pub const READ_STATE: usize = 3 * HEAD;
+pub const READ_INPUT: usize = READ_STATE + HIDDEN;
+pub const BIAS: usize = READ_INPUT + INPUTS;
 
 /// A batch of input sequences, laid out as the CUDA kernel reads them.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,0 +1,134 @@
+//! Where one run's data lives in every store (`docs/data-model.md` describes it for
+//! people). Every name carries the run id, so runs share services without colliding and
+//! cleanup removes exactly one run's data.
+//!
+//! | store | what | name |
+//! | --- | --- | --- |
+//! | Redis | a decision | [`decision_key`]: `aura:<run>:decision:<request>` |
+//! | Redis | the council's context window | [`context_key`]: `aura:<run>:context` |
+//! | Redis | a device lease | [`lease_key`]: `aura:<run>:lease:<device>` |
+//! | Redis | a WorkflowTrace | [`trace_key`]: `aura:<run>:trace:<request>` |
+//! | Kafka | decisions | [`decided_topic`]: `aura.<run>.gpu.allocation.decided`, header [`RUN_ID_HEADER`] |
+//! | graph | every node | property [`RUN_ID_PROPERTY`]; labels and relationships in [`graph`] |
+//! | Temporal | a request's workflow | [`workflow_id`]: `aura-<run>-<request>`, type [`WORKFLOW_TYPE`] |
+
+/// The Temporal workflow type of a GPU allocation.
+pub const WORKFLOW_TYPE: &str = "GpuAllocationWorkflow";
+/// The decision topic's name inside a run's namespace.
+pub const DECIDED_TOPIC: &str = "gpu.allocation.decided";
+/// The Kafka header every message of a run carries, with the run id.
+pub const RUN_ID_HEADER: &str = "aura-run-id";
+/// The graph property every node of a run carries, with the run id.
+pub const RUN_ID_PROPERTY: &str = "run_id";
+
+/// Graph labels, relationship types and the properties that identify nodes.
+pub mod graph {
+    pub const REQUEST: &str = "Request";
+    pub const DECISION: &str = "Decision";
+    pub const AGENT: &str = "Agent";
+    pub const GPU: &str = "Gpu";
+    /// `(:Request)-[:DECIDED_BY]->(:Decision)`
+    pub const DECIDED_BY: &str = "DECIDED_BY";
+    /// `(:Agent)-[:VOTED]->(:Decision)`
+    pub const VOTED: &str = "VOTED";
+    /// `(:Decision)-[:ALLOCATES]->(:Gpu)`
+    pub const ALLOCATES: &str = "ALLOCATES";
+    pub const REQUEST_ID: &str = "request_id";
+    pub const AGENT_ID: &str = "agent_id";
+    pub const DEVICE_ID: &str = "device_id";
+}
+
+/// What every key of every run starts with.
+const KEY_ROOT: &str = "aura:";
+
+/// Every Redis key of a run starts with this: `aura:<run>:`.
+pub fn key_prefix(run_id: &str) -> String {
+    format!("{KEY_ROOT}{run_id}:")
+}
+
+/// The run a key belongs to: `r1` of `aura:r1:...`.
+pub fn run_of_key(key: &str) -> Option<&str> {
+    let (run, _) = key.strip_prefix(KEY_ROOT)?.split_once(':')?;
+    Some(run)
+}
+
+/// A Redis key of a run: `aura:<run>:<name>`.
+pub fn key(run_id: &str, name: &str) -> String {
+    format!("{}{name}", key_prefix(run_id))
+}
+
+/// Every Kafka topic of a run starts with this: `aura.<run>.`.
+pub fn topic_prefix(run_id: &str) -> String {
+    format!("aura.{run_id}.")
+}
+
+/// A Kafka topic of a run: `aura.<run>.<name>`.
+pub fn topic(run_id: &str, name: &str) -> String {
+    format!("{}{name}", topic_prefix(run_id))
+}
+
+/// Every Temporal workflow id of a run starts with this: `aura-<run>-`.
+pub fn workflow_prefix(run_id: &str) -> String {
+    format!("aura-{run_id}-")
+}
+
+/// The Temporal workflow id of a request: `aura-<run>-<request>`.
+pub fn workflow_id(run_id: &str, request_id: &str) -> String {
+    format!("{}{request_id}", workflow_prefix(run_id))
+}
+
+/// The Redis key of a request's decision: `aura:<run>:decision:<request>`.
+pub fn decision_key(run_id: &str, request_id: &str) -> String {
+    key(run_id, &format!("decision:{request_id}"))
+}
+
+/// The Redis list of the council's context window: `aura:<run>:context`.
+pub fn context_key(run_id: &str) -> String {
+    key(run_id, "context")
+}
+
+/// The Redis key of a device lease (value: the request id): `aura:<run>:lease:<device>`.
+pub fn lease_key(run_id: &str, device_id: &str) -> String {
+    key(run_id, &format!("lease:{device_id}"))
+}
+
+/// The Redis key of a request's WorkflowTrace: `aura:<run>:trace:<request>`.
+pub fn trace_key(run_id: &str, request_id: &str) -> String {
+    key(run_id, &format!("trace:{request_id}"))
+}
+
+/// The suffix of every trace key of `request_id`, whatever the run.
+pub fn trace_suffix(request_id: &str) -> String {
+    format!(":trace:{request_id}")
+}
+
+/// The Kafka topic of decisions: `aura.<run>.gpu.allocation.decided`.
+pub fn decided_topic(run_id: &str) -> String {
+    topic(run_id, DECIDED_TOPIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_run() {
+        assert_eq!(workflow_id("r1", "q"), "aura-r1-q");
+        assert_eq!(decision_key("r1", "q"), "aura:r1:decision:q");
+        assert_eq!(context_key("r1"), "aura:r1:context");
+        assert_eq!(lease_key("r1", "gpu-0"), "aura:r1:lease:gpu-0");
+        assert_eq!(trace_key("r1", "q"), "aura:r1:trace:q");
+        assert!(trace_key("r1", "q").ends_with(&trace_suffix("q")));
+        assert_eq!(decided_topic("r1"), "aura.r1.gpu.allocation.decided");
+        for k in [
+            decision_key("r1", "q"),
+            context_key("r1"),
+            lease_key("r1", "g"),
+        ] {
+            assert!(k.starts_with(&key_prefix("r1")), "{k}");
+        }
+        assert!(decided_topic("r1").starts_with(&topic_prefix("r1")));
+        assert_eq!(run_of_key(&trace_key("r-1", "q:x")), Some("r-1"));
+        assert_eq!(run_of_key("other:r1:x"), None);
+    }
+}

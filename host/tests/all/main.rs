@@ -1,0 +1,18 @@
+//! The integration tests, one module per feature, linked into one binary (wasmtime's
+//! `tests/all/` layout): linking the host once instead of once per file is most of what
+//! a clean `cargo test` costs. Service, target and run tests talk to the real local
+//! servers (`common::ensure_env` starts them or reuses those that are up).
+
+// The async-trait futures of the graph backends and the store checks nest deeply.
+#![recursion_limit = "256"]
+
+mod common;
+
+mod cli;
+mod gpu;
+mod graph_conformance;
+mod orchestrator;
+mod plugins;
+mod run;
+mod services;
+mod target;
