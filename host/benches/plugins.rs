@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aura_host::config::AuraConfig;
-use aura_host::plugins::bindings::RunContext;
-use aura_host::plugins::{Grants, Plugin, PluginRuntime, PluginSpec};
-use aura_host::services::ServiceHub;
+use aura_runtime::bindings::RunContext;
+use aura_runtime::{Grants, Plugin, PluginRuntime, PluginSpec};
+use aura_services::ServiceHub;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn wasm(name: &str) -> PathBuf {
@@ -66,8 +66,8 @@ fn mean(rt: &tokio::runtime::Runtime, n: u32, mut f: impl AsyncFnMut()) -> Durat
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     let config = AuraConfig::default();
-    let runtime =
-        PluginRuntime::new(Arc::new(ServiceHub::new(config.clone())), None).expect("runtime");
+    let runtime = PluginRuntime::new(Arc::new(ServiceHub::new(config.services.clone())), None)
+        .expect("runtime");
 
     let trivial_cfg = "mode = \"trivial\"";
     let trivial = probe(&runtime, trivial_cfg);

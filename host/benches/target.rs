@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aura_host::config::AuraConfig;
-use aura_host::gpu::{Compute, ComputePreference};
-use aura_host::namespace::RunId;
-use aura_host::target::council::{Case, Council, CouncilConfig};
-use aura_host::target::request::ContextEntry;
-use aura_host::target::{DecisionState, GpuAllocationRequest, Target};
+use aura_reference::council::{Case, Council, CouncilConfig};
+use aura_reference::gpu::{Compute, ComputePreference};
+use aura_reference::request::ContextEntry;
+use aura_reference::{DecisionState, GpuAllocationRequest, Target};
+use aura_services::namespace::RunId;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn request(i: u64) -> GpuAllocationRequest {
@@ -84,13 +84,21 @@ fn end_to_end(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     let mut config = AuraConfig::default();
     config.target.task_queue = format!("aura-bench-{}", std::process::id());
-    let report = rt.block_on(aura_host::services::health::check(&config, &[]));
+    let report = rt.block_on(aura_services::health::check(&config, &[]));
     if !report.ready {
         eprintln!("skipping end_to_end: the local services are not ready (run `aura-host env up`)");
         return;
     }
     let run = RunId::parse(&format!("bench-{}", std::process::id())).expect("run id");
-    let target = Arc::new(rt.block_on(Target::start(&config, run)).expect("target"));
+    let target = Arc::new(
+        rt.block_on(Target::start(
+            Arc::new(ServiceHub::new(config.services.clone())),
+            &config.target,
+            &config.gpu,
+            run,
+        ))
+        .expect("target"),
+    );
     let next = AtomicU64::new(0);
     let mut group = c.benchmark_group("target_end_to_end");
     group.sample_size(10);
@@ -123,8 +131,11 @@ fn end_to_end(c: &mut Criterion) {
     });
     group.finish();
     // The bench's decisions, leases and traces go with its run.
-    let ns = aura_host::namespace::RunNamespace::new(target.run_id().clone());
-    if let Err(e) = rt.block_on(aura_host::environment::reset_run(&config, &ns)) {
+    let ns = aura_services::namespace::RunNamespace::new(target.run_id().clone());
+    if let Err(e) = rt.block_on(aura_services::namespace::remove(
+        &ServiceHub::new(config.services.clone()),
+        &ns,
+    )) {
         eprintln!("cleanup of run {}: {e}", target.run_id());
     }
 }

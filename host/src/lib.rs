@@ -7,11 +7,5 @@
 pub mod cli;
 pub mod config;
 pub mod environment;
-pub mod gpu;
-pub mod namespace;
 pub mod orchestrator;
-pub mod plugins;
 pub mod report;
-pub mod services;
-pub mod target;
-pub mod trace;

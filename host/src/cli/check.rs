@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{CliError, ExitCode};
 use crate::config::{AuraConfig, ConfigSource};
 use crate::environment;
-use crate::services::{ReadinessReport, ServiceKind, ServiceStatus, health};
+use aura_services::{ReadinessReport, ServiceKind, ServiceStatus, health};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -30,7 +30,7 @@ pub async fn run(
     source: &ConfigSource,
     args: &CheckArgs,
 ) -> Result<ExitCode, CliError> {
-    let mut report = health::check(config, &args.services).await;
+    let mut report = health::check(&config.services, &args.services).await;
     add_local_versions(config, &mut report);
     if args.json {
         let json = serde_json::to_string_pretty(&JsonReport {

@@ -5,8 +5,8 @@ use clap::Subcommand;
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
 use crate::environment::{self, Profile, ServiceOutcome};
-use crate::namespace::{RunId, RunNamespace};
-use crate::services::{ServiceKind, ServiceStatus, health};
+use aura_services::namespace::{self, RunId, RunNamespace};
+use aura_services::{ServiceHub, ServiceKind, ServiceStatus, health};
 
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
@@ -40,14 +40,19 @@ pub enum EnvCommand {
     },
 }
 
-pub async fn run(config: &AuraConfig, cmd: &EnvCommand) -> Result<ExitCode, CliError> {
+pub async fn run(
+    config: &AuraConfig,
+    hub: &ServiceHub,
+    cmd: &EnvCommand,
+) -> Result<ExitCode, CliError> {
+    let env = config.environment();
     match cmd {
         EnvCommand::Up { profile, services } => {
-            print_outcomes(&environment::up(config, *profile, services).await?);
+            print_outcomes(&environment::up(&env, *profile, services).await?);
             Ok(ExitCode::Ok)
         }
         EnvCommand::Down { profile, services } => {
-            let outcomes = environment::down(config, *profile, services)?;
+            let outcomes = environment::down(&env, *profile, services)?;
             if outcomes.is_empty() && *profile == Profile::Local {
                 println!(
                     "nothing recorded in {}; nothing to stop",
@@ -60,7 +65,7 @@ pub async fn run(config: &AuraConfig, cmd: &EnvCommand) -> Result<ExitCode, CliE
         EnvCommand::Status { json } => status(config, *json).await,
         EnvCommand::Reset { run: Some(run), .. } => {
             let ns = RunNamespace::new(RunId::parse(run)?);
-            let removed = environment::reset_run(config, &ns).await?;
+            let removed = namespace::remove(hub, &ns).await?;
             println!(
                 "run {run}: removed {} graph nodes, {} Redis keys, {} Kafka topics",
                 removed.graph_nodes,
@@ -70,7 +75,7 @@ pub async fn run(config: &AuraConfig, cmd: &EnvCommand) -> Result<ExitCode, CliE
             Ok(ExitCode::Ok)
         }
         EnvCommand::Reset { profile, run: None } => {
-            print_outcomes(&environment::reset(config, profile.unwrap_or_default()).await?);
+            print_outcomes(&environment::reset(&env, profile.unwrap_or_default()).await?);
             Ok(ExitCode::Ok)
         }
     }
@@ -94,7 +99,7 @@ async fn status(config: &AuraConfig, json: bool) -> Result<ExitCode, CliError> {
     let report = if kinds.is_empty() {
         None
     } else {
-        Some(health::check(config, &kinds).await)
+        Some(health::check(&config.services, &kinds).await)
     };
     let ready = |kind: ServiceKind| {
         report

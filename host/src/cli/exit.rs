@@ -1,8 +1,8 @@
 use crate::config::ConfigError;
 use crate::environment::EnvironmentError;
-use crate::namespace::InvalidId;
-use crate::plugins::LoadError;
-use crate::services::ServiceError;
+use aura_runtime::LoadError;
+use aura_services::ServiceError;
+use aura_services::namespace::InvalidId;
 
 /// The documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl CliError {
 
     /// `error` and its causes, each said once.
     pub fn caused(code: ExitCode, error: &dyn std::error::Error) -> Self {
-        Self::new(code, crate::services::error_chain(error))
+        Self::new(code, aura_services::error_chain(error))
     }
 }
 

@@ -7,13 +7,16 @@ mod exit;
 mod plugin;
 mod report;
 mod run;
+mod scaffold;
 mod scenarios;
 mod target;
 mod trace;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use aura_services::ServiceHub;
 use clap::{Parser, Subcommand};
 
 use crate::config::{AuraConfig, ConfigSource, GraphBackend, Overrides, project};
@@ -41,7 +44,8 @@ pub struct Cli {
     tools_dir: Option<PathBuf>,
     #[arg(long, global = true, env = "AURA_REDIS_URL")]
     redis_url: Option<String>,
-    #[arg(long, global = true, env = "AURA_GRAPH_BACKEND", value_enum)]
+    /// `falkordb` or `neo4j`.
+    #[arg(long, global = true, env = "AURA_GRAPH_BACKEND", value_parser = <GraphBackend as std::str::FromStr>::from_str)]
     graph_backend: Option<GraphBackend>,
     #[arg(long, global = true, env = "AURA_GRAPH_URL")]
     graph_url: Option<String>,
@@ -164,13 +168,16 @@ pub fn main() -> i32 {
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let (config, source) = cli.load_config()?;
     tracing::debug!(?source, "configuration loaded");
+    // The one hub of the process: connections are made on first use and shared by
+    // everything below (plugins, the target, cleanup).
+    let hub = Arc::new(ServiceHub::new(config.services.clone()));
     match &cli.command {
         Command::Check(args) => check::run(&config, &source, args).await,
-        Command::Env(cmd) => env::run(&config, cmd).await,
-        Command::Run(args) => run::run(&config, args).await,
-        Command::Plugin(cmd) => plugin::run(&config, cmd).await,
-        Command::Target(cmd) => target::run(&config, cmd).await,
-        Command::Trace(args) => trace::run(&config, args).await,
+        Command::Env(cmd) => env::run(&config, &hub, cmd).await,
+        Command::Run(args) => run::run(&config, hub, args).await,
+        Command::Plugin(cmd) => plugin::run(&config, hub, cmd).await,
+        Command::Target(cmd) => target::run(&config, hub, cmd).await,
+        Command::Trace(args) => trace::run(&config, &hub, args).await,
         Command::Report(args) => report::run(&config, args),
         Command::Config => {
             let mut shown = config.clone();

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 
+use super::scaffold;
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
-use crate::plugins::{PluginKind, PluginRuntime, scaffold};
-use crate::services::ServiceHub;
+use aura_reference::gpu;
+use aura_runtime::{GpuAccess, GpuDevice, GpuProbe, PluginKind, PluginRuntime};
+use aura_services::ServiceHub;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -31,7 +33,7 @@ pub struct InspectArgs {
 pub struct NewArgs {
     /// Crate name: a-z, 0-9, '-' and '_'.
     name: String,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = <PluginKind as std::str::FromStr>::from_str)]
     kind: PluginKind,
     /// Directory to create the crate in.
     #[arg(long, default_value = ".")]
@@ -41,9 +43,13 @@ pub struct NewArgs {
     sdk: Option<PathBuf>,
 }
 
-pub async fn run(config: &AuraConfig, cmd: &PluginCommand) -> Result<ExitCode, CliError> {
+pub async fn run(
+    config: &AuraConfig,
+    hub: Arc<ServiceHub>,
+    cmd: &PluginCommand,
+) -> Result<ExitCode, CliError> {
     match cmd {
-        PluginCommand::Inspect(args) => inspect(config, args),
+        PluginCommand::Inspect(args) => inspect(config, hub, args),
         PluginCommand::New(args) => {
             let sdk = args.sdk.clone().unwrap_or_else(scaffold::default_sdk);
             let dir = scaffold::create(&args.dir, &args.name, args.kind, &sdk)
@@ -63,8 +69,12 @@ pub async fn run(config: &AuraConfig, cmd: &PluginCommand) -> Result<ExitCode, C
     }
 }
 
-fn inspect(config: &AuraConfig, args: &InspectArgs) -> Result<ExitCode, CliError> {
-    let runtime = runtime(config)?;
+fn inspect(
+    config: &AuraConfig,
+    hub: Arc<ServiceHub>,
+    args: &InspectArgs,
+) -> Result<ExitCode, CliError> {
+    let runtime = runtime(config, hub)?;
     let facts = runtime.inspect(&args.wasm)?;
     if args.json {
         let json = serde_json::to_string_pretty(&facts)
@@ -93,11 +103,40 @@ fn inspect(config: &AuraConfig, args: &InspectArgs) -> Result<ExitCode, CliError
     Ok(ExitCode::Ok)
 }
 
-/// The plugin runtime with the compile cache under the state directory.
-pub(super) fn runtime(config: &AuraConfig) -> Result<PluginRuntime, CliError> {
-    let hub = Arc::new(ServiceHub::new(config.clone()));
-    Ok(PluginRuntime::new(
-        hub,
-        Some(config.state_dir.join("plugin-cache")),
-    )?)
+/// The plugin runtime on the process's hub, with the compile cache under the state
+/// directory and the reference GPU core behind the `gpu` interface.
+pub(super) fn runtime(
+    config: &AuraConfig,
+    hub: Arc<ServiceHub>,
+) -> Result<PluginRuntime, CliError> {
+    let cache = Some(config.state_dir.join("plugin-cache"));
+    Ok(PluginRuntime::new(hub, cache)?.with_gpu(Arc::new(ReferenceGpus(config.gpu.clone()))))
+}
+
+/// The reference target's GPU core as the plugins' `gpu` interface.
+struct ReferenceGpus(gpu::GpuConfig);
+
+impl GpuAccess for ReferenceGpus {
+    fn inventory(&self) -> Result<Vec<GpuDevice>, String> {
+        let (devices, _) = gpu::discover(&self.0).map_err(|e| e.to_string())?;
+        Ok(devices
+            .into_iter()
+            .map(|d| GpuDevice {
+                index: d.index,
+                model: d.model,
+                memory_mib: u64::from(d.memory_gb) * 1024,
+                source: d.source.name().into(),
+            })
+            .collect())
+    }
+
+    fn probe(&self, index: u32) -> GpuProbe {
+        let r = gpu::probe(index);
+        GpuProbe {
+            index: r.index,
+            usable: r.usable,
+            micros: r.elapsed.map(|e| e.as_micros() as u64),
+            detail: r.detail,
+        }
+    }
 }

@@ -8,8 +8,8 @@ use clap::Args;
 
 use super::{CliError, ExitCode, scenarios};
 use crate::config::AuraConfig;
-use crate::namespace::RunId;
 use crate::report::{journal_path, summary};
+use aura_services::namespace::RunId;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {

@@ -13,10 +13,11 @@ use serde::Serialize;
 
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
-use crate::namespace::RunId;
-use crate::plugins::bindings::{Failure, RunContext};
-use crate::plugins::reload::{self, PluginSlot, ReloadEvent};
-use crate::plugins::{CallFailure, Cost, Plugin, PluginKind, PluginRuntime, PluginSpec, manifest};
+use aura_runtime::bindings::{Failure, RunContext};
+use aura_runtime::reload::{self, PluginSlot, ReloadEvent};
+use aura_runtime::{CallFailure, Cost, Plugin, PluginKind, PluginRuntime, PluginSpec, manifest};
+use aura_services::ServiceHub;
+use aura_services::namespace::RunId;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -78,7 +79,11 @@ struct CallRecord {
     cost: Cost,
 }
 
-pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliError> {
+pub async fn run(
+    config: &AuraConfig,
+    hub: Arc<ServiceHub>,
+    args: &RunArgs,
+) -> Result<ExitCode, CliError> {
     let mut specs = Vec::new();
     for name in &args.plugins {
         let path =
@@ -89,7 +94,7 @@ pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliErr
     if let Some(path) = &args.manifest {
         specs.extend(manifest::load(path)?);
     }
-    let runtime = Arc::new(super::plugin::runtime(config)?);
+    let runtime = Arc::new(super::plugin::runtime(config, hub.clone())?);
     let plugins = specs
         .into_iter()
         .map(|s| runtime.load(s))
@@ -118,13 +123,13 @@ pub async fn run(config: &AuraConfig, args: &RunArgs) -> Result<ExitCode, CliErr
             json: args.json.as_deref(),
             junit: args.junit.as_deref(),
         };
-        return super::scenarios::run(config, runtime, &plugins, request).await;
+        return super::scenarios::run(config, hub, runtime, &plugins, request).await;
     }
     let slots: Vec<Arc<PluginSlot>> = plugins.into_iter().map(PluginSlot::new).collect();
     let run_id = args
         .run_id
         .clone()
-        .unwrap_or_else(crate::namespace::generate_run_id);
+        .unwrap_or_else(aura_services::namespace::generate_run_id);
     let code = run_once(&runtime, &slots, &run_id, args).await?;
     if !args.watch {
         return Ok(code);

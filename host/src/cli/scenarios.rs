@@ -13,12 +13,13 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
-use crate::namespace::RunId;
 use crate::orchestrator::execute::Abort;
 use crate::orchestrator::plugins::PluginSet;
 use crate::orchestrator::{Execution, RunError, RunOptions, Scenario, suite};
-use crate::plugins::{Plugin, PluginRuntime};
 use crate::report::{RunEvent, RunReport, Status, junit, summary};
+use aura_runtime::{Plugin, PluginRuntime};
+use aura_services::ServiceHub;
+use aura_services::namespace::RunId;
 
 /// What `run` was asked for, beyond the plugins.
 pub struct Request<'a> {
@@ -75,6 +76,7 @@ fn run_error(e: RunError) -> CliError {
 
 pub async fn run(
     config: &AuraConfig,
+    hub: Arc<ServiceHub>,
     runtime: Arc<PluginRuntime>,
     cli_plugins: &[Plugin],
     req: Request<'_>,
@@ -90,7 +92,7 @@ pub async fn run(
     let run_id = req
         .run_id
         .clone()
-        .unwrap_or_else(crate::namespace::generate_run_id);
+        .unwrap_or_else(aura_services::namespace::generate_run_id);
     let jobs = req.jobs.unwrap_or(config.run.jobs).max(1);
     println!(
         "run {run_id} · {} scenario(s) · {jobs} at a time · journal {}",
@@ -105,7 +107,10 @@ pub async fn run(
         }
     });
     let execution = Execution {
-        config,
+        hub,
+        state_dir: &config.state_dir,
+        target: &config.target,
+        gpu: &config.gpu,
         run_id,
         scenarios,
         plugins,

@@ -9,9 +9,10 @@ use clap::{Args, Subcommand};
 
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
-use crate::namespace::RunId;
-use crate::target::driver::{DriverError, Http, TargetDriver};
-use crate::target::{DecisionState, GpuAllocationRequest, Target, TargetError, http};
+use aura_reference::driver::{DriverError, Http, TargetDriver};
+use aura_reference::{DecisionState, GpuAllocationRequest, Target, TargetError, http};
+use aura_services::ServiceHub;
+use aura_services::namespace::RunId;
 
 #[derive(Debug, Subcommand)]
 pub enum TargetCommand {
@@ -82,14 +83,22 @@ impl From<DriverError> for CliError {
     }
 }
 
-pub async fn run(config: &AuraConfig, cmd: &TargetCommand) -> Result<ExitCode, CliError> {
+pub async fn run(
+    config: &AuraConfig,
+    hub: Arc<ServiceHub>,
+    cmd: &TargetCommand,
+) -> Result<ExitCode, CliError> {
     match cmd {
-        TargetCommand::Serve(args) => serve(config, args).await,
+        TargetCommand::Serve(args) => serve(config, hub, args).await,
         TargetCommand::Submit(args) => submit(config, args).await,
     }
 }
 
-async fn serve(config: &AuraConfig, args: &ServeArgs) -> Result<ExitCode, CliError> {
+async fn serve(
+    config: &AuraConfig,
+    hub: Arc<ServiceHub>,
+    args: &ServeArgs,
+) -> Result<ExitCode, CliError> {
     let addr: SocketAddr = args.listen.parse().map_err(|e| {
         CliError::new(
             ExitCode::BadInput,
@@ -105,8 +114,9 @@ async fn serve(config: &AuraConfig, args: &ServeArgs) -> Result<ExitCode, CliErr
     let run_id = args
         .run_id
         .clone()
-        .unwrap_or_else(crate::namespace::generate_run_id);
-    let target = Arc::new(Target::start(config, run_id.clone()).await?);
+        .unwrap_or_else(aura_services::namespace::generate_run_id);
+    let target = Target::start(hub, &config.target, &config.gpu, run_id.clone()).await?;
+    let target = Arc::new(target);
     let gpu = &target.core().gpu.status;
     println!(
         "aura-host target: listening on http://{addr} (run {run_id}, task queue {}, council on {}, {} {} device(s))",

@@ -6,10 +6,10 @@ use clap::Args;
 
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
-use crate::namespace::RunId;
-use crate::services::Cache;
-use crate::target::driver::{Http, TargetDriver};
-use crate::trace::{StepStatus, WorkflowTrace};
+use aura_reference::driver::{Http, TargetDriver};
+use aura_services::ServiceHub;
+use aura_services::namespace::RunId;
+use aura_services::trace::{StepStatus, WorkflowTrace};
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
@@ -29,7 +29,11 @@ pub struct TraceArgs {
 
 const BAR: usize = 24;
 
-pub async fn run(config: &AuraConfig, args: &TraceArgs) -> Result<ExitCode, CliError> {
+pub async fn run(
+    config: &AuraConfig,
+    hub: &ServiceHub,
+    args: &TraceArgs,
+) -> Result<ExitCode, CliError> {
     let trace = match &args.target {
         Some(url) => Http::new(url, config.services.redis.timeout)
             .trace(&args.request_id)
@@ -37,7 +41,7 @@ pub async fn run(config: &AuraConfig, args: &TraceArgs) -> Result<ExitCode, CliE
             .ok_or_else(|| not_found(&args.request_id, &format!("target {url}")))?,
         None => match saved(config, args)? {
             Some(t) => t,
-            None => from_redis(config, args).await?,
+            None => from_redis(hub, args).await?,
         },
     };
     if args.json {
@@ -71,13 +75,13 @@ fn saved(config: &AuraConfig, args: &TraceArgs) -> Result<Option<WorkflowTrace>,
     Ok(report.trace(&args.request_id).cloned())
 }
 
-async fn from_redis(config: &AuraConfig, args: &TraceArgs) -> Result<WorkflowTrace, CliError> {
-    let cache = crate::services::redis::RedisCache::connect(&config.services.redis).await?;
+async fn from_redis(hub: &ServiceHub, args: &TraceArgs) -> Result<WorkflowTrace, CliError> {
+    let cache = hub.cache().await?;
     let id = &args.request_id;
     let run = match &args.run_id {
         Some(r) => r.to_string(),
         None => {
-            let runs = crate::trace::runs_with(&cache, id).await?;
+            let runs = aura_services::trace::runs_with(cache.as_ref(), id).await?;
             match runs.as_slice() {
                 [] => return Err(not_found(id, "any run in Redis")),
                 [one] => one.clone(),
@@ -93,7 +97,7 @@ async fn from_redis(config: &AuraConfig, args: &TraceArgs) -> Result<WorkflowTra
             }
         }
     };
-    crate::trace::load(&cache as &dyn Cache, &run, id)
+    aura_services::trace::load(cache.as_ref(), &run, id)
         .await
         .map_err(|e| CliError::caused(ExitCode::NotReady, &e))?
         .ok_or_else(|| not_found(id, &format!("run {run}")))

@@ -5,17 +5,18 @@
 //! built-in defaults. The defaults describe the `local` environment profile, so a fresh
 //! checkout works with no file at all.
 
-mod error;
-mod file;
 pub mod project;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use error::ConfigError;
-pub use file::parse_toml;
+use aura_reference::TargetConfig;
+use aura_reference::gpu::GpuConfig;
+pub use aura_services::config::{ConfigError, GraphBackend, ServicesConfig, parse_toml};
 
 /// The whole configuration, after defaults and overrides are applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -26,8 +27,8 @@ pub struct AuraConfig {
     /// Where the local profile's server binaries are installed (default `<state_dir>/tools`).
     pub tools_dir: Option<PathBuf>,
     pub services: ServicesConfig,
-    pub gpu: crate::gpu::GpuConfig,
-    pub target: crate::target::TargetConfig,
+    pub gpu: GpuConfig,
+    pub target: TargetConfig,
     pub run: RunConfig,
     /// Where the relative paths above are anchored ([`project`]); not a file setting.
     #[serde(skip)]
@@ -53,140 +54,6 @@ impl Default for RunConfig {
             plugins_dir: PathBuf::from("target/wasm32-wasip2/release"),
             scenarios_dir: PathBuf::from("scenarios"),
             jobs: 4,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServicesConfig {
-    pub redis: RedisConfig,
-    pub graph: GraphConfig,
-    pub kafka: KafkaConfig,
-    pub temporal: TemporalConfig,
-}
-
-/// Settings every service has. Spelled out in each service's table (not flattened) so
-/// unknown keys are still rejected with their line.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Common {
-    /// A `check` fails (exit 3) when a required service is not ready.
-    pub required: bool,
-    /// Upper bound for connecting (all retries included) and for any single operation.
-    pub timeout: Duration,
-}
-
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RedisConfig {
-    pub url: String,
-    pub required: bool,
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        Self {
-            url: "redis://127.0.0.1:16379".into(),
-            required: true,
-            timeout: DEFAULT_TIMEOUT,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum GraphBackend {
-    /// FalkorDB over its own protocol (the local profile and CI).
-    Falkordb,
-    /// Neo4j 5 over Bolt (compose and real deployments).
-    Neo4j,
-}
-
-impl std::fmt::Display for GraphBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            GraphBackend::Falkordb => "falkordb",
-            GraphBackend::Neo4j => "neo4j",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct GraphConfig {
-    pub backend: GraphBackend,
-    /// `falkor://host:port` for FalkorDB, `bolt://host:port` / `neo4j://host:port` for Neo4j.
-    pub url: String,
-    /// FalkorDB graph key, or Neo4j database name.
-    pub database: String,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub required: bool,
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-impl Default for GraphConfig {
-    fn default() -> Self {
-        Self {
-            backend: GraphBackend::Falkordb,
-            url: "falkor://127.0.0.1:16380".into(),
-            database: "aura".into(),
-            user: None,
-            password: None,
-            required: true,
-            timeout: DEFAULT_TIMEOUT,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaConfig {
-    /// Comma-separated `host:port` bootstrap list.
-    pub brokers: String,
-    /// Consumer group session timeout. Joining a group takes about half of it on Tansu;
-    /// real Kafka's broker minimum is 6 s by default.
-    #[serde(with = "humantime_serde")]
-    pub session_timeout: Duration,
-    pub required: bool,
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        Self {
-            brokers: "127.0.0.1:19092".into(),
-            session_timeout: Duration::from_secs(6),
-            required: true,
-            timeout: DEFAULT_TIMEOUT,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct TemporalConfig {
-    /// gRPC frontend, e.g. `http://127.0.0.1:17233`.
-    pub url: String,
-    pub namespace: String,
-    pub required: bool,
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-impl Default for TemporalConfig {
-    fn default() -> Self {
-        Self {
-            url: "http://127.0.0.1:17233".into(),
-            namespace: "default".into(),
-            required: true,
-            timeout: DEFAULT_TIMEOUT,
         }
     }
 }
@@ -244,7 +111,7 @@ impl AuraConfig {
     ) -> Result<(Self, ConfigSource), ConfigError> {
         let (mut config, source) = match std::fs::read_to_string(path) {
             Ok(text) => (
-                file::parse(path, &text)?,
+                parse_toml(path, &text)?,
                 ConfigSource::File(path.to_path_buf()),
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
@@ -309,119 +176,29 @@ impl AuraConfig {
         }
     }
 
-    /// Checks what serde cannot: URLs parse and carry the scheme their backend speaks.
+    /// The Environment Manager's part: state, tools (`<state_dir>/tools` unless given)
+    /// and services.
+    pub fn environment(&self) -> crate::environment::EnvConfig {
+        crate::environment::EnvConfig {
+            state_dir: self.state_dir.clone(),
+            tools_dir: self
+                .tools_dir
+                .clone()
+                .unwrap_or_else(|| self.state_dir.join("tools")),
+            services: self.services.clone(),
+        }
+    }
+
+    /// Checks what serde cannot, each part by its owner: the services, the target, the GPUs.
     fn validate(&self) -> Result<(), ConfigError> {
-        let s = &self.services;
-        check_url("services.redis.url", &s.redis.url, &["redis"])?;
-        let graph_schemes: &[&str] = match s.graph.backend {
-            GraphBackend::Falkordb => &["falkor", "redis"],
-            GraphBackend::Neo4j => &["bolt", "neo4j", "bolt+s", "neo4j+s"],
-        };
-        check_url("services.graph.url", &s.graph.url, graph_schemes)?;
-        check_url("services.temporal.url", &s.temporal.url, &["http", "https"])?;
-        if s.kafka.brokers.split(',').any(|b| b.trim().is_empty()) {
-            return Err(ConfigError::Invalid {
-                field: "services.kafka.brokers".into(),
-                reason: format!(
-                    "'{}' is not a comma-separated list of host:port",
-                    s.kafka.brokers
-                ),
-            });
-        }
-        for (field, timeout) in [
-            ("services.redis.timeout", s.redis.timeout),
-            ("services.graph.timeout", s.graph.timeout),
-            ("services.kafka.timeout", s.kafka.timeout),
-            ("services.temporal.timeout", s.temporal.timeout),
-        ] {
-            if timeout.is_zero() {
-                return Err(ConfigError::Invalid {
-                    field: field.into(),
-                    reason: "a timeout of zero would fail every call".into(),
-                });
-            }
-        }
-        self.validate_target()
-    }
-
-    fn validate_target(&self) -> Result<(), ConfigError> {
-        let t = &self.target;
-        let invalid = |field: &str, reason: &str| {
-            Err(ConfigError::Invalid {
-                field: field.into(),
-                reason: reason.into(),
-            })
-        };
-        if t.council.weights.is_none() && t.council.agents == 0 {
-            return invalid(
-                "target.council.agents",
-                "the council needs at least one agent",
-            );
-        }
-        if !(1..=16).contains(&t.council.context_window) {
-            return invalid("target.council.context_window", "must be 1-16");
-        }
-        if !(0.0..1.0).contains(&t.council.abstain_below) {
-            return invalid("target.council.abstain_below", "must be in [0, 1)");
-        }
-        if t.step_attempts == 0 {
-            return invalid("target.step_attempts", "at least one attempt is needed");
-        }
-        if t.step_timeout.is_zero() {
-            return invalid(
-                "target.step_timeout",
-                "a timeout of zero would fail every step",
-            );
-        }
-        if self
-            .gpu
-            .devices
-            .iter()
-            .any(|d| d.id.is_empty() || d.memory_gb == 0)
-        {
-            return invalid("gpu.devices", "every device needs an id and memory_gb > 0");
-        }
-        Ok(())
+        self.services.validate()?;
+        self.target.validate()?;
+        self.gpu.validate()
     }
 }
-
-macro_rules! common {
-    ($($t:ty),*) => {$(
-        impl $t {
-            pub fn common(&self) -> Common {
-                Common { required: self.required, timeout: self.timeout }
-            }
-        }
-    )*};
-}
-common!(RedisConfig, GraphConfig, KafkaConfig, TemporalConfig);
 
 fn set<T: Clone>(target: &mut T, value: &Option<T>) {
     if let Some(v) = value {
         *target = v.clone();
     }
-}
-
-fn check_url(field: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
-    let url = url::Url::parse(value).map_err(|e| ConfigError::Invalid {
-        field: field.into(),
-        reason: format!("'{value}' is not a URL: {e}"),
-    })?;
-    if !schemes.contains(&url.scheme()) {
-        return Err(ConfigError::Invalid {
-            field: field.into(),
-            reason: format!(
-                "'{value}' uses scheme '{}', expected one of: {}",
-                url.scheme(),
-                schemes.join(", ")
-            ),
-        });
-    }
-    if url.host_str().is_none() {
-        return Err(ConfigError::Invalid {
-            field: field.into(),
-            reason: format!("'{value}' names no host"),
-        });
-    }
-    Ok(())
 }

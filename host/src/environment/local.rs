@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use super::EnvConfig;
 use super::process;
 use super::state::{EnvState, ProcessRecord};
 use super::tools::{Tools, version_of};
 use super::{EnvironmentError, ServiceOutcome};
-use crate::config::{AuraConfig, GraphBackend};
-use crate::services::{ServiceKind, ServiceStatus, health};
+use aura_services::config::GraphBackend;
+use aura_services::{ServiceKind, ServiceStatus, health};
 
 /// How long a freshly started server may take to answer a real round trip.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
@@ -29,7 +30,7 @@ struct Launch {
 }
 
 pub async fn up(
-    config: &AuraConfig,
+    config: &EnvConfig,
     tools_dir: &Path,
     wanted: &[ServiceKind],
 ) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
@@ -129,7 +130,7 @@ pub async fn up(
 /// Polls the real readiness probe (a round trip, not an open port) until it passes, the
 /// process dies, or the deadline passes.
 async fn wait_ready(
-    config: &AuraConfig,
+    config: &EnvConfig,
     kind: ServiceKind,
     log: &Path,
     mut exited: tokio::sync::oneshot::Receiver<std::io::Result<std::process::ExitStatus>>,
@@ -147,7 +148,7 @@ async fn wait_ready(
                 ),
             });
         }
-        let report = health::check(config, &[kind]).await;
+        let report = health::check(&config.services, &[kind]).await;
         match report.services.first() {
             Some(s) if s.status == ServiceStatus::Ready => return Ok(()),
             Some(s) => last_error = s.error.clone().unwrap_or_default(),
@@ -194,7 +195,7 @@ pub fn down(
     Ok(outcomes)
 }
 
-fn plan(config: &AuraConfig, tools: &Tools, kind: ServiceKind) -> Result<Launch, EnvironmentError> {
+fn plan(config: &EnvConfig, tools: &Tools, kind: ServiceKind) -> Result<Launch, EnvironmentError> {
     let s = &config.services;
     let version = |bin: &Path, args: &[&str]| version_of(bin, args);
     let redis_args = |port: u16| -> Vec<String> {

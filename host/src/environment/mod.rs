@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::AuraConfig;
-use crate::namespace::{CleanupReport, RunNamespace, cleanup};
-use crate::services::{self, ServiceError, ServiceKind};
+use aura_services::config::ServicesConfig;
+use aura_services::{self, ServiceError, ServiceKind};
 
 pub use state::{EnvState, ProcessRecord};
 
@@ -79,12 +78,13 @@ impl ServiceOutcome {
     }
 }
 
-/// Where the service binaries live: `tools_dir` if given, else `<state-dir>/tools`.
-pub fn tools_dir(config: &AuraConfig) -> PathBuf {
-    config
-        .tools_dir
-        .clone()
-        .unwrap_or_else(|| config.state_dir.join("tools"))
+/// What the Environment Manager works with: where its state lives, where the servers'
+/// binaries are installed and the services it runs.
+#[derive(Debug, Clone)]
+pub struct EnvConfig {
+    pub state_dir: PathBuf,
+    pub tools_dir: PathBuf,
+    pub services: ServicesConfig,
 }
 
 fn all_or(wanted: &[ServiceKind]) -> Vec<ServiceKind> {
@@ -98,14 +98,14 @@ fn all_or(wanted: &[ServiceKind]) -> Vec<ServiceKind> {
 /// Starts the services (all when `wanted` is empty) and waits until each answers.
 /// Services already running are left alone.
 pub async fn up(
-    config: &AuraConfig,
+    config: &EnvConfig,
     profile: Profile,
     wanted: &[ServiceKind],
 ) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
     match profile {
         Profile::Local => {
             let _lock = state::DirLock::acquire(&config.state_dir, "env.lock")?;
-            local::up(config, &tools_dir(config), &all_or(wanted)).await
+            local::up(config, &config.tools_dir, &all_or(wanted)).await
         }
         Profile::Compose => {
             compose::run(&compose::find_file()?, &["up", "-d", "--wait"])?;
@@ -116,7 +116,7 @@ pub async fn up(
 
 /// Stops exactly the processes `up` recorded (all when `wanted` is empty).
 pub fn down(
-    config: &AuraConfig,
+    config: &EnvConfig,
     profile: Profile,
     wanted: &[ServiceKind],
 ) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
@@ -135,7 +135,7 @@ pub fn down(
 /// Empties every service's data: the local profile restarts the running servers with
 /// fresh data dirs (their stores are in memory); compose drops its volumes.
 pub async fn reset(
-    config: &AuraConfig,
+    config: &EnvConfig,
     profile: Profile,
 ) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
     match profile {
@@ -160,7 +160,7 @@ pub async fn reset(
                     _ => {}
                 }
             }
-            local::up(config, &tools_dir(config), &running).await
+            local::up(config, &config.tools_dir, &running).await
         }
         Profile::Compose => {
             let file = compose::find_file()?;
@@ -169,20 +169,6 @@ pub async fn reset(
             Ok(vec![])
         }
     }
-}
-
-/// Removes exactly one run's data from the graph, Redis and Kafka.
-pub async fn reset_run(
-    config: &AuraConfig,
-    ns: &RunNamespace,
-) -> Result<CleanupReport, EnvironmentError> {
-    let s = &config.services;
-    let (graph, cache, events) = tokio::try_join!(
-        services::graph::connect(&s.graph),
-        services::redis::RedisCache::connect(&s.redis),
-        services::kafka::KafkaEvents::connect(&s.kafka),
-    )?;
-    Ok(cleanup(ns, Some(graph.as_ref()), Some(&cache), Some(&events)).await?)
 }
 
 /// The recorded processes with whether each is still alive.

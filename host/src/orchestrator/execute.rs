@@ -5,7 +5,8 @@
 //! reports what did not run; the run's data is removed at the end unless kept.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -15,13 +16,13 @@ use super::plan::{self, PlanError};
 use super::plugins::{self, PluginSet};
 use super::runner::Runner;
 use super::scenario::{self, Scenario};
-use crate::config::AuraConfig;
-use crate::namespace::{RunId, RunNamespace};
 use crate::report::model::PlannedScenario;
 use crate::report::{JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth};
-use crate::services::{self, ServiceKind, ServiceStatus};
-use crate::target::driver::InProcess;
-use crate::target::{Target, TargetError};
+use aura_reference::driver::InProcess;
+use aura_reference::gpu::GpuConfig;
+use aura_reference::{Target, TargetConfig, TargetError};
+use aura_services::namespace::{self, RunId, RunNamespace};
+use aura_services::{ServiceHub, ServiceKind, ServiceReport, ServiceStatus, health};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -62,21 +63,29 @@ pub struct Abort {
 
 impl Abort {
     pub fn abort(&self, reason: impl Into<String>) {
-        if let Ok(mut r) = self.reason.lock()
-            && r.is_none()
-        {
+        let mut r = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        if r.is_none() {
             *r = Some(reason.into());
         }
+        drop(r);
         self.token.cancel();
     }
 
     pub fn reason(&self) -> Option<String> {
-        self.reason.lock().ok().and_then(|r| r.clone())
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
+/// What a run works with: the process's services, where its journal goes, and how the
+/// reference target is set up.
 pub struct Execution<'a> {
-    pub config: &'a AuraConfig,
+    pub hub: Arc<ServiceHub>,
+    pub state_dir: &'a Path,
+    pub target: &'a TargetConfig,
+    pub gpu: &'a GpuConfig,
     pub run_id: RunId,
     /// Each scenario with the suite it came from.
     pub scenarios: Vec<(String, Scenario)>,
@@ -85,7 +94,7 @@ pub struct Execution<'a> {
     pub abort: Abort,
 }
 
-fn health(reports: &[services::ServiceReport]) -> Vec<ServiceHealth> {
+fn health_of(reports: &[ServiceReport]) -> Vec<ServiceHealth> {
     reports
         .iter()
         .map(|s| ServiceHealth {
@@ -133,7 +142,7 @@ impl Execution<'_> {
         let stages = plan::stages(&refs)?;
         let spaces = namespaces(&self.run_id, self.scenarios.len())?;
         let needed = self.required();
-        let before = services::health::check(self.config, &needed).await;
+        let before = health::check(self.hub.config(), &needed).await;
         let down: Vec<String> = before
             .services
             .iter()
@@ -149,7 +158,7 @@ impl Execution<'_> {
         if !down.is_empty() {
             return Err(RunError::NotReady(down.join(", ")));
         }
-        let path = crate::report::journal_path(&self.config.state_dir, self.run_id.as_str());
+        let path = crate::report::journal_path(self.state_dir, self.run_id.as_str());
         let recorder = Recorder::open(&path, observer)?;
         recorder.record(RunEvent::RunStarted {
             run_id: self.run_id.to_string(),
@@ -167,9 +176,10 @@ impl Execution<'_> {
                     namespace: ns.to_string(),
                 })
                 .collect(),
-            health: health(&before.services),
+            health: health_of(&before.services),
         });
-        let target = match Target::start(self.config, self.run_id.clone()).await {
+        let started = Target::start(self.hub.clone(), self.target, self.gpu, self.run_id.clone());
+        let target = match started.await {
             Ok(t) => Arc::new(t),
             Err(e) => {
                 self.finish(
@@ -286,7 +296,7 @@ impl Execution<'_> {
         let runner = Runner {
             driver,
             run_id: ns.as_str(),
-            target: &self.config.target,
+            target: self.target,
             plugins: Some(&self.plugins),
             record: &record,
         };
@@ -300,15 +310,9 @@ impl Execution<'_> {
                 .map(|r| r.request_id.clone())
                 .collect();
             let validations = self.plugins.validators(&s.id).iter().map(|v| async {
-                let r = plugins::validate(
-                    &self.plugins.runtime,
-                    v,
-                    ns.as_str(),
-                    s,
-                    &self.config.target,
-                    &ids,
-                )
-                .await;
+                let r =
+                    plugins::validate(&self.plugins.runtime, v, ns.as_str(), s, self.target, &ids)
+                        .await;
                 let ok = r.passed;
                 recorder.record(RunEvent::ValidatorFinished {
                     scenario: s.id.clone(),
@@ -337,7 +341,7 @@ impl Execution<'_> {
         needed: &[ServiceKind],
         spaces: &[RunId],
     ) {
-        let after = services::health::check(self.config, needed).await;
+        let after = health::check(self.hub.config(), needed).await;
         let id = self.run_id.as_str();
         let cleanup = if self.options.keep_data {
             format!(
@@ -347,9 +351,7 @@ impl Execution<'_> {
         } else {
             let (mut nodes, mut keys, mut topics, mut errors) = (0, 0, 0, Vec::new());
             for ns in spaces {
-                match crate::environment::reset_run(self.config, &RunNamespace::new(ns.clone()))
-                    .await
-                {
+                match namespace::remove(&self.hub, &RunNamespace::new(ns.clone())).await {
                     Ok(c) => {
                         nodes += c.graph_nodes;
                         keys += c.cache_keys;
@@ -372,7 +374,7 @@ impl Execution<'_> {
         recorder.record(RunEvent::RunFinished {
             finished_at: chrono::Utc::now().timestamp_millis(),
             aborted,
-            health: health(&after.services),
+            health: health_of(&after.services),
             cleanup,
         });
     }

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::scenario::{PluginRef, Scenario};
-use crate::plugins::bindings::{Failure, RecoveryAction, RunContext};
-use crate::plugins::{LoadError, Plugin, PluginKind, PluginRuntime, PluginSpec};
 use crate::report::{RecoveryRecord, ValidatorResult};
-use crate::target::TargetConfig;
+use aura_reference::TargetConfig;
+use aura_runtime::bindings::{Failure, RecoveryAction, RunContext};
+use aura_runtime::{LoadError, Plugin, PluginKind, PluginRuntime, PluginSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginSetError {

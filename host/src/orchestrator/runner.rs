@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use super::plugins::{self, Action, Configured, PluginSet};
 use super::scenario::{ExpectedOutcome, Invariant, Scenario};
-use crate::plugins::bindings::Failure;
 use crate::report::{Check, RequestResult, RequestStatus, RunEvent};
-use crate::target::driver::TargetDriver;
-use crate::target::{Decision, DecisionState, GpuAllocationRequest, TargetConfig};
+use aura_reference::driver::TargetDriver;
+use aura_reference::{Decision, DecisionState, GpuAllocationRequest, TargetConfig};
+use aura_runtime::bindings::Failure;
 
 /// What a scenario's requests run with.
 pub struct Runner<'a> {
@@ -331,8 +331,8 @@ fn invariant(i: &Invariant, requests: &[RequestResult]) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::GpuAllocationRequest;
-    use crate::target::request::{AllocatedDevice, Outcome};
+    use aura_reference::GpuAllocationRequest;
+    use aura_reference::request::{AllocatedDevice, Outcome};
 
     fn decided(id: &str, devices: &[&str]) -> RequestResult {
         let request = GpuAllocationRequest {

@@ -12,9 +12,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, parse_toml};
-use crate::services::ServiceKind;
-use crate::target::request::{DenialClass, GpuAllocationRequest, Outcome};
 use aura_contract::{Step, check_request_id};
+use aura_reference::request::{DenialClass, GpuAllocationRequest, Outcome};
+use aura_services::ServiceKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

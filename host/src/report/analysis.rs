@@ -9,7 +9,7 @@ use super::model::{
     Consistency, Percentiles, Performance, RequestStatus, RunEvent, RunReport, ScenarioReport,
     Status,
 };
-use crate::trace::StepStatus;
+use aura_services::trace::StepStatus;
 
 pub fn log_line(event: &RunEvent) -> String {
     match event {

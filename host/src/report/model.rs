@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::analysis;
-use crate::target::Decision;
-use crate::trace::WorkflowTrace;
+use aura_reference::Decision;
+use aura_services::trace::WorkflowTrace;
 
 /// Version of the JSON document (`docs/results.md`); bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -42,7 +42,7 @@ impl Recorder {
         if let Err(e) = journal.append_at(at, event.kind(), &body(&event)) {
             let mut lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
             if lost.is_none() {
-                let why = crate::services::error_chain(&e);
+                let why = aura_services::error_chain(&e);
                 tracing::error!("{why}: results from here on are not journaled");
                 *lost = Some(why);
             }

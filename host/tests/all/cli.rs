@@ -320,7 +320,7 @@ mod plugin_cli {
         super::common::ensure_env();
         let dir = tempfile::tempdir().expect("tempdir");
         let wasm = plugin_wasm("hostile-plugin");
-        let digest = aura_host::plugins::digest(&std::fs::read(&wasm).expect("wasm"));
+        let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
         let manifest = dir.path().join("set.toml");
         std::fs::write(
             &manifest,
@@ -408,7 +408,7 @@ mod plugin_cli {
             format!("[[plugin]]\nname = \"smoke\"\npath = {wasm:?}\nsha256 = \"{wrong}\"\nkind = \"validator\"\n"),
         )
         .expect("write");
-        let actual = aura_host::plugins::digest(&std::fs::read(&wasm).expect("wasm"));
+        let actual = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
         expect_bad_input(&["run", "--plugins", &m], &["smoke", &wrong, &actual]);
     }
 
@@ -417,7 +417,7 @@ mod plugin_cli {
         let wasm = plugin_wasm("exponential-backoff");
         let out = run(aura().args(["plugin", "inspect"]).arg(&wasm));
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-        let digest = aura_host::plugins::digest(&std::fs::read(&wasm).expect("wasm"));
+        let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
         for w in [
             "aura:host/recovery-strategy",
             "aura:host@0.1.0",
@@ -579,10 +579,10 @@ mod target_cli {
     /// The served target's decision is in the graph, in Redis, on Kafka and a completed
     /// Temporal workflow.
     fn stores_hold_the_decision(run_id: &str, request_id: &str) {
-        use aura_host::services::{Cypher, ServiceHub};
+        use aura_services::{Cypher, ServiceHub};
         let rt = tokio::runtime::Runtime::new().expect("tokio");
         rt.block_on(async {
-            let hub = ServiceHub::new(common::config());
+            let hub = ServiceHub::new(common::config().services);
             let rows = hub
                 .graph()
                 .await

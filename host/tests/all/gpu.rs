@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use aura_host::gpu::{self, Compute, ComputePreference, LOGIT_TOLERANCE};
-use aura_host::target::council::{Case, Council, CouncilConfig};
-use aura_host::target::request::{ContextEntry, GpuAllocationRequest};
+use aura_reference::council::{Case, Council, CouncilConfig};
+use aura_reference::gpu::{self, Compute, ComputePreference, LOGIT_TOLERANCE};
+use aura_reference::request::{ContextEntry, GpuAllocationRequest};
 
 fn cuda() -> Option<Arc<Compute>> {
     match Compute::detect(ComputePreference::Cuda) {

@@ -6,10 +6,10 @@ use crate::common;
 
 use std::collections::BTreeMap;
 
-use aura_host::config::{GraphBackend, GraphConfig};
-use aura_host::services::falkordb::FalkorGraph;
-use aura_host::services::graph::{self, Node};
-use aura_host::services::{Cypher, GraphStore, GraphValue, ServiceKind};
+use aura_services::config::{GraphBackend, GraphConfig};
+use aura_services::falkordb::FalkorGraph;
+use aura_services::graph::{self, Node};
+use aura_services::{Cypher, GraphStore, GraphValue, ServiceKind};
 
 /// Each backend with a fresh, isolated place to write: a new graph key on FalkorDB; on
 /// Neo4j (one database) every node a test writes carries the test's unique `tag`.

@@ -5,18 +5,28 @@ use crate::common;
 use std::path::Path;
 use std::sync::Arc;
 
-use aura_host::namespace::RunId;
 use aura_host::orchestrator::{Scenario, runner, suite};
 use aura_host::report::RunEvent;
-use aura_host::target::Target;
-use aura_host::target::driver::InProcess;
-use aura_host::target::request::Outcome;
+use aura_reference::Target;
+use aura_reference::driver::InProcess;
+use aura_reference::request::Outcome;
+use aura_services::ServiceHub;
+use aura_services::namespace::RunId;
 
 async fn target() -> Arc<Target> {
     let mut config = common::config();
     config.target.task_queue = common::unique("aura-orch");
     let run = RunId::parse(&common::unique("o")).expect("run id");
-    Arc::new(Target::start(&config, run).await.expect("target"))
+    Arc::new(
+        Target::start(
+            Arc::new(ServiceHub::new(config.services.clone())),
+            &config.target,
+            &config.gpu,
+            run,
+        )
+        .await
+        .expect("target"),
+    )
 }
 
 /// Runs one scenario through `target` without plugins.

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{config, ensure_env, plugin_wasm, unique};
-use aura_host::plugins::bindings::{RecoveryAction, RunContext};
-use aura_host::plugins::reload::{self, PluginSlot, ReloadEvent};
-use aura_host::plugins::{CallFailure, Grants, Limits, PluginRuntime, PluginSpec};
-use aura_host::services::ServiceHub;
+use aura_runtime::bindings::{RecoveryAction, RunContext};
+use aura_runtime::reload::{self, PluginSlot, ReloadEvent};
+use aura_runtime::{CallFailure, Grants, Limits, PluginRuntime, PluginSpec};
+use aura_services::ServiceHub;
 
 fn runtime() -> PluginRuntime {
-    PluginRuntime::new(Arc::new(ServiceHub::new(config())), None).expect("runtime")
+    PluginRuntime::new(Arc::new(ServiceHub::new(config().services)), None).expect("runtime")
 }
 
 fn context(run_id: &str, config: &str) -> RunContext {
@@ -46,7 +46,7 @@ async fn hostile_plugins_fail_their_own_result_and_nothing_else() {
     let rt = runtime();
     let run = unique("hostile");
     // The slow host call reads an existing, empty topic: it would wait for minutes.
-    let hub = ServiceHub::new(config());
+    let hub = ServiceHub::new(config().services);
     let bus = hub.events().await.expect("kafka");
     bus.ensure_topic(&format!("aura.{run}.never-published"), 1)
         .await
@@ -196,7 +196,7 @@ async fn each_shipped_kind_runs() {
     let backoff = rt
         .load(PluginSpec::from_path(&plugin_wasm("exponential-backoff")))
         .expect("loads");
-    let failure = |attempt| aura_host::plugins::bindings::Failure {
+    let failure = |attempt| aura_runtime::bindings::Failure {
         service: "redis".into(),
         operation: "get".into(),
         attempt,

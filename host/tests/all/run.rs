@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 
 use crate::common::{aura, run_within, text};
 use aura_host::config::AuraConfig;
-use aura_host::namespace::{RunId, RunNamespace};
 use aura_host::orchestrator::plugins::{self, PluginSet};
 use aura_host::orchestrator::runner::Runner;
 use aura_host::orchestrator::{Scenario, suite};
-use aura_host::plugins::PluginRuntime;
 use aura_host::report::{RunEvent, ValidatorResult};
-use aura_host::services::{Cypher, ServiceHub};
-use aura_host::target::Target;
-use aura_host::target::driver::InProcess;
+use aura_reference::Target;
+use aura_reference::driver::InProcess;
+use aura_runtime::PluginRuntime;
+use aura_services::namespace::{RunId, RunNamespace};
+use aura_services::{Cypher, ServiceHub};
 use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(180);
@@ -333,7 +333,16 @@ async fn smoke_run(config: &AuraConfig) -> (Scenario, RunId) {
         .next()
         .expect("a smoke scenario");
     let run = RunId::parse(&common::unique("v")).expect("run id");
-    let target = Arc::new(Target::start(config, run.clone()).await.expect("target"));
+    let target = Arc::new(
+        Target::start(
+            Arc::new(ServiceHub::new(config.services.clone())),
+            &config.target,
+            &config.gpu,
+            run.clone(),
+        )
+        .await
+        .expect("target"),
+    );
     let driver = InProcess::new(target.clone());
     let record = |_: RunEvent| {};
     let result = Runner {
@@ -360,7 +369,8 @@ async fn validate(
     run: &RunId,
 ) -> BTreeMap<String, ValidatorResult> {
     let runtime = Arc::new(
-        PluginRuntime::new(Arc::new(ServiceHub::new(config.clone())), None).expect("runtime"),
+        PluginRuntime::new(Arc::new(ServiceHub::new(config.services.clone())), None)
+            .expect("runtime"),
     );
     let set = PluginSet::resolve(
         runtime.clone(),
@@ -415,7 +425,7 @@ async fn a_deleted_decision_node_fails_decision_persistence_and_nothing_else() {
     common::plugins_built();
     let config = own_queue();
     let (scenario, run) = smoke_run(&config).await;
-    let graph = ServiceHub::new(config.clone())
+    let graph = ServiceHub::new(config.services.clone())
         .graph()
         .await
         .expect("graph");
@@ -436,7 +446,11 @@ async fn a_deleted_decision_node_fails_decision_persistence_and_nothing_else() {
             .any(|f| f.starts_with("smoke-req-1: decision node")),
         "{failed:?}"
     );
-    let _ = aura_host::environment::reset_run(&config, &RunNamespace::new(run)).await;
+    let _ = aura_services::namespace::remove(
+        &ServiceHub::new(config.services.clone()),
+        &RunNamespace::new(run),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -460,7 +474,11 @@ async fn a_stopped_kafka_fails_event_propagation_after_its_deadline_not_hanging(
             .any(|f| f.starts_with("smoke-req-1: event: expected an event within 2000 ms")),
         "{failed:?}"
     );
-    let _ = aura_host::environment::reset_run(&own_queue(), &RunNamespace::new(run)).await;
+    let _ = aura_services::namespace::remove(
+        &ServiceHub::new(own_queue().services),
+        &RunNamespace::new(run),
+    )
+    .await;
 }
 
 const RETRIED: &str = r#"

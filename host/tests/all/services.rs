@@ -4,13 +4,11 @@ use crate::common;
 
 use std::time::Duration;
 
-use aura_host::namespace::{self, RunId, RunNamespace};
-use aura_host::services::kafka::KafkaEvents;
-use aura_host::services::redis::RedisCache;
-use aura_host::services::temporal::TemporalWorkflows;
-use aura_host::services::{
-    Cache, Cypher, EventBus, GraphValue, KeyTtl, OutgoingEvent, Workflows, graph,
-};
+use aura_services::kafka::KafkaEvents;
+use aura_services::namespace::{self, RunId, RunNamespace};
+use aura_services::redis::RedisCache;
+use aura_services::temporal::TemporalWorkflows;
+use aura_services::{Cache, Cypher, EventBus, GraphValue, KeyTtl, OutgoingEvent, Workflows, graph};
 
 #[tokio::test]
 async fn redis_get_set_ttl_pipeline_scan_and_delete() {

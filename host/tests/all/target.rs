@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use aura_contract::{Step, names};
 use aura_host::config::AuraConfig;
-use aura_host::namespace::RunId;
-use aura_host::services::{Cypher, KeyTtl, ServiceHub};
-use aura_host::target::driver::{Http, InProcess, TargetDriver};
-use aura_host::target::request::{DenialClass, Outcome};
-use aura_host::target::{Decision, DecisionState, GpuAllocationRequest, Target};
-use aura_host::trace::StepStatus;
+use aura_reference::driver::{Http, InProcess, TargetDriver};
+use aura_reference::request::{DenialClass, Outcome};
+use aura_reference::{Decision, DecisionState, GpuAllocationRequest, Target};
+use aura_services::namespace::RunId;
+use aura_services::trace::StepStatus;
+use aura_services::{Cypher, KeyTtl, ServiceHub};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -27,7 +27,16 @@ fn config() -> AuraConfig {
 
 async fn start(config: &AuraConfig) -> Arc<Target> {
     let run = RunId::parse(&common::unique("t")).expect("run id");
-    Arc::new(Target::start(config, run).await.expect("target starts"))
+    Arc::new(
+        Target::start(
+            Arc::new(ServiceHub::new(config.services.clone())),
+            &config.target,
+            &config.gpu,
+            run,
+        )
+        .await
+        .expect("target starts"),
+    )
 }
 
 fn request(id: &str, gpus: u32, priority: u32) -> GpuAllocationRequest {
@@ -85,7 +94,7 @@ async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
     assert_eq!(d.outcome, Outcome::Approved, "{d:?}");
     assert_eq!(d.devices.len(), 2);
     assert_eq!(d.votes.len(), 5);
-    let hub = ServiceHub::new(config.clone());
+    let hub = ServiceHub::new(config.services.clone());
 
     let rows = hub
         .graph()
@@ -180,7 +189,7 @@ async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
     );
     // Another process sees the same trace through Redis.
     let stored = common::eventually("trace in redis", Duration::from_secs(10), || async {
-        aura_host::trace::load(cache.as_ref(), &run, "req-ok")
+        aura_services::trace::load(cache.as_ref(), &run, "req-ok")
             .await
             .ok()
             .flatten()
@@ -246,7 +255,7 @@ async fn denials_are_decisions_with_their_reason() {
     let denial = unavailable.denial.expect("reason");
     assert_eq!(denial.class, DenialClass::CapacityShort, "{denial:?}");
 
-    let hub = ServiceHub::new(config);
+    let hub = ServiceHub::new(config.services);
     let rows = hub
         .graph()
         .await
@@ -352,7 +361,7 @@ async fn a_redis_killed_mid_request_fails_the_step_and_the_api_says_so() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = aura_host::target::http::router(target.clone());
+    let app = aura_reference::http::router(target.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let http = Http::new(&format!("http://{addr}"), Duration::from_secs(10));
 
@@ -391,7 +400,7 @@ async fn a_redis_killed_mid_request_fails_the_step_and_the_api_says_so() {
         "nothing was persisted after the failure"
     );
 
-    let hub = ServiceHub::new(config.clone());
+    let hub = ServiceHub::new(config.services.clone());
     let rows = hub
         .graph()
         .await
@@ -464,7 +473,7 @@ async fn a_transient_store_failure_is_retried_and_visible_in_the_history() {
         other => panic!("{other:?}"),
     };
     assert!(d.approved(), "{d:?}");
-    let hub = ServiceHub::new(config);
+    let hub = ServiceHub::new(config.services);
     let execution = hub
         .workflows()
         .await

@@ -1,0 +1,83 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use aura_services::config::ConfigError;
+
+use super::council::CouncilConfig;
+
+/// `[target]` in aura.toml: the reference GPU-allocation service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetConfig {
+    /// Temporal task queue of the worker and the workflows it starts.
+    pub task_queue: String,
+    /// How long a decision and the context window stay in Redis.
+    #[serde(with = "humantime_serde")]
+    pub context_ttl: Duration,
+    /// How long a WorkflowTrace stays in Redis.
+    #[serde(with = "humantime_serde")]
+    pub trace_ttl: Duration,
+    /// Start-to-close timeout of each step (activity) attempt.
+    #[serde(with = "humantime_serde")]
+    pub step_timeout: Duration,
+    /// Attempts per step, the first included (Temporal retry policy).
+    pub step_attempts: u32,
+    /// Delay before the first retry; doubles per retry.
+    #[serde(with = "humantime_serde")]
+    pub retry_interval: Duration,
+    /// A pause before every step. Zero in normal use; tests and chaos scenarios set it
+    /// to widen the window in which a fault lands mid-request.
+    #[serde(with = "humantime_serde")]
+    pub step_pause: Duration,
+    pub council: CouncilConfig,
+}
+
+impl Default for TargetConfig {
+    fn default() -> Self {
+        Self {
+            task_queue: "aura-gpu-allocation".into(),
+            context_ttl: Duration::from_secs(3600),
+            trace_ttl: Duration::from_secs(7 * 24 * 3600),
+            step_timeout: Duration::from_secs(10),
+            step_attempts: 3,
+            retry_interval: Duration::from_millis(200),
+            step_pause: Duration::ZERO,
+            council: CouncilConfig::default(),
+        }
+    }
+}
+
+impl TargetConfig {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: field.into(),
+                reason: reason.into(),
+            })
+        };
+        if self.council.weights.is_none() && self.council.agents == 0 {
+            return invalid(
+                "target.council.agents",
+                "the council needs at least one agent",
+            );
+        }
+        if !(1..=16).contains(&self.council.context_window) {
+            return invalid("target.council.context_window", "must be 1-16");
+        }
+        if !(0.0..1.0).contains(&self.council.abstain_below) {
+            return invalid("target.council.abstain_below", "must be in [0, 1)");
+        }
+        if self.step_attempts == 0 {
+            return invalid("target.step_attempts", "at least one attempt is needed");
+        }
+        if self.step_timeout.is_zero() {
+            return invalid(
+                "target.step_timeout",
+                "a timeout of zero would fail every step",
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+use super::super::bindings::HostError;
+use super::super::bindings::api::aura::host::cache::{Host, KeyTtl as WitTtl};
+use super::super::grants::Access;
+use super::super::state::PluginState;
+use super::host_call;
+use aura_services::KeyTtl;
+
+/// The most keys one scan returns, whatever the plugin asks for.
+const MAX_SCAN: u32 = 10_000;
+/// The most list items one read returns.
+const MAX_LIST: u32 = 1_000;
+
+impl Host for PluginState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, HostError>> {
+        let ctx = &mut self.call;
+        let (grant, hub) = (ctx.grants.check_cache(Access::Read, &key), ctx.hub.clone());
+        let value = host_call!(ctx, "cache.get", grant, key.len(), async move {
+            hub.cache().await?.get(&key).await
+        })?;
+        if let Ok(Some(v)) = &value {
+            ctx.meter.bytes_in += v.len() as u64;
+        }
+        Ok(value)
+    }
+
+    async fn exists(&mut self, key: String) -> wasmtime::Result<Result<bool, HostError>> {
+        let ttl = self.ttl(key).await?;
+        Ok(ttl.map(|t| !matches!(t, WitTtl::Missing)))
+    }
+
+    async fn ttl(&mut self, key: String) -> wasmtime::Result<Result<WitTtl, HostError>> {
+        let ctx = &mut self.call;
+        let (grant, hub) = (ctx.grants.check_cache(Access::Read, &key), ctx.hub.clone());
+        let ttl = host_call!(ctx, "cache.ttl", grant, key.len(), async move {
+            hub.cache().await?.ttl(&key).await
+        })?;
+        Ok(ttl.map(|t| match t {
+            KeyTtl::Missing => WitTtl::Missing,
+            KeyTtl::Persistent => WitTtl::Persistent,
+            KeyTtl::Expires(d) => WitTtl::Seconds(d.as_secs()),
+        }))
+    }
+
+    async fn scan_prefix(
+        &mut self,
+        prefix: String,
+        limit: u32,
+    ) -> wasmtime::Result<Result<Vec<String>, HostError>> {
+        let ctx = &mut self.call;
+        let (grant, hub) = (ctx.grants.check_cache_prefix(&prefix), ctx.hub.clone());
+        let limit = limit.min(MAX_SCAN) as usize;
+        let keys = host_call!(ctx, "cache.scan-prefix", grant, prefix.len(), async move {
+            hub.cache().await?.scan_prefix(&prefix, limit).await
+        })?;
+        if let Ok(keys) = &keys {
+            ctx.meter.bytes_in += keys.iter().map(|k| k.len() as u64).sum::<u64>();
+        }
+        Ok(keys)
+    }
+
+    async fn list_head(
+        &mut self,
+        key: String,
+        count: u32,
+    ) -> wasmtime::Result<Result<Vec<String>, HostError>> {
+        let ctx = &mut self.call;
+        let (grant, hub) = (ctx.grants.check_cache(Access::Read, &key), ctx.hub.clone());
+        let count = count.min(MAX_LIST) as usize;
+        let items = host_call!(ctx, "cache.list-head", grant, key.len(), async move {
+            hub.cache().await?.list_head(&key, count).await
+        })?;
+        if let Ok(items) = &items {
+            ctx.meter.bytes_in += items.iter().map(|i| i.len() as u64).sum::<u64>();
+        }
+        Ok(items)
+    }
+
+    async fn set(
+        &mut self,
+        key: String,
+        value: String,
+        ttl_seconds: Option<u64>,
+    ) -> wasmtime::Result<Result<(), HostError>> {
+        let ctx = &mut self.call;
+        let (grant, hub) = (ctx.grants.check_cache(Access::Write, &key), ctx.hub.clone());
+        let bytes = key.len() + value.len();
+        let ttl = ttl_seconds.map(std::time::Duration::from_secs);
+        host_call!(ctx, "cache.set", grant, bytes, async move {
+            hub.cache().await?.set(&key, &value, ttl).await
+        })
+    }
+}

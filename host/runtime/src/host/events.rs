@@ -1,0 +1,91 @@
+use std::time::Duration;
+
+use super::super::bindings::HostError;
+use super::super::bindings::api::aura::host::events::{Event, Host};
+use super::super::grants::Access;
+use super::super::state::PluginState;
+use super::host_call;
+use aura_contract::names::RUN_ID_HEADER;
+use aura_services::OutgoingEvent;
+
+/// The most messages one read returns, whatever the plugin asks for.
+const MAX_READ: u32 = 10_000;
+
+impl Host for PluginState {
+    async fn read(
+        &mut self,
+        topic: String,
+        key: Option<String>,
+        max_count: u32,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Vec<Event>, HostError>> {
+        let ctx = &mut self.call;
+        let (grant, hub) = (
+            ctx.grants.check_topic(Access::Read, &topic),
+            ctx.hub.clone(),
+        );
+        let max = max_count.min(MAX_READ) as usize;
+        if let Err(e) = ctx.admit("events.read", grant, topic.len()) {
+            return Ok(Err(e));
+        }
+        // Never wait past the plugin's deadline; the read runs in its own task because
+        // closing a Kafka consumer blocks, and a deadline must end the call on time.
+        let left = ctx
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
+        let wait = Duration::from_millis(u64::from(timeout_ms)).min(left);
+        let read = tokio::spawn(async move {
+            let bus = hub.events().await?;
+            bus.read_from_start(&topic, key.as_deref(), max, wait).await
+        });
+        let events = ctx
+            .bounded("events.read", async move {
+                read.await.unwrap_or_else(|e| {
+                    tracing::warn!("events.read task ended abnormally: {e}");
+                    Ok(Vec::new())
+                })
+            })
+            .await?;
+        Ok(events.map(|events| {
+            events
+                .into_iter()
+                .map(|e| {
+                    let event = Event {
+                        topic: e.topic,
+                        partition: e.partition,
+                        offset: e.offset,
+                        key: e.key,
+                        payload: String::from_utf8_lossy(&e.payload).into_owned(),
+                        headers: e.headers.into_iter().collect(),
+                    };
+                    ctx.meter.bytes_in += event.payload.len() as u64;
+                    event
+                })
+                .collect()
+        }))
+    }
+
+    async fn publish(
+        &mut self,
+        topic: String,
+        key: String,
+        payload: String,
+    ) -> wasmtime::Result<Result<(), HostError>> {
+        let ctx = &mut self.call;
+        let (grant, hub) = (
+            ctx.grants.check_topic(Access::Write, &topic),
+            ctx.hub.clone(),
+        );
+        let bytes = topic.len() + key.len() + payload.len();
+        let headers = [(RUN_ID_HEADER.to_string(), ctx.run_id.clone())].into();
+        let event = OutgoingEvent {
+            topic,
+            key,
+            payload: payload.into_bytes(),
+            headers,
+        };
+        host_call!(ctx, "events.publish", grant, bytes, async move {
+            hub.events().await?.publish(event).await.map(drop)
+        })
+    }
+}

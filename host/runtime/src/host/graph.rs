@@ -1,0 +1,96 @@
+use super::super::bindings::HostError;
+use super::super::bindings::api::aura::host::graph::{Host, ResultSet, Value};
+use super::super::grants::Access;
+use super::super::state::PluginState;
+use super::host_call;
+use aura_services::{Cypher, GraphValue, Row};
+
+impl Host for PluginState {
+    async fn query(
+        &mut self,
+        cypher: String,
+        params: Vec<(String, Value)>,
+    ) -> wasmtime::Result<Result<ResultSet, HostError>> {
+        run(self, "graph.query", Access::Read, cypher, params).await
+    }
+
+    async fn execute(
+        &mut self,
+        cypher: String,
+        params: Vec<(String, Value)>,
+    ) -> wasmtime::Result<Result<ResultSet, HostError>> {
+        run(self, "graph.execute", Access::Write, cypher, params).await
+    }
+}
+
+async fn run(
+    state: &mut PluginState,
+    call: &'static str,
+    access: Access,
+    cypher: String,
+    params: Vec<(String, Value)>,
+) -> wasmtime::Result<Result<ResultSet, HostError>> {
+    let ctx = &mut state.call;
+    let arg_bytes = cypher.len()
+        + params
+            .iter()
+            .map(|(n, v)| n.len() + value_len(v))
+            .sum::<usize>();
+    let mut statement = Cypher::new(cypher);
+    statement.read_only = access == Access::Read;
+    for (name, value) in params {
+        match from_wit(value) {
+            Ok(v) => statement.params.insert(name, v),
+            Err(e) => return Ok(Err(HostError::Invalid(format!("parameter ${name}: {e}")))),
+        };
+    }
+    let grant = ctx.grants.check_graph(access);
+    let hub = ctx.hub.clone();
+    let rows = host_call!(ctx, call, grant, arg_bytes, async move {
+        hub.graph().await?.query(statement).await
+    })?;
+    let result = rows.map(to_result_set);
+    if let Ok(set) = &result {
+        ctx.meter.bytes_in += set.rows.iter().flatten().map(value_len).sum::<usize>() as u64;
+    }
+    Ok(result)
+}
+
+fn to_result_set(rows: Vec<Row>) -> ResultSet {
+    ResultSet {
+        columns: rows.first().map(|r| r.columns.clone()).unwrap_or_default(),
+        rows: rows
+            .into_iter()
+            .map(|r| r.values.into_iter().map(to_wit).collect())
+            .collect(),
+    }
+}
+
+fn to_wit(value: GraphValue) -> Value {
+    match value {
+        GraphValue::Null => Value::Null,
+        GraphValue::Bool(b) => Value::Boolean(b),
+        GraphValue::Int(i) => Value::Integer(i),
+        GraphValue::Float(f) => Value::Float(f),
+        GraphValue::String(s) => Value::Text(s),
+        other => Value::Json(serde_json::to_string(&other).unwrap_or_default()),
+    }
+}
+
+fn from_wit(value: Value) -> Result<GraphValue, String> {
+    Ok(match value {
+        Value::Null => GraphValue::Null,
+        Value::Boolean(b) => GraphValue::Bool(b),
+        Value::Integer(i) => GraphValue::Int(i),
+        Value::Float(f) => GraphValue::Float(f),
+        Value::Text(s) => GraphValue::String(s),
+        Value::Json(j) => serde_json::from_str(&j).map_err(|e| format!("not JSON: {e}"))?,
+    })
+}
+
+fn value_len(v: &Value) -> usize {
+    match v {
+        Value::Text(s) | Value::Json(s) => s.len(),
+        _ => 8,
+    }
+}

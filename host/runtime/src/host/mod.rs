@@ -1,0 +1,107 @@
+//! The host side of every `aura:host` interface, one file per interface. Each call is
+//! counted, checked against the plugin's grants (a refusal is logged with the manifest
+//! line that would allow it), traced in a span, bounded by the plugin's deadline and
+//! backed by the real service layer.
+
+mod cache;
+mod events;
+mod gpu;
+mod graph;
+mod log;
+mod trace;
+mod workflow;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use super::bindings::HostError;
+use super::grants::{Denial, Grants};
+use aura_services::{ServiceError, ServiceHub};
+
+/// What one invocation may reach and what it has used so far.
+pub struct CallContext {
+    pub plugin: Arc<str>,
+    pub run_id: String,
+    /// Already resolved for this run (`{run}` substituted).
+    pub grants: Grants,
+    pub hub: Arc<ServiceHub>,
+    /// The embedder's GPUs, if it gives plugins any.
+    pub gpu: Option<Arc<dyn crate::GpuAccess>>,
+    pub deadline: tokio::time::Instant,
+    pub timeout: Duration,
+    pub meter: Meter,
+}
+
+/// Traffic between the plugin and the host during one invocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Meter {
+    pub host_calls: u32,
+    pub denied_calls: u32,
+    /// Bytes the host handed to the plugin: arguments and host-call results.
+    pub bytes_in: u64,
+    /// Bytes the plugin handed to the host: its result and host-call arguments.
+    pub bytes_out: u64,
+    pub log_lines: u32,
+}
+
+/// A host call still waiting when the plugin's deadline passed; ends the invocation.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline of {timeout:?} exceeded while waiting in host call {call}")]
+pub struct HostCallDeadline {
+    pub call: String,
+    pub timeout: Duration,
+}
+
+impl CallContext {
+    /// Counts the call and applies the grant decision; a refusal is logged for the
+    /// operator and returned to the plugin as `host-error::denied`.
+    fn admit(
+        &mut self,
+        call: &str,
+        grant: Result<(), Denial>,
+        arg_bytes: usize,
+    ) -> Result<(), HostError> {
+        self.meter.host_calls += 1;
+        self.meter.bytes_out += arg_bytes as u64;
+        grant.map_err(|denial| {
+            self.meter.denied_calls += 1;
+            tracing::warn!(plugin = %self.plugin, call, grant = %denial.grant, "denied: {denial}");
+            HostError::Denied(denial.to_string())
+        })
+    }
+
+    /// Runs a service call inside the plugin's deadline, in a span; a service failure
+    /// becomes a `host-error`, the deadline passing becomes a trap.
+    async fn bounded<T>(
+        &self,
+        call: &str,
+        work: impl Future<Output = Result<T, ServiceError>>,
+    ) -> wasmtime::Result<Result<T, HostError>> {
+        let span = tracing::debug_span!("host_call", plugin = %self.plugin, call);
+        match tokio::time::timeout_at(self.deadline, work.instrument(span)).await {
+            Err(_) => Err(wasmtime::Error::new(HostCallDeadline {
+                call: call.to_string(),
+                timeout: self.timeout,
+            })),
+            Ok(Ok(value)) => Ok(Ok(value)),
+            Ok(Err(e)) if e.is_timeout() => Ok(Err(HostError::Timeout(e.to_string()))),
+            Ok(Err(e)) => Ok(Err(HostError::Unavailable(e.to_string()))),
+        }
+    }
+}
+
+/// `admit` then `bounded`, for the common shape of a host function.
+macro_rules! host_call {
+    ($ctx:expr, $call:expr, $grant:expr, $arg_bytes:expr, $work:expr) => {{
+        if let Err(e) = $ctx.admit($call, $grant, $arg_bytes) {
+            return Ok(Err(e));
+        }
+        $ctx.bounded($call, $work).await
+    }};
+}
+use host_call;
+
+impl super::bindings::api::aura::host::types::Host for super::state::PluginState {}

@@ -1,0 +1,241 @@
+//! `aura-host plugin new`: a plugin crate that builds and passes its own test on the
+//! first try. The test builds the component and runs it in the real host runtime
+//! (`aura_sdk::testing`), so what passes there is what `aura-host run` will see.
+
+use std::path::{Path, PathBuf};
+
+use aura_runtime::PluginKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    #[error("invalid plugin name {0:?}: use 1-64 of a-z, 0-9, '-' and '_', starting with a letter")]
+    Name(String),
+    #[error("{0} already exists; choose another name or directory")]
+    Exists(PathBuf),
+    #[error("cannot find aura-sdk at {0}; pass --sdk <path to the sdk directory>")]
+    Sdk(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The SDK next to the host's own sources, for a host built from this repository.
+pub fn default_sdk() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk")
+}
+
+/// Writes `<parent>/<name>/` and returns its path.
+pub fn create(
+    parent: &Path,
+    name: &str,
+    kind: PluginKind,
+    sdk: &Path,
+) -> Result<PathBuf, ScaffoldError> {
+    let valid = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(ScaffoldError::Name(name.into()));
+    }
+    let sdk = std::fs::canonicalize(sdk)
+        .ok()
+        .filter(|p| p.join("Cargo.toml").exists())
+        .ok_or_else(|| ScaffoldError::Sdk(sdk.to_path_buf()))?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(ScaffoldError::Exists(dir));
+    }
+    let sdk = sdk.display().to_string().replace('\\', "/");
+    let crate_name = name.replace('-', "_");
+    let files = [
+        ("Cargo.toml", cargo_toml(name, &sdk)),
+        ("src/lib.rs", lib_rs(kind)),
+        ("tests/plugin.rs", test_rs(kind, &crate_name)),
+        (".gitignore", "/target\n".to_string()),
+    ];
+    for (file, text) in files {
+        let path = dir.join(file);
+        let write = || -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, text)
+        };
+        write().map_err(|source| ScaffoldError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(dir)
+}
+
+fn cargo_toml(name: &str, sdk: &str) -> String {
+    format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+# A wasm32-wasip2 cdylib is a WebAssembly component:
+#   cargo build --release --target wasm32-wasip2
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+aura-sdk = {{ path = "{sdk}" }}
+serde = {{ version = "1", features = ["derive"] }}
+
+# `cargo test` builds the component and runs it in the real aura-host runtime.
+[target.'cfg(not(target_arch = "wasm32"))'.dev-dependencies]
+aura-sdk = {{ path = "{sdk}", features = ["testing"] }}
+
+# A crate of its own; delete this table to make it a member of an enclosing workspace.
+[workspace]
+"#
+    )
+}
+
+fn lib_rs(kind: PluginKind) -> String {
+    match kind {
+        PluginKind::Validator => r#"//! A validator: looks at a run through the host's interfaces and returns checks with
+//! what was expected and what was found.
+
+use aura_sdk::validator::Guest;
+use aura_sdk::{Check, PluginError, RunContext, ValidationResult, export_validator};
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Config {
+    /// How many requests the run must have.
+    min_requests: usize,
+}
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn validate(ctx: RunContext) -> Result<ValidationResult, PluginError> {
+        let config: Config = ctx.config()?;
+        Ok(ValidationResult {
+            checks: vec![Check::expect(
+                "enough requests",
+                ctx.request_ids.len() >= config.min_requests,
+                &format!("at least {}", config.min_requests),
+                ctx.request_ids.len(),
+                "the run has fewer requests than configured",
+            )],
+        })
+    }
+}
+
+export_validator!(Plugin);
+"#
+        .into(),
+        PluginKind::RecoveryStrategy => r#"//! A recovery strategy: decides what the orchestrator does about a failure.
+
+use aura_sdk::recovery::Guest;
+use aura_sdk::{Failure, PluginError, RecoveryAction, RunContext, export_recovery_strategy};
+
+#[derive(serde::Deserialize)]
+#[serde(default)]
+struct Config {
+    max_attempts: u32,
+    delay_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { max_attempts: 3, delay_ms: 250 }
+    }
+}
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn decide(ctx: RunContext, failure: Failure) -> Result<RecoveryAction, PluginError> {
+        let config: Config = ctx.config()?;
+        Ok(if failure.attempt < config.max_attempts {
+            RecoveryAction::Retry(config.delay_ms)
+        } else {
+            RecoveryAction::Abort(format!("{} failed {} times: {}", failure.operation, failure.attempt, failure.error))
+        })
+    }
+}
+
+export_recovery_strategy!(Plugin);
+"#
+        .into(),
+        PluginKind::ScenarioGenerator => r#"//! A scenario generator: produces GPU-allocation requests, the same ones for the same seed.
+
+use aura_sdk::generator::Guest;
+use aura_sdk::{GeneratedScenario, GpuRequest, PluginError, RunContext, export_scenario_generator};
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn generate(ctx: RunContext, seed: u64) -> Result<GeneratedScenario, PluginError> {
+        let requests = (0..4u32)
+            .map(|i| GpuRequest {
+                request_id: format!("{}-{i}", ctx.scenario),
+                team: "platform".into(),
+                gpu_count: 1 + ((seed as u32).wrapping_add(i) % 4),
+                gpu_model: None,
+                memory_gb: 40,
+                priority: 5,
+                duration_minutes: 60,
+            })
+            .collect();
+        Ok(GeneratedScenario {
+            id: ctx.scenario.clone(),
+            name: "generated".into(),
+            description: format!("four requests from seed {seed}"),
+            requests,
+        })
+    }
+}
+
+export_scenario_generator!(Plugin);
+"#
+        .into(),
+    }
+}
+
+fn test_rs(kind: PluginKind, crate_name: &str) -> String {
+    let body = match kind {
+        PluginKind::Validator => {
+            r#"    let run = testing::validate(&wasm, "min_requests = 1", &["req-1"]);
+    assert!(run.passed(), "{run:#?}");
+    let run = testing::validate(&wasm, "min_requests = 2", &["req-1"]);
+    assert!(!run.passed(), "one request must not satisfy min_requests = 2: {run:#?}");"#
+        }
+        PluginKind::RecoveryStrategy => {
+            r#"    let retry = testing::decide(&wasm, "max_attempts = 3", testing::failure("redis", 1));
+    assert_eq!(retry.outcome, Ok(testing::RecoveryAction::Retry(250)), "{retry:#?}");
+    let give_up = testing::decide(&wasm, "max_attempts = 3", testing::failure("redis", 3));
+    assert!(matches!(give_up.outcome, Ok(testing::RecoveryAction::Abort(_))), "{give_up:#?}");"#
+        }
+        PluginKind::ScenarioGenerator => {
+            r#"    let a = testing::generate(&wasm, "", 7);
+    let b = testing::generate(&wasm, "", 7);
+    let scenario = a.outcome.clone().expect("generates");
+    assert_eq!(scenario.requests.len(), 4);
+    assert_eq!(a.outcome, b.outcome, "the same seed must give the same scenario");"#
+        }
+    };
+    format!(
+        r#"//! Builds this plugin as a component and runs it in the real aura-host runtime.
+
+use aura_sdk::testing;
+
+#[test]
+fn {crate_name}_runs_in_the_host() {{
+    let wasm = testing::build(env!("CARGO_MANIFEST_DIR"));
+{body}
+}}
+"#
+    )
+}
