@@ -10,6 +10,8 @@ pub mod api {
         path: "../wit",
         world: "host-api",
         generate_all,
+        // `testing` reads results back from the host's JSON, and compares them.
+        additional_derives: [serde::Deserialize, PartialEq],
     });
 }
 
@@ -31,6 +33,7 @@ macro_rules! plugin_world {
                     "aura:host/trace@0.1.0": crate::bindings::api::aura::host::trace,
                     "aura:host/gpu@0.1.0": crate::bindings::api::aura::host::gpu,
                 },
+                additional_derives: [serde::Deserialize, PartialEq],
                 pub_export_macro: true,
                 export_macro_name: $macro_name,
                 default_bindings_module: $path,

@@ -1,7 +1,10 @@
 //! Run your plugin in the real aura-host runtime from `cargo test` (native targets, the
 //! `testing` feature). [`build`] compiles the crate as a component; [`validate`],
-//! [`decide`] and [`generate`] call it in a fresh sandbox with read-only grants on the
-//! run's data and the default limits, exactly as `aura-host run --plugin` does.
+//! [`decide`] and [`generate`] call it once in a fresh sandbox with read-only grants on
+//! the run's data and the default limits, exactly as `aura-host run --plugin` does, by
+//! running `aura-host plugin call` (the `AURA_HOST_BIN` binary, else `aura-host` on the
+//! `PATH`). Nothing of the host is compiled into your tests: no wasmtime, no librdkafka,
+//! no Temporal SDK, no CUDA.
 //!
 //! ```no_run
 //! use aura_sdk::testing;
@@ -10,21 +13,53 @@
 //! assert!(run.passed(), "{run:#?}");
 //! ```
 //!
-//! These are test helpers: they panic with a clear message when the build fails.
+//! These are test helpers: they panic with a clear message when the build fails or the
+//! host refuses the plugin.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
-pub use aura_host::plugins::bindings::{
-    Failure, GeneratedScenario, RecoveryAction, RunContext, ValidationResult,
-};
-pub use aura_host::plugins::{CallFailure, Cost, Invocation, PluginRuntime, PluginSpec};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
-use aura_host::config::AuraConfig;
-use aura_host::services::ServiceHub;
+pub use crate::bindings::api::aura::host::types::{RunContext, ValidationResult};
+pub use crate::bindings::generator::GeneratedScenario;
+pub use crate::bindings::recovery::{Failure, RecoveryAction};
 
 const TARGET: &str = "wasm32-wasip2";
+/// Where the `aura-host` binary is, when it is not `aura-host` on the `PATH`.
+pub const HOST_BIN: &str = "AURA_HOST_BIN";
+
+/// One call of a plugin: its answer, or why the call failed, and what it cost.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Invocation<T> {
+    pub plugin: String,
+    pub digest: String,
+    /// The plugin's answer, or why the call produced none (a trap, a timeout, a denied
+    /// host call it turned into an error...).
+    pub outcome: Result<T, String>,
+    pub cost: Cost,
+}
+
+/// What one call cost, as the host measured it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Cost {
+    pub wall_ms: f64,
+    /// Fuel (roughly, Wasm instructions) the call consumed.
+    pub fuel: u64,
+    pub peak_memory_bytes: u64,
+    pub host_calls: u32,
+    pub denied_calls: u32,
+}
+
+impl Invocation<ValidationResult> {
+    /// A validation passes when it ran and every check passed.
+    pub fn passed(&self) -> bool {
+        self.outcome
+            .as_ref()
+            .is_ok_and(|r| r.checks.iter().all(|c| c.passed))
+    }
+}
 
 /// Builds the crate at `manifest_dir` for wasm32-wasip2 (release) and returns its `.wasm`.
 pub fn build(manifest_dir: &str) -> PathBuf {
@@ -55,52 +90,54 @@ pub fn build(manifest_dir: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("building {manifest_dir} produced no .wasm (is it a cdylib?)"))
 }
 
-/// A runtime against the local services (the `aura-host` defaults) and a context for it.
-fn harness(
-    wasm: &Path,
-    config: &str,
-) -> (
-    tokio::runtime::Runtime,
-    PluginRuntime,
-    aura_host::plugins::Plugin,
-) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let hub = Arc::new(ServiceHub::new(AuraConfig::default()));
-    let runtime = PluginRuntime::new(hub, None).expect("plugin runtime");
-    let mut spec = PluginSpec::from_path(wasm);
-    spec.config = config.to_string();
-    let plugin = runtime
-        .load(spec)
-        .unwrap_or_else(|e| panic!("the host refuses the plugin: {e}"));
-    (rt, runtime, plugin)
+/// Runs `aura-host plugin call` on `wasm` with `args` and reads its JSON answer.
+fn call<T: DeserializeOwned>(wasm: &Path, config: &str, args: &[String]) -> Invocation<T> {
+    let host = std::env::var_os(HOST_BIN).unwrap_or_else(|| "aura-host".into());
+    let output = Command::new(&host)
+        .args(["plugin", "call"])
+        .arg(wasm)
+        .args(["--plugin-config", config])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (install aura-host, or set {HOST_BIN} to its path)",
+                Path::new(&host).display()
+            )
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "the host did not answer for {} ({e}): {}{}",
+            wasm.display(),
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
-/// The run context the helpers pass: run id `test-run`, scenario `test`.
-pub fn context(config: &str, request_ids: &[&str]) -> RunContext {
-    RunContext {
-        run_id: "test-run".into(),
-        scenario: "test".into(),
-        request_ids: request_ids.iter().map(|s| s.to_string()).collect(),
-        config: config.into(),
-    }
-}
-
+/// The run context is run id `test-run`, scenario `test`, the given request ids.
 pub fn validate(wasm: &Path, config: &str, request_ids: &[&str]) -> Invocation<ValidationResult> {
-    let (rt, runtime, plugin) = harness(wasm, config);
-    rt.block_on(runtime.validate(&plugin, context(config, request_ids)))
+    let args: Vec<String> = request_ids
+        .iter()
+        .flat_map(|id| ["--request".to_string(), id.to_string()])
+        .collect();
+    call(wasm, config, &args)
 }
 
 pub fn decide(wasm: &Path, config: &str, failure: Failure) -> Invocation<RecoveryAction> {
-    let (rt, runtime, plugin) = harness(wasm, config);
-    rt.block_on(runtime.decide(&plugin, context(config, &[]), failure))
+    let failure = serde_json::json!({
+        "service": failure.service,
+        "operation": failure.operation,
+        "attempt": failure.attempt,
+        "error": failure.error,
+        "elapsed_ms": failure.elapsed_ms,
+    });
+    call(wasm, config, &["--failure".into(), failure.to_string()])
 }
 
 pub fn generate(wasm: &Path, config: &str, seed: u64) -> Invocation<GeneratedScenario> {
-    let (rt, runtime, plugin) = harness(wasm, config);
-    rt.block_on(runtime.generate(&plugin, context(config, &[]), seed))
+    call(wasm, config, &["--seed".into(), seed.to_string()])
 }
 
 /// A failure of `service` on its `attempt`-th try, for recovery-strategy tests.

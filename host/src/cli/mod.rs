@@ -221,6 +221,12 @@ mod tests {
     use super::Cli;
 
     #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn a_profile_does_not_apply_to_a_run_reset() {
         let e = Cli::try_parse_from([
             "aura-host",

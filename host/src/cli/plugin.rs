@@ -1,4 +1,4 @@
-//! `aura-host plugin inspect|new`.
+//! `aura-host plugin inspect|new|call`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,8 +9,12 @@ use super::scaffold;
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
 use aura_reference::gpu;
-use aura_runtime::{GpuAccess, GpuDevice, GpuProbe, PluginKind, PluginRuntime};
+use aura_runtime::bindings::{Failure, RunContext};
+use aura_runtime::{
+    Cost, GpuAccess, GpuDevice, GpuProbe, Invocation, PluginKind, PluginRuntime, PluginSpec,
+};
 use aura_services::ServiceHub;
+use aura_services::namespace::RunId;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -18,6 +22,34 @@ pub enum PluginCommand {
     Inspect(InspectArgs),
     /// Create a plugin crate that builds and passes its own test on the first try.
     New(NewArgs),
+    /// Call a plugin once in the sandbox and print the outcome and its cost as JSON (what
+    /// `aura-sdk`'s `testing` feature drives; no scenario, no target).
+    Call(CallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The component (`.wasm`).
+    wasm: PathBuf,
+    /// The plugin's configuration (TOML text).
+    #[arg(long = "plugin-config", value_name = "TOML", default_value = "")]
+    plugin_config: String,
+    /// Run id of the context (`{run}` in grants) [default: test-run].
+    #[arg(long, default_value = "test-run")]
+    run_id: RunId,
+    /// Scenario name of the context.
+    #[arg(long, default_value = "test")]
+    scenario: String,
+    /// Request ids of the context (repeatable).
+    #[arg(long = "request", value_name = "ID")]
+    requests: Vec<String>,
+    /// A recovery strategy's failure, as the WIT `failure` record in JSON:
+    /// `{"service": "redis", "operation": "get", "attempt": 1, "error": "...", "elapsed_ms": 0}`.
+    #[arg(long, value_name = "JSON")]
+    failure: Option<String>,
+    /// A scenario generator's seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +82,7 @@ pub async fn run(
 ) -> Result<ExitCode, CliError> {
     match cmd {
         PluginCommand::Inspect(args) => inspect(config, hub, args),
+        PluginCommand::Call(args) => call(config, hub, args).await,
         PluginCommand::New(args) => {
             let sdk = args.sdk.clone().unwrap_or_else(scaffold::default_sdk);
             let dir = scaffold::create(&args.dir, &args.name, args.kind, &sdk)
@@ -101,6 +134,73 @@ fn inspect(
         println!("    {import}");
     }
     Ok(ExitCode::Ok)
+}
+
+/// One call; stdout is one JSON object: `plugin`, `kind`, `digest`, `outcome`
+/// (`{"Ok": <the WIT result>}` or `{"Err": "<why the call failed>"}`) and `cost`.
+/// Exit 0 when the plugin answered, 1 when the call failed, 2 for a bad plugin or input.
+async fn call(
+    config: &AuraConfig,
+    hub: Arc<ServiceHub>,
+    args: &CallArgs,
+) -> Result<ExitCode, CliError> {
+    let runtime = runtime(config, hub)?;
+    let mut spec = PluginSpec::from_path(&args.wasm);
+    spec.config = args.plugin_config.clone();
+    let plugin = runtime.load(spec)?;
+    let ctx = RunContext {
+        run_id: args.run_id.to_string(),
+        scenario: args.scenario.clone(),
+        request_ids: args.requests.clone(),
+        config: args.plugin_config.clone(),
+    };
+    let (outcome, cost) = match plugin.kind {
+        PluginKind::Validator => answer(runtime.validate(&plugin, ctx).await),
+        PluginKind::RecoveryStrategy => {
+            let text = args.failure.as_deref().ok_or_else(|| {
+                CliError::new(
+                    ExitCode::BadInput,
+                    format!(
+                        "{} is a recovery strategy: give it a --failure",
+                        plugin.name()
+                    ),
+                )
+            })?;
+            let failure: Failure = serde_json::from_str(text)
+                .map_err(|e| CliError::new(ExitCode::BadInput, format!("--failure: {e}")))?;
+            answer(runtime.decide(&plugin, ctx, failure).await)
+        }
+        PluginKind::ScenarioGenerator => answer(runtime.generate(&plugin, ctx, args.seed).await),
+    };
+    let answered = outcome.get("Ok").is_some();
+    let json = serde_json::json!({
+        "plugin": plugin.name(),
+        "kind": plugin.kind,
+        "digest": plugin.digest,
+        "outcome": outcome,
+        "cost": {
+            "wall_ms": cost.wall.as_secs_f64() * 1000.0,
+            "fuel": cost.fuel,
+            "peak_memory_bytes": cost.peak_memory_bytes,
+            "host_calls": cost.host_calls,
+            "denied_calls": cost.denied_calls,
+        },
+    });
+    println!("{json}");
+    Ok(if answered {
+        ExitCode::Ok
+    } else {
+        ExitCode::Failed
+    })
+}
+
+/// The outcome as `{"Ok": ...}` or `{"Err": "why"}`, and the cost.
+fn answer<T: serde::Serialize>(inv: Invocation<T>) -> (serde_json::Value, Cost) {
+    let outcome = match &inv.outcome {
+        Ok(v) => serde_json::json!({ "Ok": v }),
+        Err(f) => serde_json::json!({ "Err": f.to_string() }),
+    };
+    (outcome, inv.cost)
 }
 
 /// The plugin runtime on the process's hub, with the compile cache under the state

@@ -1,9 +1,10 @@
 //! `aura-host run`: scenarios (`--suite`, `--scenario`, or nothing: the smoke suite) run
 //! through the reference target (`super::scenarios`); validators given on the command
 //! line replace the scenarios' own, a recovery strategy given is asked about failures.
-//! With `--request`, `--watch` or a scenario generator, the plugins run against one
-//! built-in demo scenario instead: validators validate the given requests, a recovery
-//! strategy decides about a sample failure, a generator generates from a seed.
+//! A scenario generator given replaces each scenario's requests with its own (`--seed`).
+//! With `--request` or `--watch`, the plugins run against one built-in demo scenario
+//! instead: validators validate the given requests of `--run-id`, a recovery strategy
+//! decides about a sample failure, a generator generates from the seed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,9 +34,9 @@ pub struct RunArgs {
     /// Request ids handed to validators (repeatable).
     #[arg(long = "request", value_name = "ID")]
     requests: Vec<String>,
-    /// Seed for scenario generators.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed for scenario generators [default: each scenario's own, else 0].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Keep running; reload a plugin when its file changes and run again.
     #[arg(long)]
     watch: bool,
@@ -100,15 +101,11 @@ pub async fn run(
         .map(|s| runtime.load(s))
         .collect::<Result<Vec<_>, _>>()?;
     // Scenarios run through the reference target (the smoke suite when none is named);
-    // plugins alone with explicit request ids, a generator or --watch run against the
-    // built-in demo scenario instead.
+    // plugins alone with explicit request ids or --watch run against the built-in demo
+    // scenario instead.
     let demo = args.suite.is_none()
         && args.scenarios.is_empty()
-        && (!args.requests.is_empty()
-            || args.watch
-            || plugins
-                .iter()
-                .any(|p| p.kind == PluginKind::ScenarioGenerator));
+        && (!args.requests.is_empty() || args.watch);
     if !demo {
         let request = super::scenarios::Request {
             suite: args
@@ -122,6 +119,7 @@ pub async fn run(
             quiet: args.quiet,
             json: args.json.as_deref(),
             junit: args.junit.as_deref(),
+            seed: args.seed,
         };
         return super::scenarios::run(config, hub, runtime, &plugins, request).await;
     }
@@ -271,11 +269,12 @@ async fn call(
             )
         }
         PluginKind::ScenarioGenerator => {
-            let inv = runtime.generate(plugin, ctx, args.seed).await;
+            let seed = args.seed.unwrap_or(0);
+            let inv = runtime.generate(plugin, ctx, seed).await;
             let summary = match &inv.outcome {
                 Ok(s) => format!(
                     "seed {} → {} request(s): {}",
-                    args.seed,
+                    seed,
                     s.requests.len(),
                     s.name
                 ),

@@ -51,8 +51,13 @@ pub fn create(
     }
     let sdk = sdk.display().to_string().replace('\\', "/");
     let crate_name = name.replace('-', "_");
+    // `cargo test` drives this very binary unless AURA_HOST_BIN says otherwise.
+    let host = std::env::current_exe()
+        .map(|p| p.display().to_string().replace('\\', "/"))
+        .unwrap_or_else(|_| "aura-host".into());
     let files = [
         ("Cargo.toml", cargo_toml(name, &sdk)),
+        (".cargo/config.toml", cargo_config(&host)),
         ("src/lib.rs", lib_rs(kind)),
         ("tests/plugin.rs", test_rs(kind, &crate_name)),
         (".gitignore", "/target\n".to_string()),
@@ -90,12 +95,23 @@ crate-type = ["cdylib"]
 aura-sdk = {{ path = "{sdk}" }}
 serde = {{ version = "1", features = ["derive"] }}
 
-# `cargo test` builds the component and runs it in the real aura-host runtime.
+# `cargo test` builds the component and runs it in the real aura-host runtime, through the
+# `aura-host` binary (see .cargo/config.toml): the host is not compiled into the tests.
 [target.'cfg(not(target_arch = "wasm32"))'.dev-dependencies]
 aura-sdk = {{ path = "{sdk}", features = ["testing"] }}
 
 # A crate of its own; delete this table to make it a member of an enclosing workspace.
 [workspace]
+"#
+    )
+}
+
+fn cargo_config(host: &str) -> String {
+    format!(
+        r#"# The aura-host binary `cargo test` runs the plugin in (aura-sdk's `testing`); an
+# AURA_HOST_BIN set in the environment wins.
+[env]
+AURA_HOST_BIN = {{ value = "{host}", force = false }}
 "#
     )
 }

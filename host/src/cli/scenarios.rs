@@ -31,6 +31,8 @@ pub struct Request<'a> {
     pub quiet: bool,
     pub json: Option<&'a Path>,
     pub junit: Option<&'a Path>,
+    /// Replaces every scenario generator's seed.
+    pub seed: Option<u64>,
 }
 
 /// The scenarios named on the command line, each with its suite, in the order given.
@@ -87,6 +89,7 @@ pub async fn run(
         &config.run.plugins_dir,
         &scenarios_of(&scenarios),
         cli_plugins,
+        req.seed,
     )
     .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
     let run_id = req

@@ -17,7 +17,9 @@ use super::plugins::{self, PluginSet};
 use super::runner::Runner;
 use super::scenario::{self, Scenario};
 use crate::report::model::PlannedScenario;
-use crate::report::{JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth};
+use crate::report::{
+    Check, JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth,
+};
 use aura_reference::driver::InProcess;
 use aura_reference::gpu::GpuConfig;
 use aura_reference::{Target, TargetConfig, TargetError};
@@ -292,6 +294,45 @@ impl Execution<'_> {
             scenario: s.id.clone(),
         });
         let started = Instant::now();
+        let generated;
+        let s = match self.plugins.generator(&s.id) {
+            None => s,
+            Some(g) => {
+                let name = g.configured.plugin.name().to_string();
+                let made = plugins::generate(&self.plugins.runtime, g, ns.as_str(), s)
+                    .await
+                    .and_then(|requests| s.with_generated(requests, g.replaces));
+                match made {
+                    Ok(with) => {
+                        recorder.record(RunEvent::ScenarioGenerated {
+                            scenario: s.id.clone(),
+                            generator: name,
+                            seed: g.seed,
+                            request_ids: with
+                                .gpu_requests
+                                .iter()
+                                .map(|r| r.request_id.clone())
+                                .collect(),
+                        });
+                        generated = with;
+                        &generated
+                    }
+                    Err(why) => {
+                        let failed = Check::new(
+                            format!("generator {name}"),
+                            format!("a scenario from seed {}", g.seed),
+                            format!("none: {why}"),
+                        );
+                        recorder.record(RunEvent::ScenarioFinished {
+                            scenario: s.id.clone(),
+                            elapsed_ms: started.elapsed().as_millis() as u64,
+                            invariants: vec![failed],
+                        });
+                        return (false, None);
+                    }
+                }
+            }
+        };
         let record = |e: RunEvent| recorder.record(e);
         let runner = Runner {
             driver,

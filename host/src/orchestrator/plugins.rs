@@ -1,7 +1,9 @@
 //! The plugins a run uses, resolved and loaded before anything runs (a missing or
 //! malformed plugin is bad input, not a failed scenario): per scenario, its validators
-//! and its recovery strategy. Plugins named on the command line replace a scenario's
-//! own `validation_rules`; a scenario's `recovery` replaces the command line's.
+//! its recovery strategy and its scenario generator. Plugins named on the command line
+//! replace a scenario's own `validation_rules`; a scenario's `recovery` replaces the
+//! command line's; a generator on the command line replaces each scenario's requests with
+//! its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,9 @@ use std::sync::Arc;
 
 use super::scenario::{PluginRef, Scenario};
 use crate::report::{RecoveryRecord, ValidatorResult};
+use aura_reference::GpuAllocationRequest;
 use aura_reference::TargetConfig;
+use aura_runtime::bindings::GeneratedScenario;
 use aura_runtime::bindings::{Failure, RecoveryAction, RunContext};
 use aura_runtime::{LoadError, Plugin, PluginKind, PluginRuntime, PluginSpec};
 
@@ -50,15 +54,27 @@ pub struct PluginSet {
     pub runtime: Arc<PluginRuntime>,
     validators: BTreeMap<String, Vec<Configured>>,
     recovery: BTreeMap<String, Configured>,
+    generators: BTreeMap<String, Generator>,
+}
+
+/// A scenario's generator, the seed it is called with, and whether its requests replace
+/// the scenario's own (a generator given on the command line) or join them.
+#[derive(Clone)]
+pub struct Generator {
+    pub configured: Configured,
+    pub seed: u64,
+    pub replaces: bool,
 }
 
 impl PluginSet {
-    /// Loads each distinct file once. `cli` are the plugins given on the command line.
+    /// Loads each distinct file once. `cli` are the plugins given on the command line;
+    /// `seed`, when given, replaces every generator's own.
     pub fn resolve(
         runtime: Arc<PluginRuntime>,
         plugins_dir: &Path,
         scenarios: &[Scenario],
         cli: &[Plugin],
+        seed: Option<u64>,
     ) -> Result<Self, PluginSetError> {
         let mut loaded: BTreeMap<PathBuf, Plugin> = BTreeMap::new();
         let mut load = |scenario: &str, r: &PluginRef, wanted: PluginKind| {
@@ -113,8 +129,10 @@ impl PluginSet {
         };
         let cli_validators = of_kind(PluginKind::Validator)?;
         let cli_recovery = of_kind(PluginKind::RecoveryStrategy)?.into_iter().next();
+        let cli_generator = of_kind(PluginKind::ScenarioGenerator)?.into_iter().next();
         let mut validators = BTreeMap::new();
         let mut recovery = BTreeMap::new();
+        let mut generators = BTreeMap::new();
         for s in scenarios {
             let v = if cli_validators.is_empty() {
                 s.validation_rules
@@ -132,11 +150,34 @@ impl PluginSet {
             if let Some(r) = r {
                 recovery.insert(s.id.clone(), r);
             }
+            let g = match (&cli_generator, &s.generator) {
+                (Some(c), _) => Some(Generator {
+                    configured: c.clone(),
+                    seed: seed.unwrap_or(0),
+                    replaces: true,
+                }),
+                (None, Some(g)) => {
+                    let r = PluginRef {
+                        plugin: g.plugin.clone(),
+                        config: g.config.clone(),
+                    };
+                    Some(Generator {
+                        configured: load(&s.id, &r, PluginKind::ScenarioGenerator)?,
+                        seed: seed.unwrap_or(g.seed),
+                        replaces: false,
+                    })
+                }
+                (None, None) => None,
+            };
+            if let Some(g) = g {
+                generators.insert(s.id.clone(), g);
+            }
         }
         Ok(Self {
             runtime,
             validators,
             recovery,
+            generators,
         })
     }
 
@@ -146,6 +187,10 @@ impl PluginSet {
 
     pub fn recovery(&self, scenario: &str) -> Option<&Configured> {
         self.recovery.get(scenario)
+    }
+
+    pub fn generator(&self, scenario: &str) -> Option<&Generator> {
+        self.generators.get(scenario)
     }
 }
 
@@ -306,6 +351,34 @@ pub async fn validate(
         fuel: inv.cost.fuel,
         host_calls: inv.cost.host_calls,
     }
+}
+
+/// Asks the scenario's generator for its requests, with the plugin's own config (a
+/// generator is told the seed, not the target's settings). Errors say why there are none.
+pub async fn generate(
+    runtime: &PluginRuntime,
+    g: &Generator,
+    run_id: &str,
+    scenario: &Scenario,
+) -> Result<Vec<GpuAllocationRequest>, String> {
+    let config = toml::to_string(&g.configured.config)
+        .map_err(|e| format!("its config cannot be written as TOML: {e}"))?;
+    let ctx = context(run_id, scenario, &[], config);
+    let inv = runtime.generate(&g.configured.plugin, ctx, g.seed).await;
+    let generated: GeneratedScenario = inv.outcome.map_err(|e| e.to_string())?;
+    Ok(generated
+        .requests
+        .into_iter()
+        .map(|r| GpuAllocationRequest {
+            request_id: r.request_id,
+            team: r.team,
+            gpu_count: r.gpu_count,
+            gpu_model: r.gpu_model,
+            memory_gb: r.memory_gb,
+            priority: u32::from(r.priority),
+            duration_minutes: r.duration_minutes,
+        })
+        .collect())
 }
 
 /// What the orchestrator does about a failure.

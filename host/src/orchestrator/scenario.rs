@@ -25,6 +25,10 @@ pub struct Scenario {
     pub description: String,
     #[serde(default)]
     pub gpu_requests: Vec<GpuAllocationRequest>,
+    /// A scenario-generator plugin whose requests are run too, the same ones for the
+    /// same seed.
+    #[serde(default)]
+    pub generator: Option<GeneratorRef>,
     #[serde(default)]
     pub expected_outcomes: Vec<ExpectedOutcome>,
     #[serde(default)]
@@ -122,6 +126,43 @@ pub struct PluginRef {
     pub plugin: String,
     #[serde(default)]
     pub config: toml::Table,
+}
+
+/// `[generator]`: a scenario generator, its own config and the seed it is called with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorRef {
+    /// A shipped plugin's name (`burst_generator`) or a path to a `.wasm`.
+    pub plugin: String,
+    #[serde(default)]
+    pub config: toml::Table,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl Scenario {
+    /// This scenario with the generator's requests added (`replace`: instead of its own,
+    /// dropping the expected outcomes that named them). Generated ids must follow the
+    /// request-id rule and be new to the scenario.
+    pub fn with_generated(
+        &self,
+        requests: Vec<GpuAllocationRequest>,
+        replace: bool,
+    ) -> Result<Scenario, String> {
+        let mut s = self.clone();
+        if replace {
+            s.gpu_requests.clear();
+            s.expected_outcomes.clear();
+        }
+        for r in requests {
+            check_request_id(&r.request_id).map_err(|e| e.to_string())?;
+            if s.gpu_requests.iter().any(|q| q.request_id == r.request_id) {
+                return Err(format!("request id {} is generated twice", r.request_id));
+            }
+            s.gpu_requests.push(r);
+        }
+        Ok(s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -304,6 +345,17 @@ impl Scenario {
             if r.plugin.trim().is_empty() {
                 return bad(field, "plugin", "names no plugin".into());
             }
+        }
+        if self
+            .generator
+            .as_ref()
+            .is_some_and(|g| g.plugin.trim().is_empty())
+        {
+            return bad(
+                "generator.plugin".into(),
+                "plugin",
+                "names no plugin".into(),
+            );
         }
         if let Some(d) = self.depends_on.iter().find(|d| **d == self.id) {
             return bad(

@@ -56,6 +56,15 @@ pub fn log_line(event: &RunEvent) -> String {
             ..
         } => format!("{scenario}: finished in {elapsed_ms} ms"),
         RunEvent::NotRun { scenario, reason } => format!("{scenario}: not run: {reason}"),
+        RunEvent::ScenarioGenerated {
+            scenario,
+            generator,
+            seed,
+            request_ids,
+        } => format!(
+            "{scenario}: {generator} generated {} request(s) from seed {seed}",
+            request_ids.len()
+        ),
         RunEvent::ScenarioSkipped { scenario, reason } => {
             format!("{scenario}: skipped: {reason}")
         }

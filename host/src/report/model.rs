@@ -164,6 +164,13 @@ pub enum RunEvent {
         scenario: String,
         reason: String,
     },
+    /// A scenario generator made the scenario's requests (the same ones for the same seed).
+    ScenarioGenerated {
+        scenario: String,
+        generator: String,
+        seed: u64,
+        request_ids: Vec<String>,
+    },
     /// Declares something the host cannot do yet (faults before the chaos engine): not
     /// run, so it cannot pass.
     ScenarioSkipped {
@@ -192,6 +199,7 @@ impl RunEvent {
             Self::ScenarioFinished { .. } => "scenario_finished",
             Self::NotRun { .. } => "not_run",
             Self::ScenarioSkipped { .. } => "scenario_skipped",
+            Self::ScenarioGenerated { .. } => "scenario_generated",
             Self::RunFinished { .. } => "run_finished",
         }
     }
@@ -448,6 +456,7 @@ impl RunReport {
                     s.note = Some(reason.clone());
                 }
             }
+            RunEvent::ScenarioGenerated { .. } => {}
             RunEvent::ScenarioSkipped { scenario, reason } => {
                 if let Some(s) = self.scenario(scenario) {
                     s.status = Status::Skipped;

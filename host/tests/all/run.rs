@@ -278,6 +278,61 @@ fn assert_validator_alone(stdout: &str) {
     assert!(stdout.contains("verdict: PASSED"), "{stdout}");
 }
 
+/// A scenario that names a generator runs the generated requests through the target and
+/// validates each like a written one; the same seed gives the same requests, `--seed`
+/// another set.
+#[test]
+fn a_generator_scenario_validates_its_generated_requests_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::queue_config(dir.path(), "");
+    let scenario = common::workspace_root().join("scenarios/e2e/generated_burst.toml");
+    let requests = |json: &Path, seed: Option<&str>| {
+        let mut cmd = aura_with(&config);
+        cmd.args(["run", "-q", "--scenario"])
+            .arg(&scenario)
+            .arg("--json")
+            .arg(json);
+        if let Some(seed) = seed {
+            cmd.args(["--seed", seed]);
+        }
+        let (out, _) = run_within(&mut cmd, LONG);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_valid_report(json);
+        let v = read_json(json);
+        let sc = &v["scenarios"][0];
+        assert_eq!(sc["status"], "passed", "{sc}");
+        for validator in &SIX {
+            let r = sc["validators"]
+                .as_array()
+                .expect("validators")
+                .iter()
+                .find(|r| r["validator"] == *validator)
+                .unwrap_or_else(|| panic!("{validator} did not run: {sc}"));
+            assert_eq!(r["passed"], true, "{r}");
+        }
+        let mut asked: Vec<String> = sc["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .map(|r| r["decision"]["request"].to_string())
+            .collect();
+        asked.sort();
+        asked
+    };
+    let first = requests(&dir.path().join("a.json"), None);
+    assert_eq!(first.len(), 6, "{first:?}");
+    assert_eq!(
+        first,
+        requests(&dir.path().join("b.json"), None),
+        "same seed, same requests"
+    );
+    assert_ne!(
+        first,
+        requests(&dir.path().join("c.json"), Some("8")),
+        "another seed"
+    );
+}
+
 /// A scenario that declares faults is not passed while no chaos engine injects them: it is
 /// skipped with each fault listed as not injected, the run fails, and the JSON and JUnit
 /// say so.
@@ -377,6 +432,7 @@ async fn validate(
         common::plugins_built(),
         std::slice::from_ref(scenario),
         &[],
+        None,
     )
     .expect("the shipped validators load");
     let ids: Vec<String> = scenario
