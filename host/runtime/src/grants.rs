@@ -5,7 +5,11 @@
 
 use std::path::PathBuf;
 
+use aura_contract::names;
 use serde::{Deserialize, Serialize};
+
+/// Where a grant's key prefixes and topics say "this run": replaced by the run id.
+const RUN: &str = "{run}";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,11 +69,11 @@ impl Grants {
             graph: Access::Read,
             cache: CacheGrant {
                 access: Access::Read,
-                key_prefixes: vec!["aura:{run}:".into()],
+                key_prefixes: vec![names::key_prefix(RUN)],
             },
             events: EventsGrant {
                 access: Access::Read,
-                topics: vec!["aura.{run}.*".into()],
+                topics: vec![format!("{}*", names::topic_prefix(RUN))],
             },
             workflow: true,
             trace: true,
@@ -82,7 +86,7 @@ impl Grants {
 
     /// The grants with `{run}` replaced by this run's id.
     pub fn for_run(&self, run_id: &str) -> Self {
-        let subst = |v: &[String]| v.iter().map(|s| s.replace("{run}", run_id)).collect();
+        let subst = |v: &[String]| v.iter().map(|s| s.replace(RUN, run_id)).collect();
         let mut g = self.clone();
         g.cache.key_prefixes = subst(&self.cache.key_prefixes);
         g.events.topics = subst(&self.events.topics);

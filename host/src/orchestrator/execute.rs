@@ -20,6 +20,7 @@ use crate::report::model::PlannedScenario;
 use crate::report::{
     Check, JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth,
 };
+use aura_contract::names;
 use aura_reference::driver::InProcess;
 use aura_reference::gpu::GpuConfig;
 use aura_reference::{Target, TargetConfig, TargetError};
@@ -383,10 +384,13 @@ impl Execution<'_> {
         spaces: &[RunId],
     ) {
         let after = health::check(self.hub.config(), needed).await;
-        let id = self.run_id.as_str();
+        let ns = format!("{}-<n>", self.run_id);
         let cleanup = if self.options.keep_data {
             format!(
-                "kept (--keep-data): graph nodes with run_id '{id}-<n>', Redis keys aura:{id}-<n>:*, topics aura.{id}-<n>.* (n = 1..{})",
+                "kept (--keep-data): graph nodes with {} '{ns}', Redis keys {}*, topics {}* (n = 1..{})",
+                names::RUN_ID_PROPERTY,
+                names::key_prefix(&ns),
+                names::topic_prefix(&ns),
                 spaces.len()
             )
         } else {

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, parse_toml};
 use aura_contract::{Step, check_request_id};
 use aura_reference::request::{DenialClass, GpuAllocationRequest, Outcome};
 use aura_services::ServiceKind;
+use aura_services::config::{ConfigError, parse_toml};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod architecture;
 mod cli;
 mod gpu;
 mod graph_conformance;
