@@ -16,6 +16,7 @@ use aura_reference::council::{Case, Council, CouncilConfig};
 use aura_reference::gpu::{Compute, ComputePreference};
 use aura_reference::request::ContextEntry;
 use aura_reference::{DecisionState, GpuAllocationRequest, Target};
+use aura_services::ServiceHub;
 use aura_services::namespace::RunId;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -84,7 +85,7 @@ fn end_to_end(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     let mut config = AuraConfig::default();
     config.target.task_queue = format!("aura-bench-{}", std::process::id());
-    let report = rt.block_on(aura_services::health::check(&config, &[]));
+    let report = rt.block_on(aura_services::health::check(&config.services, &[]));
     if !report.ready {
         eprintln!("skipping end_to_end: the local services are not ready (run `aura-host env up`)");
         return;

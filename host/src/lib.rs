@@ -7,5 +7,6 @@
 pub mod cli;
 pub mod config;
 pub mod environment;
+pub mod gpus;
 pub mod orchestrator;
 pub mod report;

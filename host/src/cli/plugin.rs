@@ -8,11 +8,9 @@ use clap::{Args, Subcommand};
 use super::scaffold;
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
-use aura_reference::gpu;
+use crate::gpus::ReferenceGpus;
 use aura_runtime::bindings::{Failure, RunContext};
-use aura_runtime::{
-    Cost, GpuAccess, GpuDevice, GpuProbe, Invocation, PluginKind, PluginRuntime, PluginSpec,
-};
+use aura_runtime::{Cost, Invocation, PluginKind, PluginRuntime, PluginSpec};
 use aura_services::ServiceHub;
 use aura_services::namespace::RunId;
 
@@ -211,32 +209,4 @@ pub(super) fn runtime(
 ) -> Result<PluginRuntime, CliError> {
     let cache = Some(config.state_dir.join("plugin-cache"));
     Ok(PluginRuntime::new(hub, cache)?.with_gpu(Arc::new(ReferenceGpus(config.gpu.clone()))))
-}
-
-/// The reference target's GPU core as the plugins' `gpu` interface.
-struct ReferenceGpus(gpu::GpuConfig);
-
-impl GpuAccess for ReferenceGpus {
-    fn inventory(&self) -> Result<Vec<GpuDevice>, String> {
-        let (devices, _) = gpu::discover(&self.0).map_err(|e| e.to_string())?;
-        Ok(devices
-            .into_iter()
-            .map(|d| GpuDevice {
-                index: d.index,
-                model: d.model,
-                memory_mib: u64::from(d.memory_gb) * 1024,
-                source: d.source.name().into(),
-            })
-            .collect())
-    }
-
-    fn probe(&self, index: u32) -> GpuProbe {
-        let r = gpu::probe(index);
-        GpuProbe {
-            index: r.index,
-            usable: r.usable,
-            micros: r.elapsed.map(|e| e.as_micros() as u64),
-            detail: r.detail,
-        }
-    }
 }

@@ -6,13 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{config, ensure_env, plugin_wasm, unique};
+use aura_host::gpus::ReferenceGpus;
 use aura_runtime::bindings::{RecoveryAction, RunContext};
 use aura_runtime::reload::{self, PluginSlot, ReloadEvent};
 use aura_runtime::{CallFailure, Grants, Limits, PluginRuntime, PluginSpec};
 use aura_services::ServiceHub;
 
+/// A runtime on the local services, lent the reference GPU core as `aura-host` does.
 fn runtime() -> PluginRuntime {
-    PluginRuntime::new(Arc::new(ServiceHub::new(config().services)), None).expect("runtime")
+    let config = config();
+    PluginRuntime::new(Arc::new(ServiceHub::new(config.services)), None)
+        .expect("runtime")
+        .with_gpu(Arc::new(ReferenceGpus(config.gpu)))
 }
 
 fn context(run_id: &str, config: &str) -> RunContext {
