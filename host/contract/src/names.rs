@@ -36,6 +36,30 @@ pub mod graph {
     pub const REQUEST_ID: &str = "request_id";
     pub const AGENT_ID: &str = "agent_id";
     pub const DEVICE_ID: &str = "device_id";
+
+    /// Cypher with the contract's names filled in, so a statement reads as Cypher and
+    /// still names nothing itself: `<Request>`, `<Decision>`, `<Agent>`, `<Gpu>`,
+    /// `<DECIDED_BY>`, `<VOTED>`, `<ALLOCATES>`, `<run_id>`, `<request_id>`,
+    /// `<agent_id>`, `<device_id>`.
+    pub fn cypher(template: &str) -> String {
+        [
+            ("<Request>", REQUEST),
+            ("<Decision>", DECISION),
+            ("<Agent>", AGENT),
+            ("<Gpu>", GPU),
+            ("<DECIDED_BY>", DECIDED_BY),
+            ("<VOTED>", VOTED),
+            ("<ALLOCATES>", ALLOCATES),
+            ("<run_id>", super::RUN_ID_PROPERTY),
+            ("<request_id>", REQUEST_ID),
+            ("<agent_id>", AGENT_ID),
+            ("<device_id>", DEVICE_ID),
+        ]
+        .into_iter()
+        .fold(template.to_string(), |text, (token, name)| {
+            text.replace(token, name)
+        })
+    }
 }
 
 /// What every key of every run starts with.
@@ -128,6 +152,10 @@ mod tests {
             assert!(k.starts_with(&key_prefix("r1")), "{k}");
         }
         assert!(decided_topic("r1").starts_with(&topic_prefix("r1")));
+        assert_eq!(
+            graph::cypher("MATCH (r:<Request> {<run_id>: $r})-[:<DECIDED_BY>]->(d:<Decision>)"),
+            "MATCH (r:Request {run_id: $r})-[:DECIDED_BY]->(d:Decision)"
+        );
         assert_eq!(run_of_key(&trace_key("r-1", "q:x")), Some("r-1"));
         assert_eq!(run_of_key("other:r1:x"), None);
     }

@@ -130,7 +130,7 @@ impl TargetCore {
                 if !e.retryable() {
                     span.record("terminal", true);
                 }
-                span.record("error", e.to_string().as_str());
+                span.record("error", aura_services::error_chain(e).as_str());
             }
         }
         drop(span);

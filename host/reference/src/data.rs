@@ -1,7 +1,7 @@
 //! The graph statement that persists a decision. Where the target writes in every store
 //! is named once, in `aura_contract::names` (and described in `docs/data-model.md`).
 
-use aura_contract::names::{RUN_ID_PROPERTY, graph as g};
+use aura_contract::names::graph;
 
 use crate::request::Decision;
 use aura_services::Cypher;
@@ -11,38 +11,27 @@ use aura_services::Cypher;
 pub fn persist_decision(d: &Decision) -> Cypher {
     let r = &d.request;
     let votes = &d.votes;
-    Cypher::new(format!(
-        "MERGE (r:{request} {{{run}: $run_id, {rid}: $request_id}}) \
+    Cypher::new(graph::cypher(
+        "MERGE (r:<Request> {<run_id>: $run_id, <request_id>: $request_id}) \
          SET r.team = $team, r.gpu_count = $gpu_count, r.gpu_model = $gpu_model, \
              r.memory_gb = $memory_gb, r.priority = $priority, \
              r.duration_minutes = $duration_minutes \
-         MERGE (d:{decision} {{{run}: $run_id, {rid}: $request_id}}) \
+         MERGE (d:<Decision> {<run_id>: $run_id, <request_id>: $request_id}) \
          SET d.outcome = $outcome, d.reason_class = $reason_class, d.reason = $reason, \
              d.quorum = $quorum, d.approve_weight = $approve_weight, \
              d.deny_weight = $deny_weight, d.decided_at = $decided_at, \
              d.workflow_id = $workflow_id \
-         MERGE (r)-[:{decided_by}]->(d) \
+         MERGE (r)-[:<DECIDED_BY>]->(d) \
          FOREACH (i IN range(0, size($agents) - 1) | \
-             MERGE (a:{agent} {{{run}: $run_id, {aid}: $agents[i]}}) \
-             MERGE (a)-[v:{voted}]->(d) \
+             MERGE (a:<Agent> {<run_id>: $run_id, <agent_id>: $agents[i]}) \
+             MERGE (a)-[v:<VOTED>]->(d) \
              SET v.approve = $approves[i], v.confidence = $confidences[i], \
                  v.abstained = $abstained[i]) \
          FOREACH (i IN range(0, size($devices) - 1) | \
-             MERGE (g:{gpu} {{{run}: $run_id, {did}: $devices[i]}}) \
+             MERGE (g:<Gpu> {<run_id>: $run_id, <device_id>: $devices[i]}) \
              SET g.model = $models[i], g.memory_gb = $memories[i] \
-             MERGE (d)-[:{allocates}]->(g)) \
+             MERGE (d)-[:<ALLOCATES>]->(g)) \
          RETURN d.outcome AS outcome",
-        request = g::REQUEST,
-        decision = g::DECISION,
-        agent = g::AGENT,
-        gpu = g::GPU,
-        decided_by = g::DECIDED_BY,
-        voted = g::VOTED,
-        allocates = g::ALLOCATES,
-        run = RUN_ID_PROPERTY,
-        rid = g::REQUEST_ID,
-        aid = g::AGENT_ID,
-        did = g::DEVICE_ID,
     ))
     .param("run_id", d.run_id.as_str())
     .param("request_id", d.request_id.as_str())

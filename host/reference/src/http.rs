@@ -45,10 +45,12 @@ fn target_error(e: TargetError) -> Response {
     let status = match &e {
         TargetError::BadRequest(_) => StatusCode::BAD_REQUEST,
         TargetError::Duplicate(_) => StatusCode::CONFLICT,
-        TargetError::Temporal(_) | TargetError::Worker(_) => StatusCode::SERVICE_UNAVAILABLE,
+        TargetError::Temporal { .. } | TargetError::Worker { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    error(status, e.to_string())
+    error(status, aura_services::error_chain(&e))
 }
 
 #[derive(Deserialize)]

@@ -54,16 +54,43 @@ pub enum TargetError {
     BadRequest(String),
     #[error("request {0} was already submitted in this run")]
     Duplicate(String),
-    #[error("temporal {0}")]
-    Temporal(String),
-    #[error("temporal worker: {0}")]
-    Worker(String),
+    #[error("temporal: {what}")]
+    Temporal {
+        what: String,
+        #[source]
+        source: Cause,
+    },
+    #[error("temporal worker: {what}")]
+    Worker {
+        what: String,
+        #[source]
+        source: Cause,
+    },
     #[error(transparent)]
     Gpu(#[from] GpuError),
     #[error(transparent)]
     Weights(#[from] WeightsError),
     #[error(transparent)]
     Trace(#[from] aura_services::trace::TraceError),
+}
+
+/// The error underneath a Temporal or worker failure, kept whole for the message chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl TargetError {
+    pub(crate) fn temporal(what: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self::Temporal {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn worker(what: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self::Worker {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// What the steps share: services, council, GPU core, traces and metrics.
@@ -221,18 +248,21 @@ impl Target {
                 .start_workflow(GpuAllocationWorkflow::run, input, options),
         )
         .await
-        .map_err(|_| {
-            TargetError::Temporal(format!(
-                "start {workflow_id}: no answer within {:?}",
-                self.temporal_timeout
-            ))
+        .map_err(|e| {
+            TargetError::temporal(
+                format!(
+                    "start {workflow_id}: no answer within {:?}",
+                    self.temporal_timeout
+                ),
+                e,
+            )
         })?;
         match started {
             Ok(_) => {}
             Err(WorkflowStartError::AlreadyStarted { .. }) => {
                 return Err(TargetError::Duplicate(request.request_id));
             }
-            Err(e) => return Err(TargetError::Temporal(format!("start {workflow_id}: {e}"))),
+            Err(e) => return Err(TargetError::temporal(format!("start {workflow_id}"), e)),
         }
         self.core.metrics.request();
         Ok(Submitted {
@@ -272,9 +302,7 @@ impl Target {
             Ok(Err(WorkflowGetResultError::NotFound(_))) => Ok(DecisionState::Unknown),
             // The server not answering says nothing about the workflow.
             Ok(Err(e @ (WorkflowGetResultError::Rpc(_) | WorkflowGetResultError::Other(_)))) => {
-                Err(TargetError::Temporal(format!(
-                    "result of {workflow_id}: {e}"
-                )))
+                Err(TargetError::temporal(format!("result of {workflow_id}"), e))
             }
             Ok(Err(e)) => Ok(DecisionState::Failed {
                 reason: aura_services::error_chain(&e),

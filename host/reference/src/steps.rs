@@ -43,7 +43,7 @@ pub struct StepOptions {
 pub enum StepError {
     #[error(transparent)]
     Service(#[from] ServiceError),
-    #[error("council inference: {0}")]
+    #[error("council inference")]
     Council(#[from] GpuError),
     #[error("{step} did not finish within {timeout_ms} ms")]
     Timeout { step: String, timeout_ms: u64 },

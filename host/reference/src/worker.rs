@@ -24,21 +24,24 @@ pub struct WorkerThread {
 
 /// A Temporal client for `config`'s namespace.
 pub async fn client(config: &TemporalConfig) -> Result<Client, TargetError> {
-    let temporal = |e: String| TargetError::Temporal(format!("{}: {e}", config.url));
-    let url = Url::parse(&config.url).map_err(|e| temporal(e.to_string()))?;
+    let url = Url::parse(&config.url)
+        .map_err(|e| TargetError::temporal(format!("{}: not a URL", config.url), e))?;
     let options = ConnectionOptions::new(url)
         .identity(format!("aura-host-target@{}", std::process::id()))
         .connect_timeout(config.timeout)
         .build();
     let connection = tokio::time::timeout(config.timeout, Connection::connect(options))
         .await
-        .map_err(|_| temporal(format!("no answer within {:?}", config.timeout)))?
-        .map_err(|e| temporal(e.to_string()))?;
+        .map_err(|e| {
+            let what = format!("{}: no answer within {:?}", config.url, config.timeout);
+            TargetError::temporal(what, e)
+        })?
+        .map_err(|e| TargetError::temporal(format!("connect to {}", config.url), e))?;
     Client::new(
         connection,
         ClientOptions::new(config.namespace.clone()).build(),
     )
-    .map_err(|e| temporal(e.to_string()))
+    .map_err(|e| TargetError::temporal(format!("client for {}", config.url), e))
 }
 
 impl WorkerThread {
@@ -56,28 +59,31 @@ impl WorkerThread {
                 let rt = match tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .thread_name("aura-worker")
+                    // Activities poll the service clients' deep futures; debug builds
+                    // need more than tokio's 2 MiB default.
+                    .thread_stack_size(8 << 20)
                     .enable_all()
                     .build()
                 {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(TargetError::Worker(e.to_string())));
+                        let _ = ready_tx.send(Err(TargetError::worker("its runtime", e)));
                         return;
                     }
                 };
                 rt.block_on(async move {
                     let started = async {
                         let runtime = Runtime::from_current_tokio(Default::default())
-                            .map_err(|e| TargetError::Worker(e.to_string()))?;
+                            .map_err(|e| TargetError::worker("the core runtime", e))?;
                         let client = client(&temporal).await?;
                         let options = WorkerOptions::new(queue)
                             .register_workflow::<GpuAllocationWorkflow>()
-                            .map_err(|e| TargetError::Worker(e.to_string()))?
+                            .map_err(|e| TargetError::worker("register the workflow", e))?
                             .register_activities(AllocationActivities::new(core))
                             .build();
                         Worker::new(&runtime, client, options)
                             .map(|w| (runtime, w))
-                            .map_err(|e| TargetError::Worker(e.to_string()))
+                            .map_err(|e| TargetError::worker("start polling", e))
                     };
                     let (_runtime, mut worker) = match started.await {
                         Ok(w) => w,
@@ -93,10 +99,10 @@ impl WorkerThread {
                     }
                 });
             })
-            .map_err(|e| TargetError::Worker(e.to_string()))?;
+            .map_err(|e| TargetError::worker("its thread", e))?;
         let (shutdown, runtime) = ready_rx
             .await
-            .map_err(|_| TargetError::Worker("the worker thread ended before starting".into()))??;
+            .map_err(|e| TargetError::worker("the worker thread ended before starting", e))??;
         Ok(Self {
             shutdown,
             runtime,

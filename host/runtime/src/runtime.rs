@@ -4,7 +4,7 @@
 //! plugin's failed result. Nothing a plugin does reaches the host or another plugin.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -174,8 +174,8 @@ impl PluginRuntime {
 
     fn compile(&self, path: &std::path::Path, bytes: &[u8]) -> Result<Component, LoadError> {
         let digest = load::digest(bytes);
-        let cached = |c: &std::collections::HashMap<String, Component>| c.get(&digest).cloned();
-        if let Some(c) = self.compiled.lock().ok().and_then(|c| cached(&c)) {
+        let compiled = || self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = compiled().get(&digest).cloned() {
             return Ok(c);
         }
         let component = engine::compile(&self.engine, self.cache_dir.as_deref(), &digest, bytes)
@@ -183,9 +183,7 @@ impl PluginRuntime {
                 path: path.to_path_buf(),
                 reason: format!("{e:#}"),
             })?;
-        if let Ok(mut c) = self.compiled.lock() {
-            c.insert(digest, component.clone());
-        }
+        compiled().insert(digest, component.clone());
         Ok(component)
     }
 

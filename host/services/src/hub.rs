@@ -8,6 +8,7 @@
 //! that stops with it).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
@@ -19,6 +20,9 @@ use super::temporal::TemporalWorkflows;
 use super::{Cache, EventBus, GraphStore, ServiceError, ServiceKind, Workflows};
 use crate::config::ServicesConfig;
 use crate::error::Failure;
+
+/// Making one connection, on whichever runtime polls it.
+type Connecting<T> = Pin<Box<dyn Future<Output = Result<Arc<T>, ServiceError>> + Send>>;
 
 pub struct ServiceHub {
     config: ServicesConfig,
@@ -45,86 +49,68 @@ impl ServiceHub {
         &self.config
     }
 
-    /// Runs `connect` on the home runtime (inline when the hub has none).
-    async fn at_home<T, F>(
+    /// The connection in `cell`, made on first use by `connect` on the home runtime
+    /// (inline when the hub has none). The connecting future is boxed: the clients'
+    /// connect futures are large, and a caller's stack (a Temporal worker thread's)
+    /// must not carry copies of them.
+    async fn shared<T>(
         &self,
+        cell: &OnceCell<Arc<T>>,
         kind: ServiceKind,
-        address: &str,
-        connect: F,
-    ) -> Result<T, ServiceError>
+        address: String,
+        connect: Connecting<T>,
+    ) -> Result<Arc<T>, ServiceError>
     where
-        T: Send + 'static,
-        F: Future<Output = Result<T, ServiceError>> + Send + 'static,
+        T: ?Sized + Send + Sync + 'static,
     {
-        match &self.home {
-            None => connect.await,
-            Some(home) => home.spawn(connect).await.map_err(|e| {
-                ServiceError::new(
-                    kind,
-                    address,
-                    Failure::Connect(format!("connecting task: {e}")),
-                )
-            })?,
-        }
+        cell.get_or_try_init(|| async {
+            match &self.home {
+                None => connect.await,
+                Some(home) => home.spawn(connect).await.map_err(|e| {
+                    let failure = Failure::Connect(format!("connecting task: {e}"));
+                    ServiceError::new(kind, address, failure)
+                })?,
+            }
+        })
+        .await
+        .cloned()
     }
 
     pub async fn graph(&self) -> Result<Arc<dyn GraphStore>, ServiceError> {
         let graph = self.config.graph.clone();
-        self.graph
-            .get_or_try_init(|| async {
-                let address = graph.url.clone();
-                self.at_home(ServiceKind::Graph, &address, async move {
-                    super::graph::connect(&graph).await.map(Arc::from)
-                })
-                .await
-            })
+        let address = graph.url.clone();
+        let connect: Connecting<dyn GraphStore> =
+            Box::pin(async move { super::graph::connect(&graph).await.map(Arc::from) });
+        self.shared(&self.graph, ServiceKind::Graph, address, connect)
             .await
-            .cloned()
     }
 
     pub async fn cache(&self) -> Result<Arc<dyn Cache>, ServiceError> {
         let redis = self.config.redis.clone();
-        self.cache
-            .get_or_try_init(|| async {
-                let address = redis.url.clone();
-                self.at_home(ServiceKind::Redis, &address, async move {
-                    let c: Arc<dyn Cache> = Arc::new(RedisCache::connect(&redis).await?);
-                    Ok(c)
-                })
-                .await
-            })
+        let address = redis.url.clone();
+        let connect: Connecting<dyn Cache> =
+            Box::pin(async move { Ok(Arc::new(RedisCache::connect(&redis).await?) as _) });
+        self.shared(&self.cache, ServiceKind::Redis, address, connect)
             .await
-            .cloned()
     }
 
     pub async fn events(&self) -> Result<Arc<dyn EventBus>, ServiceError> {
         let kafka = self.config.kafka.clone();
-        self.events
-            .get_or_try_init(|| async {
-                let address = kafka.brokers.clone();
-                self.at_home(ServiceKind::Kafka, &address, async move {
-                    let e: Arc<dyn EventBus> = Arc::new(KafkaEvents::connect(&kafka).await?);
-                    Ok(e)
-                })
-                .await
-            })
+        let address = kafka.brokers.clone();
+        let connect: Connecting<dyn EventBus> =
+            Box::pin(async move { Ok(Arc::new(KafkaEvents::connect(&kafka).await?) as _) });
+        self.shared(&self.events, ServiceKind::Kafka, address, connect)
             .await
-            .cloned()
     }
 
     pub async fn workflows(&self) -> Result<Arc<dyn Workflows>, ServiceError> {
         let temporal = self.config.temporal.clone();
-        self.workflows
-            .get_or_try_init(|| async {
-                let address = temporal.url.clone();
-                self.at_home(ServiceKind::Temporal, &address, async move {
-                    let w: Arc<dyn Workflows> =
-                        Arc::new(TemporalWorkflows::connect(&temporal).await?);
-                    Ok(w)
-                })
-                .await
-            })
+        let address = temporal.url.clone();
+        let connect: Connecting<dyn Workflows> =
+            Box::pin(
+                async move { Ok(Arc::new(TemporalWorkflows::connect(&temporal).await?) as _) },
+            );
+        self.shared(&self.workflows, ServiceKind::Temporal, address, connect)
             .await
-            .cloned()
     }
 }

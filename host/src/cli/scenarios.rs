@@ -13,7 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
-use crate::orchestrator::execute::Abort;
+use crate::orchestrator::execute::{Abort, Existing};
 use crate::orchestrator::plugins::PluginSet;
 use crate::orchestrator::{Execution, RunError, RunOptions, Scenario, suite};
 use crate::report::{RunEvent, RunReport, Status, junit, summary};
@@ -33,6 +33,9 @@ pub struct Request<'a> {
     pub junit: Option<&'a Path>,
     /// Replaces every scenario generator's seed.
     pub seed: Option<u64>,
+    /// Requests an earlier run decided (`--request`, in the namespace `run_id`): the
+    /// validators check them instead of scenarios running.
+    pub existing: &'a [String],
 }
 
 /// The scenarios named on the command line, each with its suite, in the order given.
@@ -83,7 +86,27 @@ pub async fn run(
     cli_plugins: &[Plugin],
     req: Request<'_>,
 ) -> Result<ExitCode, CliError> {
-    let scenarios = load(&config.run.scenarios_dir, req.suite, req.files)?;
+    let (scenarios, existing, run_id) = match (req.existing, &req.run_id) {
+        ([], _) => (
+            load(&config.run.scenarios_dir, req.suite, req.files)?,
+            None,
+            req.run_id.clone(),
+        ),
+        (_, None) => {
+            return Err(CliError::new(
+                ExitCode::BadInput,
+                "--request names requests of an earlier run: give the namespace their data is under with --run-id",
+            ));
+        }
+        (ids, Some(ns)) => (
+            vec![("requests".to_string(), Scenario::existing(ns.as_str()))],
+            Some(Existing {
+                namespace: ns.clone(),
+                request_ids: ids.to_vec(),
+            }),
+            None,
+        ),
+    };
     let plugins = PluginSet::resolve(
         runtime,
         &config.run.plugins_dir,
@@ -92,10 +115,7 @@ pub async fn run(
         req.seed,
     )
     .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
-    let run_id = req
-        .run_id
-        .clone()
-        .unwrap_or_else(aura_services::namespace::generate_run_id);
+    let run_id = run_id.unwrap_or_else(aura_services::namespace::generate_run_id);
     let jobs = req.jobs.unwrap_or(config.run.jobs).max(1);
     println!(
         "run {run_id} · {} scenario(s) · {jobs} at a time · journal {}",
@@ -119,6 +139,7 @@ pub async fn run(
         plugins,
         options: RunOptions {
             jobs,
+            existing,
             keep_data: req.keep_data,
             command: std::env::args().collect::<Vec<_>>().join(" "),
         },
@@ -201,17 +222,13 @@ impl Progress {
     }
 
     fn on(&self, event: &RunEvent) {
-        if let Ok(mut events) = self.events.lock() {
-            events.push((chrono::Utc::now().timestamp_millis(), event.clone()));
-        }
+        locked(&self.events).push((chrono::Utc::now().timestamp_millis(), event.clone()));
         match event {
             RunEvent::RunStarted { scenarios, .. } => {
                 let mut per_suite: BTreeMap<&str, u64> = BTreeMap::new();
                 for s in scenarios {
                     *per_suite.entry(s.suite.as_str()).or_default() += 1;
-                    if let Ok(mut m) = self.suite_of.lock() {
-                        m.insert(s.id.clone(), s.suite.clone());
-                    }
+                    locked(&self.suite_of).insert(s.id.clone(), s.suite.clone());
                 }
                 let style =
                     ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
@@ -221,9 +238,7 @@ impl Progress {
                     let bar = self.multi.add(ProgressBar::new(n));
                     bar.set_style(style.clone());
                     bar.set_prefix(suite.to_string());
-                    if let Ok(mut bars) = self.bars.lock() {
-                        bars.insert(suite.to_string(), bar);
-                    }
+                    locked(&self.bars).insert(suite.to_string(), bar);
                 }
             }
             RunEvent::ScenarioStarted { scenario } => {
@@ -238,22 +253,18 @@ impl Progress {
                 }
             }
             RunEvent::RunFinished { .. } => {
-                if let Ok(bars) = self.bars.lock() {
-                    bars.values().for_each(ProgressBar::finish_and_clear);
-                }
+                locked(&self.bars)
+                    .values()
+                    .for_each(ProgressBar::finish_and_clear);
             }
             _ => {}
         }
     }
 
     fn bar(&self, scenario: &str, f: impl FnOnce(&ProgressBar)) {
-        let suite = self
-            .suite_of
-            .lock()
-            .ok()
-            .and_then(|m| m.get(scenario).cloned());
-        if let (Some(suite), Ok(bars)) = (suite, self.bars.lock())
-            && let Some(b) = bars.get(&suite)
+        let suite = locked(&self.suite_of).get(scenario).cloned();
+        if let Some(suite) = suite
+            && let Some(b) = locked(&self.bars).get(&suite)
         {
             f(b);
         }
@@ -261,8 +272,7 @@ impl Progress {
 
     /// The scenario's lines, from the report of the events so far.
     fn line(&self, scenario: &str) -> Option<String> {
-        let events = self.events.lock().ok()?;
-        let report = RunReport::build(&events)?;
+        let report = RunReport::build(&locked(&self.events))?;
         let s = report.scenarios.iter().find(|s| s.id == scenario)?;
         Some(summary::scenario_lines(s))
     }
@@ -274,4 +284,10 @@ impl Progress {
             let _ = self.multi.println(line);
         }
     }
+}
+
+/// A display lock: a panic elsewhere while it was held leaves the data whole (each
+/// update is one call), so the display goes on with it.
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -51,10 +51,19 @@ pub enum RunError {
 pub struct RunOptions {
     /// Independent scenarios at once (at least 1).
     pub jobs: usize,
+    /// Validate requests an earlier run decided (its data kept) instead of submitting:
+    /// the run's one scenario runs its validators on them, in their namespace.
+    pub existing: Option<Existing>,
     /// Keep the run's graph nodes, Redis keys and topics.
     pub keep_data: bool,
     /// The command line, for the report.
     pub command: String,
+}
+
+/// Requests an earlier run decided, in the namespace their data lives under.
+pub struct Existing {
+    pub namespace: RunId,
+    pub request_ids: Vec<String>,
 }
 
 /// Stops a run: the first reason given wins.
@@ -143,7 +152,10 @@ impl Execution<'_> {
     ) -> Result<RunReport, RunError> {
         let refs: Vec<&Scenario> = self.scenarios.iter().map(|(_, s)| s).collect();
         let stages = plan::stages(&refs)?;
-        let spaces = namespaces(&self.run_id, self.scenarios.len())?;
+        let spaces = match &self.options.existing {
+            Some(e) => vec![e.namespace.clone(); self.scenarios.len()],
+            None => namespaces(&self.run_id, self.scenarios.len())?,
+        };
         let needed = self.required();
         let before = health::check(self.hub.config(), &needed).await;
         let down: Vec<String> = before
@@ -231,9 +243,10 @@ impl Execution<'_> {
                     let (target, recorder, started) = (&target, &recorder, &started);
                     let this = &self;
                     async move {
-                        if let Ok(mut st) = started.lock() {
-                            st.insert(s.id.clone());
-                        }
+                        started
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(s.id.clone());
                         let driver = InProcess::in_run(target.clone(), ns.clone());
                         (s.id.clone(), this.scenario(&driver, ns, recorder, s).await)
                     }
@@ -259,7 +272,7 @@ impl Execution<'_> {
             .abort
             .reason()
             .unwrap_or_else(|| "the run stopped".into());
-        let started = started.into_inner().unwrap_or_default();
+        let started = started.into_inner().unwrap_or_else(PoisonError::into_inner);
         for (_, s) in &self.scenarios {
             if !outcome.contains_key(&s.id) {
                 let reason = if started.contains(&s.id) {
@@ -345,12 +358,15 @@ impl Execution<'_> {
         let result = runner.run(s).await;
         let mut passed = result.passed();
         if result.abort.is_none() {
-            let ids: Vec<String> = result
-                .requests
-                .iter()
-                .filter(|r| matches!(r.status, RequestStatus::Passed | RequestStatus::Failed))
-                .map(|r| r.request_id.clone())
-                .collect();
+            let ids: Vec<String> = match &self.options.existing {
+                Some(e) => e.request_ids.clone(),
+                None => result
+                    .requests
+                    .iter()
+                    .filter(|r| matches!(r.status, RequestStatus::Passed | RequestStatus::Failed))
+                    .map(|r| r.request_id.clone())
+                    .collect(),
+            };
             let validations = self.plugins.validators(&s.id).iter().map(|v| async {
                 let r =
                     plugins::validate(&self.plugins.runtime, v, ns.as_str(), s, self.target, &ids)
@@ -385,7 +401,12 @@ impl Execution<'_> {
     ) {
         let after = health::check(self.hub.config(), needed).await;
         let ns = format!("{}-<n>", self.run_id);
-        let cleanup = if self.options.keep_data {
+        let cleanup = if let Some(e) = &self.options.existing {
+            format!(
+                "kept: the data of {} belongs to the run that decided it",
+                e.namespace
+            )
+        } else if self.options.keep_data {
             format!(
                 "kept (--keep-data): graph nodes with {} '{ns}', Redis keys {}*, topics {}* (n = 1..{})",
                 names::RUN_ID_PROPERTY,

@@ -235,6 +235,28 @@ pub enum ScenarioError {
 }
 
 impl Scenario {
+    /// The scenario `run --request` runs: no requests of its own; its validators check
+    /// requests an earlier run decided.
+    pub fn existing(namespace: &str) -> Scenario {
+        Scenario {
+            id: "existing-requests".into(),
+            name: format!("requests decided in {namespace}"),
+            description: "validators on an earlier run's requests (run --request)".into(),
+            gpu_requests: Vec::new(),
+            generator: None,
+            expected_outcomes: Vec::new(),
+            invariants: Vec::new(),
+            validation_rules: Vec::new(),
+            recovery: None,
+            max_execution_time: default_max_time(),
+            step_timeouts: BTreeMap::new(),
+            required_services: ServiceKind::ALL.to_vec(),
+            feature_flags: BTreeMap::new(),
+            faults: Vec::new(),
+            depends_on: Vec::new(),
+        }
+    }
+
     /// Reads, parses and checks a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

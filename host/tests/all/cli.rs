@@ -455,11 +455,24 @@ mod plugin_cli {
                 "wasm32-wasip2/release/{}.wasm",
                 name.replace('-', "_")
             ));
-            let out = run(aura()
-                .args(["run", "--request", "req-1", "--plugin"])
-                .arg(&wasm));
+            // One call in the sandbox, as the SDK's `testing` makes it.
+            let extra: &[&str] = match kind {
+                "validator" => &["--request", "req-1"],
+                "recovery-strategy" => &[
+                    "--failure",
+                    r#"{"service":"redis","operation":"get","attempt":1,"error":"refused","elapsed_ms":0}"#,
+                ],
+                _ => &["--seed", "7"],
+            };
+            let out = run(aura().args(["plugin", "call"]).arg(&wasm).args(extra));
             assert_eq!(out.status.code(), Some(0), "{kind}: {}", text(&out));
-            assert!(text(&out).contains(&format!("({kind})")), "{}", text(&out));
+            let answer: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("one JSON object");
+            assert_eq!(answer["kind"], *kind, "{answer}");
+            assert!(
+                answer["outcome"]["Ok"].is_object() || answer["outcome"]["Ok"].is_string(),
+                "{answer}"
+            );
         }
         let again = run(aura()
             .args([
@@ -472,6 +485,25 @@ mod plugin_cli {
             ])
             .arg(dir.path()));
         assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+        // The scaffold's own test, as its author runs it: the SDK's `testing` drives this
+        // binary (`.cargo/config.toml`), and the test passes on the first try.
+        let test = std::process::Command::new(env!("CARGO"))
+            .arg("test")
+            .current_dir(dir.path().join("my-validator"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env("AURA_HOST_BIN", env!("CARGO_BIN_EXE_aura-host"))
+            .output()
+            .expect("cargo test");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&test.stdout),
+            String::from_utf8_lossy(&test.stderr)
+        );
+        assert!(test.status.success(), "{all}");
+        assert!(
+            all.contains("my_validator_runs_in_the_host ... ok"),
+            "{all}"
+        );
     }
 }
 

@@ -10,23 +10,11 @@ use aura_host::report::RunEvent;
 use aura_reference::Target;
 use aura_reference::driver::InProcess;
 use aura_reference::request::Outcome;
-use aura_services::ServiceHub;
-use aura_services::namespace::RunId;
 
 async fn target() -> Arc<Target> {
     let mut config = common::config();
     config.target.task_queue = common::unique("aura-orch");
-    let run = RunId::parse(&common::unique("o")).expect("run id");
-    Arc::new(
-        Target::start(
-            Arc::new(ServiceHub::new(config.services.clone())),
-            &config.target,
-            &config.gpu,
-            run,
-        )
-        .await
-        .expect("target"),
-    )
+    common::start_target(&config, "o").await
 }
 
 /// Runs one scenario through `target` without plugins.

@@ -333,6 +333,63 @@ fn a_generator_scenario_validates_its_generated_requests_end_to_end() {
     );
 }
 
+/// `run --request` validates requests an earlier run decided and kept, through the
+/// orchestrator: the kept decision passes, a request that was never made fails.
+#[test]
+fn run_request_validates_an_earlier_runs_kept_requests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::queue_config(dir.path(), "");
+    let first = dir.path().join("first.json");
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["run", "-q", "--keep-data", "--json"])
+            .arg(&first),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ns = read_json(&first)["scenarios"][0]["namespace"]
+        .as_str()
+        .expect("namespace")
+        .to_string();
+    let validate = |request: &str, json: &Path| {
+        let (out, _) = run_within(
+            aura_with(&config)
+                .args([
+                    "run",
+                    "-q",
+                    "--plugin",
+                    "decision_persistence",
+                    "--request",
+                    request,
+                ])
+                .args(["--run-id", &ns, "--json"])
+                .arg(json),
+            LONG,
+        );
+        (out, read_json(json))
+    };
+    let (out, v) = validate("smoke-req-1", &dir.path().join("kept.json"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_valid_report(&dir.path().join("kept.json"));
+    let sc = &v["scenarios"][0];
+    assert_eq!(sc["namespace"], ns.as_str(), "{sc}");
+    assert_eq!(
+        sc["validators"][0]["validator"], "decision_persistence",
+        "{sc}"
+    );
+    assert_eq!(sc["validators"][0]["passed"], true, "{sc}");
+    assert_eq!(
+        sc["requests"],
+        serde_json::json!([]),
+        "nothing was submitted: {sc}"
+    );
+    let (out, v) = validate("never-made", &dir.path().join("never.json"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(v["scenarios"][0]["validators"][0]["passed"], false, "{v}");
+    let reset = common::run(aura().args(["env", "reset", "--run", &ns]));
+    assert_eq!(reset.status.code(), Some(0), "{}", text(&reset));
+}
+
 /// A scenario that declares faults is not passed while no chaos engine injects them: it is
 /// skipped with each fault listed as not injected, the run fails, and the JSON and JUnit
 /// say so.

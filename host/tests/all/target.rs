@@ -12,7 +12,6 @@ use aura_host::config::AuraConfig;
 use aura_reference::driver::{Http, InProcess, TargetDriver};
 use aura_reference::request::{DenialClass, Outcome};
 use aura_reference::{Decision, DecisionState, GpuAllocationRequest, Target};
-use aura_services::namespace::RunId;
 use aura_services::trace::StepStatus;
 use aura_services::{Cypher, KeyTtl, ServiceHub};
 
@@ -26,17 +25,7 @@ fn config() -> AuraConfig {
 }
 
 async fn start(config: &AuraConfig) -> Arc<Target> {
-    let run = RunId::parse(&common::unique("t")).expect("run id");
-    Arc::new(
-        Target::start(
-            Arc::new(ServiceHub::new(config.services.clone())),
-            &config.target,
-            &config.gpu,
-            run,
-        )
-        .await
-        .expect("target starts"),
-    )
+    common::start_target(config, "t").await
 }
 
 fn request(id: &str, gpus: u32, priority: u32) -> GpuAllocationRequest {

@@ -32,24 +32,14 @@ const DEADLINE_MS: u64 = 5_000;
 /// The decision with its votes and devices, in one row (none until it is written), in
 /// the contract's labels and properties.
 fn query() -> String {
-    format!(
-        "MATCH (r:{request} {{{run}: $run_id, {rid}: $request_id}})\
-         -[:{decided_by}]->(d:{decision} {{{run}: $run_id, {rid}: $request_id}}) \
-         OPTIONAL MATCH (d)-[:{allocates}]->(g:{gpu}) \
-         WITH d, collect(DISTINCT g.{did}) AS devices \
-         OPTIONAL MATCH (a:{agent})-[:{voted}]->(d) \
+    g::cypher(
+        "MATCH (r:<Request> {<run_id>: $run_id, <request_id>: $request_id})\
+         -[:<DECIDED_BY>]->(d:<Decision> {<run_id>: $run_id, <request_id>: $request_id}) \
+         OPTIONAL MATCH (d)-[:<ALLOCATES>]->(g:<Gpu>) \
+         WITH d, collect(DISTINCT g.<device_id>) AS devices \
+         OPTIONAL MATCH (a:<Agent>)-[:<VOTED>]->(d) \
          RETURN d.outcome AS outcome, d.reason_class AS reason_class, d.quorum AS quorum, \
          devices, count(DISTINCT a) AS votes",
-        request = g::REQUEST,
-        decision = g::DECISION,
-        agent = g::AGENT,
-        gpu = g::GPU,
-        decided_by = g::DECIDED_BY,
-        voted = g::VOTED,
-        allocates = g::ALLOCATES,
-        run = RUN_ID_PROPERTY,
-        rid = g::REQUEST_ID,
-        did = g::DEVICE_ID,
     )
 }
 
@@ -150,7 +140,7 @@ fn checks(fp: &Footprint, request_id: &str) -> Vec<Check> {
         ),
     ];
     let node = name("decision node");
-    let expected_node = format!("(:{})-[:{}]->(:{})", g::REQUEST, g::DECIDED_BY, g::DECISION);
+    let expected_node = g::cypher("(:<Request>)-[:<DECIDED_BY>]->(:<Decision>)");
     let query = query();
     let persisted = match fp.poll(|| match graph::query(&query, &params) {
         Ok(set) => read(&set).map_or(Poll::Pending(None), Poll::Ready),

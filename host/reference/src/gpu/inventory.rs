@@ -51,7 +51,7 @@ pub fn discover(config: &GpuConfig) -> Result<(Vec<Device>, Option<String>), Gpu
         InventorySource::Auto => match nvml() {
             Ok(devices) if !devices.is_empty() => Ok((devices, None)),
             Ok(_) => Ok((declared(config), Some("NVML reports no devices".into()))),
-            Err(e) => Ok((declared(config), Some(e.to_string()))),
+            Err(e) => Ok((declared(config), Some(aura_services::error_chain(&e)))),
         },
     }
 }
@@ -78,7 +78,7 @@ fn nvml() -> Result<Vec<Device>, GpuError> {
     use nvml_wrapper::Nvml;
     use nvml_wrapper::enum_wrappers::device::{EccCounter, MemoryError, TemperatureSensor};
 
-    let unavailable = |e: nvml_wrapper::error::NvmlError| GpuError::Nvml(e.to_string());
+    let unavailable = GpuError::Nvml;
     let nvml = Nvml::init().map_err(unavailable)?;
     let count = nvml.device_count().map_err(unavailable)?;
     let mut devices = Vec::with_capacity(count as usize);

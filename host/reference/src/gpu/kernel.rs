@@ -70,8 +70,14 @@ pub struct CudaCouncil {
     device: String,
 }
 
-fn driver(e: impl std::fmt::Display) -> GpuError {
-    GpuError::Cuda(e.to_string())
+/// `what` failed in the CUDA driver or NVRTC, with its error kept as the cause.
+fn driver<E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+) -> impl FnOnce(E) -> GpuError {
+    move |e| GpuError::Cuda {
+        what,
+        source: Box::new(e),
+    }
 }
 
 /// True when the CUDA driver and NVRTC libraries can be loaded; `CudaContext::new`
@@ -84,10 +90,10 @@ pub fn cuda_present() -> bool {
 impl CudaCouncil {
     pub fn new(ordinal: usize) -> Result<Self, GpuError> {
         if !cuda_present() {
-            return Err(GpuError::Cuda("no CUDA driver or NVRTC library".into()));
+            return Err(GpuError::Unusable("no CUDA driver or NVRTC library".into()));
         }
-        let ctx = CudaContext::new(ordinal).map_err(driver)?;
-        let device = ctx.name().map_err(driver)?;
+        let ctx = CudaContext::new(ordinal).map_err(driver("open the device"))?;
+        let device = ctx.name().map_err(driver("read the device name"))?;
         let source = format!(
             "#define HIDDEN {HIDDEN}\n#define INPUTS {INPUTS}\n#define MAX_STEPS {MAX_STEPS}\n{SOURCE}"
         );
@@ -98,9 +104,11 @@ impl CudaCouncil {
             ftz: Some(false),
             ..Default::default()
         };
-        let ptx = compile_ptx_with_opts(source, options).map_err(driver)?;
-        let module = ctx.load_module(ptx).map_err(driver)?;
-        let function = module.load_function("council_forward").map_err(driver)?;
+        let ptx = compile_ptx_with_opts(source, options).map_err(driver("compile the kernel"))?;
+        let module = ctx.load_module(ptx).map_err(driver("load the kernel"))?;
+        let function = module
+            .load_function("council_forward")
+            .map_err(driver("find council_forward"))?;
         Ok(Self {
             stream: ctx.default_stream(),
             function,
@@ -126,7 +134,7 @@ impl CudaCouncil {
             || batch.steps.len() != batch.len() * MAX_STEPS * INPUTS
             || batch.gaps.len() != batch.len() * MAX_STEPS
         {
-            return Err(GpuError::Cuda(format!(
+            return Err(GpuError::Unusable(format!(
                 "inconsistent council inputs: {} weights for {agents} agent(s), {} steps and {} gaps for {} sequence(s)",
                 weights.len(),
                 batch.steps.len(),
@@ -138,11 +146,14 @@ impl CudaCouncil {
             return Ok((Vec::new(), started.elapsed()));
         }
         let s = &self.stream;
-        let w = s.clone_htod(weights).map_err(driver)?;
-        let steps = s.clone_htod(&batch.steps).map_err(driver)?;
-        let gaps = s.clone_htod(&batch.gaps).map_err(driver)?;
-        let lengths = s.clone_htod(&batch.lengths).map_err(driver)?;
-        let mut out = s.alloc_zeros::<f32>(n).map_err(driver)?;
+        let copy = "copy the batch to the device";
+        let w = s.clone_htod(weights).map_err(driver(copy))?;
+        let steps = s.clone_htod(&batch.steps).map_err(driver(copy))?;
+        let gaps = s.clone_htod(&batch.gaps).map_err(driver(copy))?;
+        let lengths = s.clone_htod(&batch.lengths).map_err(driver(copy))?;
+        let mut out = s
+            .alloc_zeros::<f32>(n)
+            .map_err(driver("allocate the logits"))?;
         let (agents_i, per_agent, batch_i) =
             (agents as i32, WEIGHTS_PER_AGENT as i32, batch.len() as i32);
         let mut launch = s.launch_builder(&self.function);
@@ -157,8 +168,9 @@ impl CudaCouncil {
             .arg(&mut out);
         // SAFETY: the argument list matches `council_forward`'s signature and every buffer
         // holds the number of elements the kernel indexes (checked above).
-        unsafe { launch.launch(LaunchConfig::for_num_elems(n as u32)) }.map_err(driver)?;
-        let logits = s.clone_dtoh(&out).map_err(driver)?;
+        unsafe { launch.launch(LaunchConfig::for_num_elems(n as u32)) }
+            .map_err(driver("launch the kernel"))?;
+        let logits = s.clone_dtoh(&out).map_err(driver("copy the logits back"))?;
         Ok((logits, started.elapsed()))
     }
 }

@@ -23,10 +23,18 @@ pub const LOGIT_TOLERANCE: f32 = 1e-4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
-    #[error("NVML: {0}")]
-    Nvml(String),
+    #[error("NVML")]
+    Nvml(#[source] nvml_wrapper::error::NvmlError),
+    /// A CUDA driver or NVRTC call failed.
+    #[error("CUDA: {what}")]
+    Cuda {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// CUDA cannot be used here, for a reason of the host's own.
     #[error("CUDA: {0}")]
-    Cuda(String),
+    Unusable(String),
     #[error("gpu: no device with index {0}")]
     NoDevice(u32),
 }
@@ -47,7 +55,7 @@ impl Compute {
             ComputePreference::Cuda => kernel::CudaCouncil::new(0).map(|k| (Self::Cuda(k), None)),
             ComputePreference::Auto => match kernel::CudaCouncil::new(0) {
                 Ok(k) => Ok((Self::Cuda(k), None)),
-                Err(e) => Ok((Self::Cpu, Some(e.to_string()))),
+                Err(e) => Ok((Self::Cpu, Some(aura_services::error_chain(&e)))),
             },
         }
     }
@@ -155,7 +163,7 @@ pub fn probe(index: u32) -> ProbeReport {
     };
     let kernel = match kernel::CudaCouncil::new(index as usize) {
         Ok(k) => k,
-        Err(e) => return report(false, None, e.to_string()),
+        Err(e) => return report(false, None, aura_services::error_chain(&e)),
     };
     match kernel.logits(&weights, 1, &batch) {
         Ok((got, elapsed)) => {
@@ -177,6 +185,6 @@ pub fn probe(index: u32) -> ProbeReport {
                 )
             }
         }
-        Err(e) => report(false, None, e.to_string()),
+        Err(e) => report(false, None, aura_services::error_chain(&e)),
     }
 }

@@ -318,3 +318,16 @@ pub fn queue_config(dir: &std::path::Path, extra: &str) -> PathBuf {
     .expect("config");
     path
 }
+
+/// The reference target on `config`'s services and task queue, for a fresh run `<prefix>…`.
+pub async fn start_target(
+    config: &AuraConfig,
+    prefix: &str,
+) -> std::sync::Arc<aura_reference::Target> {
+    let run = aura_services::namespace::RunId::parse(&unique(prefix)).expect("run id");
+    let hub = std::sync::Arc::new(aura_services::ServiceHub::new(config.services.clone()));
+    let target = aura_reference::Target::start(hub, &config.target, &config.gpu, run)
+        .await
+        .expect("the target starts");
+    std::sync::Arc::new(target)
+}
