@@ -1,23 +1,40 @@
 //! The plugin runtime against real components: hostile plugins are contained while a
 //! well-behaved one in the same run passes, a plugin is swapped mid-run without a failed
-//! call, and every kind of plugin runs.
+//! call, and every kind of plugin runs. The sandbox needs no services: these tests run
+//! on a hub whose every address never answers, without `env up`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::common::{config, ensure_env, plugin_wasm, unique};
+use crate::common::{config, plugin_wasm, unique};
 use aura_host::gpus::ReferenceGpus;
 use aura_runtime::bindings::{RecoveryAction, RunContext};
 use aura_runtime::reload::{self, PluginSlot, ReloadEvent};
 use aura_runtime::{CallFailure, Grants, Limits, PluginRuntime, PluginSpec};
 use aura_services::ServiceHub;
+use aura_services::config::ServicesConfig;
 
-/// A runtime on the local services, lent the reference GPU core as `aura-host` does.
+/// The sandbox tests need no services: every address of their hub is a listener that
+/// accepts and never answers (kept open for the whole test binary), so a call that does
+/// reach a service waits, and only the plugin's deadline ends it.
+fn offline() -> ServicesConfig {
+    static HOLE: OnceLock<std::net::TcpListener> = OnceLock::new();
+    let hole = HOLE.get_or_init(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let port = hole.local_addr().expect("addr").port();
+    let mut s = config().services;
+    s.redis.url = format!("redis://127.0.0.1:{port}");
+    s.graph.url = format!("falkor://127.0.0.1:{port}");
+    s.kafka.brokers = format!("127.0.0.1:{port}");
+    s.temporal.url = format!("http://127.0.0.1:{port}");
+    s
+}
+
+/// A runtime on a hub with no services behind it, lent the reference GPU core as
+/// `aura-host` does.
 fn runtime() -> PluginRuntime {
-    let config = config();
-    PluginRuntime::new(Arc::new(ServiceHub::new(config.services)), None)
+    PluginRuntime::new(Arc::new(ServiceHub::new(offline())), None)
         .expect("runtime")
-        .with_gpu(Arc::new(ReferenceGpus(config.gpu)))
+        .with_gpu(Arc::new(ReferenceGpus(config().gpu)))
 }
 
 fn context(run_id: &str, config: &str) -> RunContext {
@@ -47,15 +64,9 @@ fn tight() -> Limits {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_plugins_fail_their_own_result_and_nothing_else() {
-    ensure_env();
     let rt = runtime();
     let run = unique("hostile");
-    // The slow host call reads an existing, empty topic: it would wait for minutes.
-    let hub = ServiceHub::new(config().services);
-    let bus = hub.events().await.expect("kafka");
-    bus.ensure_topic(&format!("aura.{run}.never-published"), 1)
-        .await
-        .expect("topic");
+    // The slow host call reads a topic from a broker that never answers.
     let mut oversized = tight();
     oversized.memory_bytes = 128 << 20;
     let specs = vec![
