@@ -86,17 +86,17 @@ pub async fn run(
         .into_iter()
         .map(|s| runtime.load(s))
         .collect::<Result<Vec<_>, _>>()?;
-    if !args.requests.is_empty() {
-        if let Some(p) = plugins.iter().find(|p| p.kind != PluginKind::Validator) {
-            return Err(CliError::new(
-                ExitCode::BadInput,
-                format!(
-                    "--request validates requests an earlier run decided; {} is a {}, which has nothing to do there",
-                    p.name(),
-                    p.kind
-                ),
-            ));
-        }
+    if !args.requests.is_empty()
+        && let Some(p) = plugins.iter().find(|p| p.kind != PluginKind::Validator)
+    {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "--request validates requests an earlier run decided; {} is a {}, which has nothing to do there",
+                p.name(),
+                p.kind
+            ),
+        ));
     }
     if !args.watch {
         return once(config, &hub, &runtime, &plugins, args, args.run_id.clone()).await;
