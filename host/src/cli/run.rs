@@ -86,6 +86,13 @@ pub async fn run(
         .into_iter()
         .map(|s| runtime.load(s))
         .collect::<Result<Vec<_>, _>>()?;
+    // Validating nothing must not pass.
+    if !args.requests.is_empty() && !plugins.iter().any(|p| p.kind == PluginKind::Validator) {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            "--request needs at least one validator to check the requests with (--plugin or --plugins)",
+        ));
+    }
     if !args.requests.is_empty()
         && let Some(p) = plugins.iter().find(|p| p.kind != PluginKind::Validator)
     {
@@ -96,6 +103,12 @@ pub async fn run(
                 p.name(),
                 p.kind
             ),
+        ));
+    }
+    if args.watch && args.plugins.is_empty() {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            "--watch runs again when a plugin given with --plugin changes: give one",
         ));
     }
     if !args.watch {

@@ -386,6 +386,19 @@ fn run_request_validates_an_earlier_runs_kept_requests() {
     let (out, v) = validate("never-made", &dir.path().join("never.json"));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(v["scenarios"][0]["validators"][0]["passed"], false, "{v}");
+    let alone =
+        common::run(aura_with(&config).args(["run", "--request", "smoke-req-1", "--run-id", &ns]));
+    assert_eq!(
+        alone.status.code(),
+        Some(2),
+        "no validator, no verdict: {}",
+        text(&alone)
+    );
+    assert!(
+        text(&alone).contains("needs at least one validator"),
+        "{}",
+        text(&alone)
+    );
     let reset = common::run(aura().args(["env", "reset", "--run", &ns]));
     assert_eq!(reset.status.code(), Some(0), "{}", text(&reset));
 }
