@@ -66,8 +66,11 @@ fn mean(rt: &tokio::runtime::Runtime, n: u32, mut f: impl AsyncFnMut()) -> Durat
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     let config = AuraConfig::default();
-    let runtime = PluginRuntime::new(Arc::new(ServiceHub::new(config.services.clone())), None)
-        .expect("runtime");
+    let runtime = PluginRuntime::new(
+        Arc::new(ServiceHub::new(config.services.clone())),
+        Default::default(),
+    )
+    .expect("runtime");
 
     let trivial_cfg = "mode = \"trivial\"";
     let trivial = probe(&runtime, trivial_cfg);

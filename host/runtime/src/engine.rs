@@ -20,19 +20,24 @@ use super::state::PluginState;
 /// How often the epoch advances; deadlines are accurate to about this.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// Instances the pool holds at once: the most plugin calls in flight in one process.
-const POOL_INSTANCES: u32 = 64;
+/// Core instances, memories and tables one component may have.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+const MEMORIES_PER_COMPONENT: u32 = 4;
+const TABLES_PER_COMPONENT: u32 = 16;
 
-pub(super) fn engine() -> Result<Engine, LoadError> {
+/// `instances` is the most plugin calls in flight in one process; each slot can hold a
+/// component as large as the per-component maxima, so a call that got a slot never
+/// finds the pool's memories or tables used up by others.
+pub(super) fn engine(instances: u32) -> Result<Engine, LoadError> {
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(POOL_INSTANCES)
-        .total_core_instances(POOL_INSTANCES * 8)
-        .total_memories(POOL_INSTANCES * 2)
-        .total_tables(POOL_INSTANCES * 8)
-        .total_stacks(POOL_INSTANCES)
-        .max_core_instances_per_component(32)
-        .max_memories_per_component(4)
-        .max_tables_per_component(16)
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(instances * MEMORIES_PER_COMPONENT)
+        .total_tables(instances * TABLES_PER_COMPONENT)
+        .total_stacks(instances)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_memory_size(MAX_MEMORY_BYTES as usize);
     let mut config = Config::new();
     config
@@ -84,11 +89,6 @@ impl Drop for EpochTicker {
             let _ = t.join();
         }
     }
-}
-
-/// Epoch ticks for a deadline, rounded up, plus one for the tick in progress.
-pub(super) fn ticks(deadline: Duration) -> u64 {
-    (deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).saturating_add(1)
 }
 
 /// Compiles `bytes`, or loads the artifact compiled earlier for the same digest and engine.

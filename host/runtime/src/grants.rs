@@ -43,6 +43,10 @@ pub struct Grants {
     /// The run these grants were bound to ([`Self::for_run`]); scopes `workflow`.
     #[serde(skip)]
     run: String,
+    /// The requests of the call they were bound to ([`Self::for_call`]): `workflow`
+    /// covers exactly their workflow ids.
+    #[serde(skip)]
+    requests: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -81,6 +85,7 @@ impl Grants {
             directory: None,
             env: Vec::new(),
             run: String::new(),
+            requests: Vec::new(),
         }
     }
 
@@ -94,15 +99,30 @@ impl Grants {
         g
     }
 
-    /// `workflow = true` covers the workflows of the run the grants are bound to.
+    /// The grants bound to one call: its run and the request ids of its context.
+    pub fn for_call(&self, run_id: &str, request_ids: &[String]) -> Self {
+        let mut g = self.for_run(run_id);
+        g.requests = request_ids.to_vec();
+        g
+    }
+
+    /// `workflow = true` covers the workflows of the requests of the call the grants
+    /// are bound to, by exact id: run ids may contain `-`, so a prefix would also match
+    /// a run named `<run>-1`.
     pub fn check_workflow(&self, workflow_id: &str) -> Result<(), Denial> {
         Self::check_flag(self.workflow, "workflow")?;
         let own = aura_contract::names::workflow_prefix(&self.run);
-        if self.run.is_empty() || !workflow_id.starts_with(&own) {
+        let known = self
+            .requests
+            .iter()
+            .any(|r| names::workflow_id(&self.run, r) == workflow_id);
+        if self.run.is_empty() || !known {
             return Err(Denial {
                 attempted: format!("workflow {workflow_id:?}"),
                 grant: "workflow = true".into(),
-                scope: Some(format!("this run's workflows, {own}…")),
+                scope: Some(format!(
+                    "the workflows of this call's requests, {own}<request id>"
+                )),
             });
         }
         Ok(())
@@ -274,24 +294,32 @@ mod tests {
     }
 
     #[test]
-    fn the_workflow_grant_covers_only_the_runs_own_workflows() {
-        let g = Grants::run_read_only().for_run("r1");
+    fn the_workflow_grant_covers_only_the_calls_own_workflows() {
+        let g = Grants::run_read_only().for_call("r1", &["req-1".into()]);
         assert!(g.check_workflow("aura-r1-req-1").is_ok());
-        for other in ["aura-r2-req-1", "aura-r1x-req", "other", ""] {
+        // `aura-r1-1-req-1` is run `r1-1`'s, though it starts with `aura-r1-`.
+        for other in [
+            "aura-r2-req-1",
+            "aura-r1x-req",
+            "aura-r1-1-req-1",
+            "aura-r1-req-2",
+            "other",
+            "",
+        ] {
             let d = g.check_workflow(other).expect_err(other);
             assert!(
                 d.to_string()
                     .contains("outside the `workflow = true` grant"),
                 "{d}"
             );
-            assert!(d.to_string().contains("aura-r1-…"), "{d}");
+            assert!(d.to_string().contains("aura-r1-<request id>"), "{d}");
         }
         let unbound = Grants::run_read_only();
         assert!(
             unbound.check_workflow("aura--x").is_err(),
             "no run, no workflows"
         );
-        let none = Grants::default().for_run("r1");
+        let none = Grants::default().for_call("r1", &["q".into()]);
         assert_eq!(
             none.check_workflow("aura-r1-q")
                 .expect_err("not granted")

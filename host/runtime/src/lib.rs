@@ -25,12 +25,16 @@ mod load;
 pub mod manifest;
 pub mod reload;
 mod runtime;
+mod size;
 mod state;
+pub mod text;
 
 pub use error::LoadError;
 pub use gpu_access::{GpuAccess, GpuDevice, GpuProbe};
 pub use grants::{Access, CacheGrant, Denial, EventsGrant, Grants};
 pub use limits::Limits;
 pub use load::{ComponentFacts, Plugin, PluginKind, PluginSpec, digest};
-pub use runtime::{CallFailure, Cost, Invocation, PluginRuntime};
+pub use runtime::{
+    CallFailure, Cost, DEFAULT_INSTANCES, Invocation, MAX_INSTANCES, PluginRuntime, RuntimeOptions,
+};
 pub use state::DIRECTORY_MOUNT;

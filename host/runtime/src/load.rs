@@ -177,21 +177,23 @@ pub(super) fn facts(
             )
         })
         .collect();
-    let package_version = imports
+    // Every aura:host name carries its version; each must be one this host offers (a
+    // component may mix versions, and any one of them would fail to link).
+    let versions: Vec<&str> = imports
         .iter()
         .chain(exports.iter().map(|(n, _)| n))
-        .find_map(|n| n.strip_prefix(PACKAGE)?.strip_prefix('/')?.split_once('@'))
-        .map(|(_, v)| v.to_string());
-    if let Some(wanted) = &package_version
-        && !compatible(wanted, PACKAGE_VERSION)
-    {
+        .filter_map(|n| n.strip_prefix(PACKAGE)?.strip_prefix('/')?.split_once('@'))
+        .map(|(_, v)| v)
+        .collect();
+    if let Some(wanted) = versions.iter().find(|v| !compatible(v, PACKAGE_VERSION)) {
         return Err(LoadError::Version {
             path: path.to_path_buf(),
             package: PACKAGE,
-            wanted: wanted.clone(),
+            wanted: crate::text::escape(wanted, 64),
             offered: PACKAGE_VERSION,
         });
     }
+    let package_version = versions.first().map(|v| v.to_string());
     let kind = PluginKind::ALL
         .into_iter()
         .find(|k| exports.iter().any(|(n, func)| *func && n == k.export()));

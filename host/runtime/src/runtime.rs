@@ -8,11 +8,13 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::bindings::{
-    Check, Failure, GeneratedScenario, PluginError, RecoveryAction, RunContext, ValidationResult,
+    Failure, GeneratedScenario, HostError, PluginError, RecoveryAction, RunContext,
+    ValidationResult,
 };
 use super::engine::{self, EpochTicker};
 use super::error::LoadError;
@@ -21,11 +23,38 @@ use super::host::{CallContext, HostCallDeadline, Meter};
 use super::limits::MemoryCapExceeded;
 use super::load::{self, ComponentFacts, Plugin, PluginSpec, TypedPre};
 use super::state::PluginState;
+use super::{size, text};
 use aura_services::ServiceHub;
 
-/// Extra wall time past a plugin's deadline before the host abandons the call outright;
-/// the epoch and host-call deadlines normally end it first.
-const BACKSTOP: Duration = Duration::from_secs(2);
+/// Extra wall time past a plugin's deadline before the host abandons the call outright.
+/// Wasm code and `aura:host` calls end at the deadline itself; only a plugin blocked in
+/// a WASI call (a sleep, a poll) runs into this.
+const BACKSTOP: Duration = Duration::from_millis(250);
+
+/// How the runtime is set up; one per process.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where compiled components are kept between runs; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Plugin calls in flight at once (the instance pool's size); calls beyond it wait
+    /// for a free slot within their own deadline.
+    pub instances: u32,
+}
+
+/// The instance pool's default size.
+pub const DEFAULT_INSTANCES: u32 = 64;
+
+/// The largest pool a configuration may ask for (each slot reserves address space).
+pub const MAX_INSTANCES: u32 = 1024;
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            instances: DEFAULT_INSTANCES,
+        }
+    }
+}
 
 pub struct PluginRuntime {
     engine: Engine,
@@ -33,6 +62,9 @@ pub struct PluginRuntime {
     cache_dir: Option<PathBuf>,
     hub: Arc<ServiceHub>,
     gpu: Option<Arc<dyn crate::GpuAccess>>,
+    /// One permit per pool slot: a call holds one from instantiation to its end.
+    slots: Arc<Semaphore>,
+    instances: u32,
     /// Components compiled in this process, by digest: loading a plugin again (another
     /// spec, a reload of the same bytes) does not compile it again.
     compiled: std::sync::Mutex<std::collections::HashMap<String, Component>>,
@@ -50,6 +82,10 @@ pub struct Cost {
     pub bytes_out: u64,
     pub host_calls: u32,
     pub denied_calls: u32,
+    /// Log lines (`log.log` and denial notices) the host dropped: over the per-call cap.
+    pub log_lines_dropped: u32,
+    /// Time spent waiting for a free instance slot before the call could start.
+    pub queued: Duration,
 }
 
 /// Why a call produced no result. Always the plugin's failure, never the host's.
@@ -58,6 +94,16 @@ pub struct Cost {
 pub enum CallFailure {
     #[error("deadline of {0:?} exceeded")]
     Timeout(Duration),
+    #[error(
+        "deadline of {limit:?} exceeded while the plugin was blocked in a WASI call; \
+         abandoned after {after:?}"
+    )]
+    Abandoned { limit: Duration, after: Duration },
+    #[error(
+        "deadline of {0:?} exceeded while waiting for a free plugin instance slot \
+         (all {1} busy; raise `[run] plugin_instances`)"
+    )]
+    NoSlot(Duration, u32),
     #[error("{0}")]
     HostCallTimeout(String),
     #[error("stack overflow")]
@@ -108,17 +154,25 @@ enum Output {
 }
 
 impl PluginRuntime {
-    /// One engine per process; `cache_dir` keeps compiled components between runs.
-    pub fn new(hub: Arc<ServiceHub>, cache_dir: Option<PathBuf>) -> Result<Self, LoadError> {
-        let engine = engine::engine()?;
+    /// One engine per process.
+    pub fn new(hub: Arc<ServiceHub>, options: RuntimeOptions) -> Result<Self, LoadError> {
+        if options.instances == 0 || options.instances > MAX_INSTANCES {
+            return Err(LoadError::Engine(format!(
+                "run.plugin_instances must be between 1 and {MAX_INSTANCES}, got {}",
+                options.instances
+            )));
+        }
+        let engine = engine::engine(options.instances)?;
         let linker = engine::linker(&engine)?;
         let ticker = EpochTicker::start(engine.clone());
         Ok(Self {
             engine,
             linker,
-            cache_dir,
+            cache_dir: options.cache_dir,
             hub,
             gpu: None,
+            slots: Arc::new(Semaphore::new(options.instances as usize)),
+            instances: options.instances,
             compiled: Default::default(),
             _ticker: ticker,
         })
@@ -132,6 +186,11 @@ impl PluginRuntime {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The instance pool's size: plugin calls that can run at once.
+    pub fn instances(&self) -> u32 {
+        self.instances
     }
 
     /// Reads and recognises a component without linking it (for `plugin inspect`).
@@ -228,29 +287,56 @@ impl PluginRuntime {
     /// runs. For the benchmarks.
     #[doc(hidden)]
     pub async fn instantiate_only(&self, plugin: &Plugin) -> Result<(), CallFailure> {
-        let call = CallContext {
-            plugin: plugin.spec.name.as_str().into(),
-            run_id: String::new(),
-            grants: Grants::default(),
-            hub: self.hub.clone(),
-            gpu: self.gpu.clone(),
-            deadline: tokio::time::Instant::now() + plugin.spec.limits.timeout,
-            timeout: plugin.spec.limits.timeout,
-            meter: Meter::default(),
-        };
-        let state = PluginState::new(call, &Grants::default(), plugin.spec.limits.memory_bytes)
+        let mut store = self
+            .store(plugin, "", Grants::default(), Meter::default())
             .map_err(CallFailure::Setup)?;
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
         let setup = |e: wasmtime::Error| CallFailure::Setup(format!("{e:#}"));
-        store.set_fuel(u64::MAX).map_err(setup)?;
-        store.set_epoch_deadline(engine::ticks(plugin.spec.limits.timeout));
         match &plugin.pre {
             TypedPre::Validator(p) => p.instantiate_async(&mut store).await.map(drop),
             TypedPre::Recovery(p) => p.instantiate_async(&mut store).await.map(drop),
             TypedPre::Generator(p) => p.instantiate_async(&mut store).await.map(drop),
         }
         .map_err(setup)
+    }
+
+    /// A store for one call: the plugin's grants, limits, fuel and deadline. Wasm code
+    /// yields to the executor on every epoch tick, so a plugin that never calls the host
+    /// still lets the other calls on its thread make progress, and traps at its deadline.
+    fn store(
+        &self,
+        plugin: &Plugin,
+        run_id: &str,
+        grants: Grants,
+        meter: Meter,
+    ) -> Result<Store<PluginState>, String> {
+        let limits = plugin.spec.limits;
+        let deadline = tokio::time::Instant::now() + limits.timeout;
+        let call = CallContext {
+            plugin: plugin.spec.name.as_str().into(),
+            run_id: run_id.to_string(),
+            grants,
+            hub: self.hub.clone(),
+            gpu: self.gpu.clone(),
+            deadline,
+            limits,
+            meter,
+        };
+        let state = PluginState::new(call, &plugin.spec.grants, limits.memory_bytes)?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+            .map_err(|e| format!("{e:#}"))?;
+        let deadline = deadline.into_std();
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
+        store.set_epoch_deadline(1);
+        Ok(store)
     }
 
     async fn invoke(&self, plugin: &Plugin, call: Call) -> Invocation<Output> {
@@ -262,58 +348,87 @@ impl PluginRuntime {
             outcome: Err(CallFailure::Setup(String::new())),
             cost: Cost::default(),
         };
+        // A call beyond the pool's capacity waits for a slot, within its own deadline.
+        let slot = tokio::time::timeout(limits.timeout, self.slots.clone().acquire_owned()).await;
+        let permit = match slot {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => {
+                invocation.outcome = Err(CallFailure::Setup("the runtime is shutting down".into()));
+                return invocation;
+            }
+            Err(_) => {
+                invocation.cost.wall = started.elapsed();
+                invocation.outcome = Err(CallFailure::NoSlot(limits.timeout, self.instances));
+                return invocation;
+            }
+        };
+        let queued = started.elapsed();
         let ctx = match &call {
             Call::Validate(c) | Call::Decide(c, _) | Call::Generate(c, _) => c,
         };
-        let call_ctx = CallContext {
-            plugin: plugin.spec.name.as_str().into(),
-            run_id: ctx.run_id.clone(),
-            grants: plugin.spec.grants.for_run(&ctx.run_id),
-            hub: self.hub.clone(),
-            gpu: self.gpu.clone(),
-            deadline: tokio::time::Instant::now() + limits.timeout,
-            timeout: limits.timeout,
-            meter: Meter {
-                bytes_in: context_size(ctx) as u64,
-                ..Meter::default()
-            },
+        let meter = Meter {
+            bytes_in: context_size(ctx) as u64,
+            ..Meter::default()
         };
-        let state = match PluginState::new(call_ctx, &plugin.spec.grants, limits.memory_bytes) {
+        let grants = plugin.spec.grants.for_call(&ctx.run_id, &ctx.request_ids);
+        let mut store = match self.store(plugin, &ctx.run_id, grants, meter) {
             Ok(s) => s,
             Err(e) => {
                 invocation.outcome = Err(CallFailure::Setup(e));
                 return invocation;
             }
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        let budget = limits.fuel.unwrap_or(u64::MAX);
-        if let Err(e) = store.set_fuel(budget) {
-            invocation.outcome = Err(CallFailure::Setup(format!("{e:#}")));
-            return invocation;
-        }
-        store.set_epoch_deadline(engine::ticks(limits.timeout));
-
-        let run = run_call(&mut store, &plugin.pre, call);
-        let result = match tokio::time::timeout(limits.timeout + BACKSTOP, run).await {
-            Ok(r) => r,
-            Err(_) => Err(wasmtime::Error::new(Trap::Interrupt)),
+        // Its own task: calls run in parallel on the executor's threads, and one that
+        // is abandoned is dropped there without holding up the caller.
+        let pre = plugin.pre.clone();
+        let mut task = tokio::spawn(async move {
+            let result = run_call(&mut store, &pre, call).await;
+            drop(permit);
+            (store, result)
+        });
+        let remaining = limits.timeout.saturating_sub(queued) + BACKSTOP;
+        let (store, result) = match tokio::time::timeout(remaining, &mut task).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                invocation.cost.wall = started.elapsed();
+                invocation.outcome = Err(CallFailure::Trap(text::escape(
+                    &format!("the call's task ended abnormally: {e}"),
+                    text::MAX_MESSAGE_BYTES,
+                )));
+                return invocation;
+            }
+            Err(_) => {
+                task.abort();
+                let after = started.elapsed();
+                invocation.cost.wall = after;
+                invocation.cost.queued = queued;
+                invocation.outcome = Err(CallFailure::Abandoned {
+                    limit: limits.timeout,
+                    after,
+                });
+                tracing::warn!(plugin = %plugin.spec.name, "call failed: {}", CallFailure::Abandoned { limit: limits.timeout, after });
+                return invocation;
+            }
         };
 
+        let budget = limits.fuel.unwrap_or(u64::MAX);
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data();
+        let meter = state.call.meter;
         invocation.cost = Cost {
             wall: started.elapsed(),
             fuel: budget - fuel_left,
             peak_memory_bytes: state.limiter.peak as u64,
-            bytes_in: state.call.meter.bytes_in,
-            bytes_out: state.call.meter.bytes_out,
-            host_calls: state.call.meter.host_calls,
-            denied_calls: state.call.meter.denied_calls,
+            bytes_in: meter.bytes_in,
+            bytes_out: meter.bytes_out,
+            host_calls: meter.host_calls,
+            denied_calls: meter.denied_calls,
+            log_lines_dropped: meter.log_lines_dropped(),
+            queued,
         };
         invocation.outcome = match result {
-            Ok(Ok(output)) => {
-                let size = output_size(&output);
+            Ok(Ok(mut output)) => {
+                let size = output_size(&output, limits.max_result_bytes);
                 invocation.cost.bytes_out += size;
                 if size > limits.max_result_bytes {
                     Err(CallFailure::ResultTooLarge {
@@ -321,10 +436,22 @@ impl PluginRuntime {
                         max: limits.max_result_bytes,
                     })
                 } else {
+                    clean_output(&mut output, limits.max_result_bytes as usize);
                     Ok(output)
                 }
             }
-            Ok(Err(e)) => Err(CallFailure::Returned(plugin_error(&e))),
+            Ok(Err(e)) => {
+                let (message, size) = plugin_error(&e, limits.max_result_bytes as usize);
+                invocation.cost.bytes_out += size as u64;
+                if size as u64 > limits.max_result_bytes {
+                    Err(CallFailure::ResultTooLarge {
+                        size: size as u64,
+                        max: limits.max_result_bytes,
+                    })
+                } else {
+                    Err(CallFailure::Returned(message))
+                }
+            }
             Err(e) => Err(classify(&e, limits.timeout, budget, state.stderr_tail())),
         };
         if let Err(failure) = &invocation.outcome {
@@ -369,8 +496,10 @@ fn wrong_kind() -> CallFailure {
     CallFailure::Setup("the plugin is not of the kind this call needs".into())
 }
 
-/// Names what ended a call, in the words an operator needs.
+/// Names what ended a call, in the words an operator needs. Anything that can carry the
+/// plugin's words (stderr, names in a backtrace) is escaped and bounded.
 fn classify(e: &wasmtime::Error, timeout: Duration, fuel: u64, stderr: String) -> CallFailure {
+    let shown = |s: &str| text::escape(s, text::MAX_MESSAGE_BYTES);
     if let Some(m) = e.downcast_ref::<MemoryCapExceeded>() {
         return CallFailure::MemoryExhausted(m.to_string());
     }
@@ -381,23 +510,43 @@ fn classify(e: &wasmtime::Error, timeout: Duration, fuel: u64, stderr: String) -
         Some(Trap::Interrupt) => CallFailure::Timeout(timeout),
         Some(Trap::StackOverflow) => CallFailure::StackOverflow,
         Some(Trap::OutOfFuel) => CallFailure::FuelExhausted(fuel),
-        Some(Trap::UnreachableCodeReached) => CallFailure::Panicked(stderr),
+        Some(Trap::UnreachableCodeReached) => CallFailure::Panicked(if stderr.is_empty() {
+            // No message: say where, which is often an allocator or a post-return.
+            shown(&format!("{e:#}"))
+        } else {
+            shown(&stderr)
+        }),
         // Rust and C guests keep their stack frames in linear memory below the data; deep
         // recursion runs off its bottom long before the engine's own stack limit.
         Some(Trap::MemoryOutOfBounds) => CallFailure::Trap(format!(
             "{} (usually a stack overflow: the plugin's stack in linear memory ran out)",
             Trap::MemoryOutOfBounds
         )),
-        Some(trap) => CallFailure::Trap(trap.to_string()),
-        None => CallFailure::Trap(format!("{e:#}")),
+        Some(trap) => CallFailure::Trap(shown(&format!("{trap}: {e:#}"))),
+        None => CallFailure::Trap(shown(&format!("{e:#}"))),
     }
 }
 
-fn plugin_error(e: &PluginError) -> String {
-    match e {
-        PluginError::Config(m) => format!("bad plugin config: {m}"),
-        PluginError::Host(h) => format!("host call failed: {h:?}"),
-        PluginError::Internal(m) => m.clone(),
+/// The plugin's error in words, escaped, and the bytes it had.
+fn plugin_error(e: &PluginError, max: usize) -> (String, usize) {
+    let (prefix, message) = match e {
+        PluginError::Config(m) => ("bad plugin config: ", m.as_str()),
+        PluginError::Host(h) => ("host call failed: ", host_error_text(h)),
+        PluginError::Internal(m) => ("", m.as_str()),
+    };
+    let limit = max.min(text::MAX_MESSAGE_BYTES);
+    (
+        format!("{prefix}{}", text::escape(message, limit)),
+        message.len(),
+    )
+}
+
+fn host_error_text(h: &HostError) -> &str {
+    match h {
+        HostError::Denied(m)
+        | HostError::Unavailable(m)
+        | HostError::Invalid(m)
+        | HostError::Timeout(m) => m,
     }
 }
 
@@ -408,26 +557,43 @@ fn context_size(ctx: &RunContext) -> usize {
         + ctx.request_ids.iter().map(String::len).sum::<usize>()
 }
 
-fn check_size(c: &Check) -> usize {
-    c.name.len() + c.expected.len() + c.actual.len() + c.message.len() + 1
+/// The output's encoded (JSON) size, given up once past `max`.
+fn output_size(o: &Output, max: u64) -> u64 {
+    match o {
+        Output::Validation(v) => size::encoded(v, max),
+        Output::Action(a) => size::encoded(a, max),
+        Output::Scenario(s) => size::encoded(s, max),
+    }
 }
 
-fn output_size(o: &Output) -> u64 {
-    let bytes = match o {
-        Output::Validation(v) => v.checks.iter().map(check_size).sum(),
-        Output::Action(RecoveryAction::Degrade(s) | RecoveryAction::Abort(s)) => s.len(),
-        Output::Action(_) => 8,
-        Output::Scenario(s) => {
-            s.id.len()
-                + s.name.len()
-                + s.description.len()
-                + s.requests
-                    .iter()
-                    .map(|r| r.request_id.len() + r.team.len() + 24)
-                    .sum::<usize>()
-        }
+/// Escapes every string of an accepted output, so nothing a plugin returns can pass
+/// for the host's own output in a summary, a log or a report.
+fn clean_output(o: &mut Output, max: usize) {
+    let clean = |s: &mut String| {
+        text::clean_in_place(s, max);
     };
-    bytes as u64
+    match o {
+        Output::Validation(v) => v.checks.iter_mut().for_each(|c| {
+            clean(&mut c.name);
+            clean(&mut c.expected);
+            clean(&mut c.actual);
+            clean(&mut c.message);
+        }),
+        Output::Action(RecoveryAction::Degrade(s) | RecoveryAction::Abort(s)) => clean(s),
+        Output::Action(_) => {}
+        Output::Scenario(s) => {
+            clean(&mut s.id);
+            clean(&mut s.name);
+            clean(&mut s.description);
+            for r in &mut s.requests {
+                clean(&mut r.request_id);
+                clean(&mut r.team);
+                if let Some(m) = &mut r.gpu_model {
+                    clean(m);
+                }
+            }
+        }
+    }
 }
 
 impl<T> Invocation<T> {

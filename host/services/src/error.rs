@@ -24,6 +24,12 @@ pub enum Failure {
     Operation { operation: String, detail: String },
     #[error("unexpected reply to {operation}: {detail}")]
     Protocol { operation: String, detail: String },
+    #[error("the answer to {operation} has more than the {max} {unit} allowed")]
+    TooLarge {
+        operation: String,
+        max: usize,
+        unit: &'static str,
+    },
 }
 
 impl ServiceError {
@@ -37,6 +43,11 @@ impl ServiceError {
 
     pub fn is_timeout(&self) -> bool {
         matches!(self.failure, Failure::Timeout(_))
+    }
+
+    /// The answer was refused for its size: the caller asked for too much.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self.failure, Failure::TooLarge { .. })
     }
 }
 

@@ -7,12 +7,30 @@ use async_trait::async_trait;
 use falkordb::{
     AsyncGraph, FalkorAsyncClient, FalkorClientBuilder, FalkorConnectionInfo, FalkorValue,
 };
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
-use super::graph::{GraphStore, GraphValue, Node, Relationship, Row, node_count};
+use super::graph::{
+    ANSWER_ROWS, GraphStore, GraphValue, Node, QUERY_MEMORY_BYTES, Relationship, Row, node_count,
+};
 use super::redis::info_field;
 use super::{Cypher, Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind, display_address};
 use crate::config::{GraphBackend, GraphConfig};
+
+/// The module arguments a FalkorDB server is started with so that no query, a plugin's
+/// above all, holds it past what the host allows: at most one row more than
+/// [`ANSWER_ROWS`] per answer (the extra row tells the host it was cut, while the server
+/// produces it), [`QUERY_MEMORY_BYTES`] per query, and a per-query `TIMEOUT` honoured by
+/// writes as well as reads.
+pub fn server_module_args() -> Vec<String> {
+    [
+        ("RESULTSET_SIZE", (ANSWER_ROWS + 1).to_string()),
+        ("QUERY_MEM_CAPACITY", QUERY_MEMORY_BYTES.to_string()),
+        ("TIMEOUT_MAX", "3600000".to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_string(), v])
+    .collect()
+}
 
 #[derive(Clone)]
 pub struct FalkorGraph {
@@ -134,6 +152,11 @@ impl GraphStore for FalkorGraph {
         } else {
             "GRAPH.QUERY"
         };
+        // The server stops when the host stops waiting: the caller's time, at most the
+        // endpoint's.
+        let server_timeout = cypher
+            .timeout
+            .map_or(self.endpoint.timeout, |t| t.min(self.endpoint.timeout));
         let run = async {
             let mut builder = if cypher.read_only {
                 graph.ro_query(&cypher.text)
@@ -143,12 +166,31 @@ impl GraphStore for FalkorGraph {
             for (name, value) in &cypher.params {
                 builder = builder.with_param(name, to_falkor(value));
             }
+            builder = builder.with_timeout(server_timeout.as_millis().clamp(1, 3_600_000) as i64);
             let result = builder.execute().await?;
             let columns: Vec<String> = result.header.iter().map(|c| c.to_string()).collect();
-            let rows: Vec<falkordb::Row> = result.data.try_collect().await?;
+            // One row past the maximum is enough to know the answer is too large.
+            let keep = cypher.max_rows.map_or(usize::MAX, |m| m.saturating_add(1));
+            let rows: Vec<falkordb::Row> = result.data.take(keep).try_collect().await?;
             Ok::<_, falkordb::FalkorDBError>((columns, rows))
         };
-        let (columns, rows) = self.endpoint.call(operation, run).await?;
+        let (columns, rows) =
+            self.endpoint
+                .call(operation, run)
+                .await
+                .map_err(|e| match e.failure {
+                    Failure::Operation { detail, .. } if detail.contains("timed out") => {
+                        self.endpoint.error(Failure::Timeout(server_timeout))
+                    }
+                    _ => e,
+                })?;
+        if cypher.too_many(rows.len()) {
+            return Err(self.endpoint.error(Failure::TooLarge {
+                operation: operation.into(),
+                max: cypher.max_rows.unwrap_or_default(),
+                unit: "rows",
+            }));
+        }
         rows.into_iter()
             .map(|row| {
                 let values = row

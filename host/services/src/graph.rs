@@ -10,6 +10,14 @@ use serde::{Deserialize, Serialize};
 use super::{ServiceError, ServiceFacts};
 use crate::config::{GraphBackend, GraphConfig};
 
+/// Rows the host reads of one answer for a caller that bounds its answers (plugins).
+pub const ANSWER_ROWS: usize = 10_000;
+
+/// Memory one query may use in the server (FalkorDB's `QUERY_MEM_CAPACITY`, Neo4j's
+/// `db.memory.transaction.max`): work no timeout can interrupt (a huge `range()`) ends
+/// here.
+pub const QUERY_MEMORY_BYTES: u64 = 128 << 20;
+
 /// A Cypher statement with named parameters (`$name` in the text).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cypher {
@@ -17,6 +25,12 @@ pub struct Cypher {
     pub params: BTreeMap<String, GraphValue>,
     /// Run in the database's read-only mode, so a write in it is refused by the server.
     pub read_only: bool,
+    /// Passed to the server, which aborts the query when it runs out (FalkorDB's
+    /// per-query `TIMEOUT`): a caller's deadline ends the server's work too.
+    pub timeout: Option<std::time::Duration>,
+    /// Rows read at most; one more row makes the answer [`Failure::TooLarge`]. The server
+    /// may still have sent more (see `RESULTSET_SIZE` in the environment).
+    pub max_rows: Option<usize>,
 }
 
 impl Cypher {
@@ -25,7 +39,14 @@ impl Cypher {
             text: text.into(),
             params: BTreeMap::new(),
             read_only: false,
+            timeout: None,
+            max_rows: None,
         }
+    }
+
+    /// Whether `rows` rows are more than the statement may return.
+    pub fn too_many(&self, rows: usize) -> bool {
+        self.max_rows.is_some_and(|max| rows > max)
     }
 
     pub fn read_only(mut self) -> Self {

@@ -193,7 +193,9 @@ async fn check_one(
             report.status = match e.failure {
                 Failure::Timeout(_) => ServiceStatus::TimedOut,
                 Failure::Connect(_) | Failure::Address(_) => ServiceStatus::Unreachable,
-                Failure::Operation { .. } | Failure::Protocol { .. } => ServiceStatus::NotReady,
+                Failure::Operation { .. } | Failure::Protocol { .. } | Failure::TooLarge { .. } => {
+                    ServiceStatus::NotReady
+                }
             };
             report.error = Some(e.to_string());
         }

@@ -28,6 +28,7 @@ pub struct ServiceHub {
     config: ServicesConfig,
     home: Option<Handle>,
     graph: OnceCell<Arc<dyn GraphStore>>,
+    plugin_graph: OnceCell<Arc<dyn GraphStore>>,
     cache: OnceCell<Arc<dyn Cache>>,
     events: OnceCell<Arc<dyn EventBus>>,
     workflows: OnceCell<Arc<dyn Workflows>>,
@@ -39,6 +40,7 @@ impl ServiceHub {
             config,
             home: Handle::try_current().ok(),
             graph: OnceCell::new(),
+            plugin_graph: OnceCell::new(),
             cache: OnceCell::new(),
             events: OnceCell::new(),
             workflows: OnceCell::new(),
@@ -77,11 +79,24 @@ impl ServiceHub {
     }
 
     pub async fn graph(&self) -> Result<Arc<dyn GraphStore>, ServiceError> {
+        self.graph_in(&self.graph).await
+    }
+
+    /// The graph on a connection of its own, for plugins' queries: a slow one never
+    /// queues the host's own queries (cleanup, readiness) behind it.
+    pub async fn plugin_graph(&self) -> Result<Arc<dyn GraphStore>, ServiceError> {
+        self.graph_in(&self.plugin_graph).await
+    }
+
+    async fn graph_in(
+        &self,
+        cell: &OnceCell<Arc<dyn GraphStore>>,
+    ) -> Result<Arc<dyn GraphStore>, ServiceError> {
         let graph = self.config.graph.clone();
         let address = graph.url.clone();
         let connect: Connecting<dyn GraphStore> =
             Box::pin(async move { super::graph::connect(&graph).await.map(Arc::from) });
-        self.shared(&self.graph, ServiceKind::Graph, address, connect)
+        self.shared(cell, ServiceKind::Graph, address, connect)
             .await
     }
 

@@ -35,6 +35,21 @@ pub struct Event {
     pub headers: BTreeMap<String, String>,
 }
 
+impl Event {
+    /// Bytes of text and payload the event carries.
+    pub fn size(&self) -> usize {
+        self.topic.len()
+            + self.key.as_ref().map_or(0, String::len)
+            + self.payload.len()
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + 16
+    }
+}
+
 #[async_trait]
 pub trait EventBus: Send + Sync {
     fn address(&self) -> &str;
@@ -53,19 +68,40 @@ pub trait EventBus: Send + Sync {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Event>, ServiceError>;
-    /// Reads up to `max` messages of every partition of `topic` from the beginning (only
-    /// those with `key`, when given), waiting at most `wait`, without a consumer group:
+    /// Reads messages of every partition of `topic` from the beginning (only those with
+    /// `key`, when given) up to `limit`, waiting at most `wait`, without a consumer group:
     /// no group join to wait for, no offsets left behind (what validators need).
     async fn read_from_start(
         &self,
         topic: &str,
         key: Option<&str>,
-        max: usize,
+        limit: ReadLimit,
         wait: Duration,
     ) -> Result<Vec<Event>, ServiceError>;
     /// Brokers and topics.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
 }
+
+/// How much one read may return. Reading stops at `messages`, or at the first message
+/// that takes the total past `bytes` (that message included, so a caller can tell the
+/// answer was cut); librdkafka's own prefetch is bounded too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimit {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+impl ReadLimit {
+    pub fn messages(messages: usize) -> Self {
+        Self {
+            messages,
+            bytes: usize::MAX,
+        }
+    }
+}
+
+/// librdkafka prefetches this much per read consumer (KiB), whatever the read's limit.
+const PREFETCH_KBYTES: &str = "1024";
 
 pub struct KafkaEvents {
     endpoint: Endpoint,
@@ -81,20 +117,21 @@ struct Metadata {
 }
 
 impl KafkaEvents {
-    /// Messages from `consumer` (those with `key`, when given) until `max` or `wait`; a
+    /// Messages from `consumer` (those with `key`, when given) until `limit` or `wait`; a
     /// receive error ends the read.
     async fn receive(
         &self,
         consumer: &StreamConsumer,
         topic: &str,
         key: Option<&str>,
-        max: usize,
+        limit: ReadLimit,
         wait: Duration,
     ) -> (Vec<Event>, Option<ServiceError>) {
         let deadline = tokio::time::Instant::now() + wait;
-        let mut events = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
         let mut failure = None;
-        while events.len() < max {
+        let mut bytes = 0usize;
+        while events.len() < limit.messages && bytes <= limit.bytes {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
                 Err(_) => break,
                 Ok(Err(e)) => {
@@ -102,25 +139,31 @@ impl KafkaEvents {
                     break;
                 }
                 Ok(Ok(m)) if key.is_some_and(|k| m.key() != Some(k.as_bytes())) => {}
-                Ok(Ok(m)) => events.push(Event {
-                    topic: m.topic().to_string(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                    headers: m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|h| {
-                                    let value =
-                                        h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                                    (h.key.to_string(), value.into_owned())
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                }),
+                Ok(Ok(m)) => {
+                    let event = Event {
+                        topic: m.topic().to_string(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                        headers: m
+                            .headers()
+                            .map(|h| {
+                                h.iter()
+                                    .map(|h| {
+                                        let value = h
+                                            .value
+                                            .map(String::from_utf8_lossy)
+                                            .unwrap_or_default();
+                                        (h.key.to_string(), value.into_owned())
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    };
+                    bytes = bytes.saturating_add(event.size());
+                    events.push(event);
+                }
             }
         }
         (events, failure)
@@ -316,7 +359,9 @@ impl EventBus for KafkaEvents {
         consumer
             .subscribe(&[topic])
             .map_err(|e| self.endpoint.op_error(&format!("subscribe to {topic}"), e))?;
-        let (events, failure) = self.receive(&consumer, topic, None, max, wait).await;
+        let (events, failure) = self
+            .receive(&consumer, topic, None, ReadLimit::messages(max), wait)
+            .await;
         let timeout = self.endpoint.timeout;
         let endpoint = self.endpoint.clone();
         let close = tokio::task::spawn_blocking(move || {
@@ -343,7 +388,7 @@ impl EventBus for KafkaEvents {
         &self,
         topic: &str,
         key: Option<&str>,
-        max: usize,
+        limit: ReadLimit,
         wait: Duration,
     ) -> Result<Vec<Event>, ServiceError> {
         let consumer: StreamConsumer = self
@@ -352,6 +397,8 @@ impl EventBus for KafkaEvents {
             // librdkafka wants a group id; without subscribe or commits it is never used.
             .set("group.id", "aura-read-from-start")
             .set("enable.auto.commit", "false")
+            .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
+            .set("fetch.max.bytes", "1048576")
             .create()
             .map_err(|e| self.endpoint.op_error("create consumer", e))?;
         let timeout = self.endpoint.timeout;
@@ -379,7 +426,7 @@ impl EventBus for KafkaEvents {
             Ok(0) => return Ok(Vec::new()),
             Ok(_) => {}
         }
-        let (events, failure) = self.receive(&consumer, topic, key, max, wait).await;
+        let (events, failure) = self.receive(&consumer, topic, key, limit, wait).await;
         // Closing a consumer can block on a dead broker; never on this task.
         tokio::task::spawn_blocking(move || drop(consumer));
         failure.map_or(Ok(events), Err)

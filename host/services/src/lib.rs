@@ -31,7 +31,7 @@ pub use error::{Endpoint, Failure, ServiceError, error_chain};
 pub use graph::{Cypher, GraphStore, GraphValue, Row};
 pub use health::{ReadinessReport, ServiceReport, ServiceStatus};
 pub use hub::ServiceHub;
-pub use kafka::{Event, EventBus, OutgoingEvent};
+pub use kafka::{Event, EventBus, OutgoingEvent, ReadLimit};
 pub use redis::{Cache, KeyTtl};
 pub use temporal::Workflows;
 

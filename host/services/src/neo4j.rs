@@ -66,13 +66,26 @@ impl GraphStore for Neo4jGraph {
             } else {
                 self.graph.execute(query).await?
             };
+            // Rows are streamed: reading stops one row past the maximum.
             let mut rows = Vec::new();
             while let Some(row) = stream.next().await? {
                 rows.push(row);
+                if cypher.too_many(rows.len()) {
+                    break;
+                }
             }
             Ok::<_, neo4rs::Error>(rows)
         };
+        // Neo4j has no per-query timeout over Bolt here: the server's
+        // `db.transaction.timeout` (set in the compose file) bounds its work.
         let rows = self.endpoint.call(operation, run).await?;
+        if cypher.too_many(rows.len()) {
+            return Err(self.endpoint.error(Failure::TooLarge {
+                operation: operation.into(),
+                max: cypher.max_rows.unwrap_or_default(),
+                unit: "rows",
+            }));
+        }
         rows.into_iter()
             .map(|row| {
                 let columns: Vec<String> = row.keys().iter().map(|k| k.value.clone()).collect();

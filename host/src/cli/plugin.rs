@@ -10,7 +10,7 @@ use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
 use crate::gpus::ReferenceGpus;
 use aura_runtime::bindings::{Failure, RunContext};
-use aura_runtime::{Cost, Invocation, PluginKind, PluginRuntime, PluginSpec};
+use aura_runtime::{Cost, Invocation, PluginKind, PluginRuntime, PluginSpec, RuntimeOptions};
 use aura_services::ServiceHub;
 use aura_services::namespace::RunId;
 
@@ -207,6 +207,9 @@ pub(super) fn runtime(
     config: &AuraConfig,
     hub: Arc<ServiceHub>,
 ) -> Result<PluginRuntime, CliError> {
-    let cache = Some(config.state_dir.join("plugin-cache"));
-    Ok(PluginRuntime::new(hub, cache)?.with_gpu(Arc::new(ReferenceGpus(config.gpu.clone()))))
+    let options = RuntimeOptions {
+        cache_dir: Some(config.state_dir.join("plugin-cache")),
+        instances: config.run.plugin_instances,
+    };
+    Ok(PluginRuntime::new(hub, options)?.with_gpu(Arc::new(ReferenceGpus(config.gpu.clone()))))
 }

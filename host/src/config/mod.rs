@@ -46,6 +46,9 @@ pub struct RunConfig {
     pub scenarios_dir: PathBuf,
     /// Independent scenarios run at once (`--jobs` overrides).
     pub jobs: usize,
+    /// Plugin calls in flight at once in this process (the sandbox's instance pool);
+    /// calls beyond it wait for a free slot within their own deadline.
+    pub plugin_instances: u32,
 }
 
 impl Default for RunConfig {
@@ -54,6 +57,7 @@ impl Default for RunConfig {
             plugins_dir: PathBuf::from("target/wasm32-wasip2/release"),
             scenarios_dir: PathBuf::from("scenarios"),
             jobs: 4,
+            plugin_instances: aura_runtime::DEFAULT_INSTANCES,
         }
     }
 }
@@ -193,7 +197,18 @@ impl AuraConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.services.validate()?;
         self.target.validate()?;
-        self.gpu.validate()
+        self.gpu.validate()?;
+        let instances = self.run.plugin_instances;
+        if instances == 0 || instances > aura_runtime::MAX_INSTANCES {
+            return Err(ConfigError::Invalid {
+                field: "run.plugin_instances".into(),
+                reason: format!(
+                    "must be between 1 and {}, got {instances}",
+                    aura_runtime::MAX_INSTANCES
+                ),
+            });
+        }
+        Ok(())
     }
 }
 

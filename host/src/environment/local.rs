@@ -239,6 +239,7 @@ fn plan(config: &EnvConfig, tools: &Tools, kind: ServiceKind) -> Result<Launch, 
             let mut args = redis_args(port);
             args.push("--loadmodule".into());
             args.push(tools.falkordb_module.display().to_string());
+            args.extend(aura_services::falkordb::server_module_args());
             Launch {
                 kind,
                 binary: tools.redis_server.clone(),

@@ -296,6 +296,14 @@ mod plugin_cli {
         (core instance $i (instantiate $m))
         (func (export "validate") (canon lift (core func $i "f"))))"#;
 
+    /// One interface at the host's version, one at a newer one: any of them decides.
+    const WAT_MIXED_PACKAGE: &str = r#"(component
+        (import "aura:host/log@0.1.0" (instance))
+        (import "aura:host/graph@0.2.0" (instance))
+        (core module $m (func (export "f")))
+        (core instance $i (instantiate $m))
+        (func (export "validate") (canon lift (core func $i "f"))))"#;
+
     fn expect_bad_input(args: &[&str], wanted: &[&str]) {
         let out = run(aura().args(args));
         let all = text(&out);
@@ -356,6 +364,11 @@ mod plugin_cli {
             wat::parse_str(WAT_NEWER_PACKAGE).expect("wat"),
         )
         .expect("write");
+        std::fs::write(
+            p("mixed.wasm"),
+            wat::parse_str(WAT_MIXED_PACKAGE).expect("wat"),
+        )
+        .expect("write");
         expect_bad_input(
             &["run", "--plugin", &p("missing.wasm")],
             &["missing.wasm", "not found"],
@@ -379,6 +392,14 @@ mod plugin_cli {
         expect_bad_input(
             &["run", "--plugin", &p("other.wasm")],
             &["other.wasm", "exports hello"],
+        );
+        expect_bad_input(
+            &["run", "--plugin", &p("mixed.wasm")],
+            &[
+                "mixed.wasm",
+                "wants aura:host@0.2.0",
+                "offers aura:host@0.1.0",
+            ],
         );
         expect_bad_input(
             &["plugin", "inspect", &p("newer.wasm")],

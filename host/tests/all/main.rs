@@ -15,5 +15,6 @@ mod graph_conformance;
 mod orchestrator;
 mod plugins;
 mod run;
+mod sandbox;
 mod services;
 mod target;

@@ -17,7 +17,7 @@ use aura_services::config::ServicesConfig;
 /// The sandbox tests need no services: every address of their hub is a listener that
 /// accepts and never answers (kept open for the whole test binary), so a call that does
 /// reach a service waits, and only the plugin's deadline ends it.
-fn offline() -> ServicesConfig {
+pub(crate) fn offline() -> ServicesConfig {
     static HOLE: OnceLock<std::net::TcpListener> = OnceLock::new();
     let hole = HOLE.get_or_init(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
     let port = hole.local_addr().expect("addr").port();
@@ -31,13 +31,13 @@ fn offline() -> ServicesConfig {
 
 /// A runtime on a hub with no services behind it, lent the reference GPU core as
 /// `aura-host` does.
-fn runtime() -> PluginRuntime {
-    PluginRuntime::new(Arc::new(ServiceHub::new(offline())), None)
+pub(crate) fn runtime() -> PluginRuntime {
+    PluginRuntime::new(Arc::new(ServiceHub::new(offline())), Default::default())
         .expect("runtime")
         .with_gpu(Arc::new(ReferenceGpus(config().gpu)))
 }
 
-fn context(run_id: &str, config: &str) -> RunContext {
+pub(crate) fn context(run_id: &str, config: &str) -> RunContext {
     RunContext {
         run_id: run_id.into(),
         scenario: "plugins-test".into(),
@@ -46,7 +46,7 @@ fn context(run_id: &str, config: &str) -> RunContext {
     }
 }
 
-fn hostile(mode: &str, limits: Limits) -> PluginSpec {
+pub(crate) fn hostile(mode: &str, limits: Limits) -> PluginSpec {
     let mut spec = PluginSpec::from_path(&plugin_wasm("hostile-plugin"));
     spec.name = format!("hostile-{mode}");
     spec.config = format!("mode = \"{mode}\"");
@@ -54,7 +54,7 @@ fn hostile(mode: &str, limits: Limits) -> PluginSpec {
     spec
 }
 
-fn tight() -> Limits {
+pub(crate) fn tight() -> Limits {
     Limits {
         memory_bytes: 32 << 20,
         timeout: Duration::from_secs(1),

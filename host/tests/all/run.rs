@@ -494,8 +494,11 @@ async fn validate(
     run: &RunId,
 ) -> BTreeMap<String, ValidatorResult> {
     let runtime = Arc::new(
-        PluginRuntime::new(Arc::new(ServiceHub::new(config.services.clone())), None)
-            .expect("runtime"),
+        PluginRuntime::new(
+            Arc::new(ServiceHub::new(config.services.clone())),
+            Default::default(),
+        )
+        .expect("runtime"),
     );
     let set = PluginSet::resolve(
         runtime.clone(),

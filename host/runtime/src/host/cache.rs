@@ -17,10 +17,7 @@ impl Host for PluginState {
         let value = host_call!(ctx, "cache.get", grant, key.len(), async move {
             hub.cache().await?.get(&key).await
         })?;
-        if let Ok(Some(v)) = &value {
-            ctx.meter.bytes_in += v.len() as u64;
-        }
-        Ok(value)
+        Ok(ctx.answer("cache.get", value, |v| v.as_ref().map_or(0, String::len)))
     }
 
     async fn exists(&mut self, key: String) -> wasmtime::Result<Result<bool, HostError>> {
@@ -52,10 +49,7 @@ impl Host for PluginState {
         let keys = host_call!(ctx, "cache.scan-prefix", grant, prefix.len(), async move {
             hub.cache().await?.scan_prefix(&prefix, limit).await
         })?;
-        if let Ok(keys) = &keys {
-            ctx.meter.bytes_in += keys.iter().map(|k| k.len() as u64).sum::<u64>();
-        }
-        Ok(keys)
+        Ok(ctx.answer("cache.scan-prefix", keys, |k| list_size(k)))
     }
 
     async fn list_head(
@@ -69,10 +63,7 @@ impl Host for PluginState {
         let items = host_call!(ctx, "cache.list-head", grant, key.len(), async move {
             hub.cache().await?.list_head(&key, count).await
         })?;
-        if let Ok(items) = &items {
-            ctx.meter.bytes_in += items.iter().map(|i| i.len() as u64).sum::<u64>();
-        }
-        Ok(items)
+        Ok(ctx.answer("cache.list-head", items, |i| list_size(i)))
     }
 
     async fn set(
@@ -89,4 +80,9 @@ impl Host for PluginState {
             hub.cache().await?.set(&key, &value, ttl).await
         })
     }
+}
+
+/// A list's bytes, each item costing its length and its slot.
+fn list_size(items: &[String]) -> usize {
+    items.iter().map(|i| i.len() + 8).sum()
 }

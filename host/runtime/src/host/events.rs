@@ -6,7 +6,7 @@ use super::super::grants::Access;
 use super::super::state::PluginState;
 use super::host_call;
 use aura_contract::names::RUN_ID_HEADER;
-use aura_services::OutgoingEvent;
+use aura_services::{OutgoingEvent, ReadLimit};
 
 /// The most messages one read returns, whatever the plugin asks for.
 const MAX_READ: u32 = 10_000;
@@ -24,7 +24,12 @@ impl Host for PluginState {
             ctx.grants.check_topic(Access::Read, &topic),
             ctx.hub.clone(),
         );
-        let max = max_count.min(MAX_READ) as usize;
+        // The read stops once past the bytes the plugin may still receive, so a topic
+        // of large messages is cut while it is read, not after.
+        let limit = ReadLimit {
+            messages: max_count.min(MAX_READ) as usize,
+            bytes: usize::try_from(ctx.host_bytes_left()).unwrap_or(usize::MAX),
+        };
         if let Err(e) = ctx.admit("events.read", grant, topic.len()) {
             return Ok(Err(e));
         }
@@ -36,7 +41,8 @@ impl Host for PluginState {
         let wait = Duration::from_millis(u64::from(timeout_ms)).min(left);
         let read = tokio::spawn(async move {
             let bus = hub.events().await?;
-            bus.read_from_start(&topic, key.as_deref(), max, wait).await
+            bus.read_from_start(&topic, key.as_deref(), limit, wait)
+                .await
         });
         let events = ctx
             .bounded("events.read", async move {
@@ -46,20 +52,19 @@ impl Host for PluginState {
                 })
             })
             .await?;
+        let events = ctx.answer("events.read", events, |events| {
+            events.iter().map(aura_services::Event::size).sum()
+        });
         Ok(events.map(|events| {
             events
                 .into_iter()
-                .map(|e| {
-                    let event = Event {
-                        topic: e.topic,
-                        partition: e.partition,
-                        offset: e.offset,
-                        key: e.key,
-                        payload: String::from_utf8_lossy(&e.payload).into_owned(),
-                        headers: e.headers.into_iter().collect(),
-                    };
-                    ctx.meter.bytes_in += event.payload.len() as u64;
-                    event
+                .map(|e| Event {
+                    topic: e.topic,
+                    partition: e.partition,
+                    offset: e.offset,
+                    key: e.key,
+                    payload: String::from_utf8_lossy(&e.payload).into_owned(),
+                    headers: e.headers.into_iter().collect(),
                 })
                 .collect()
         }))

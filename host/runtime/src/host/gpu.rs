@@ -61,7 +61,7 @@ impl PluginState {
         match tokio::time::timeout_at(ctx.deadline, tokio::task::spawn_blocking(work)).await {
             Err(_) => Err(wasmtime::Error::new(HostCallDeadline {
                 call: call.to_string(),
-                timeout: ctx.timeout,
+                timeout: ctx.limits.timeout,
             })),
             Ok(Err(join)) => Ok(Err(HostError::Unavailable(format!("{call}: {join}")))),
             Ok(Ok(Err(e))) => Ok(Err(HostError::Unavailable(e))),

@@ -3,7 +3,10 @@ use super::super::bindings::api::aura::host::graph::{Host, ResultSet, Value};
 use super::super::grants::Access;
 use super::super::state::PluginState;
 use super::host_call;
+use aura_services::graph::ANSWER_ROWS;
 use aura_services::{Cypher, GraphValue, Row};
+
+const SERVER_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Host for PluginState {
     async fn query(
@@ -38,6 +41,10 @@ async fn run(
             .sum::<usize>();
     let mut statement = Cypher::new(cypher);
     statement.read_only = access == Access::Read;
+    // The server gives up a little before the plugin's deadline, so the plugin hears
+    // `timeout` from it rather than being cut off, and the server's work ends with the call.
+    statement.timeout = Some(ctx.time_left().saturating_sub(SERVER_MARGIN));
+    statement.max_rows = Some(ANSWER_ROWS);
     for (name, value) in params {
         match from_wit(value) {
             Ok(v) => statement.params.insert(name, v),
@@ -47,13 +54,12 @@ async fn run(
     let grant = ctx.grants.check_graph(access);
     let hub = ctx.hub.clone();
     let rows = host_call!(ctx, call, grant, arg_bytes, async move {
-        hub.graph().await?.query(statement).await
+        hub.plugin_graph().await?.query(statement).await
     })?;
-    let result = rows.map(to_result_set);
-    if let Ok(set) = &result {
-        ctx.meter.bytes_in += set.rows.iter().flatten().map(value_len).sum::<usize>() as u64;
-    }
-    Ok(result)
+    Ok(ctx.answer(call, rows.map(to_result_set), |set| {
+        set.columns.iter().map(String::len).sum::<usize>()
+            + set.rows.iter().flatten().map(value_len).sum::<usize>()
+    }))
 }
 
 fn to_result_set(rows: Vec<Row>) -> ResultSet {
@@ -90,7 +96,7 @@ fn from_wit(value: Value) -> Result<GraphValue, String> {
 
 fn value_len(v: &Value) -> usize {
     match v {
-        Value::Text(s) | Value::Json(s) => s.len(),
+        Value::Text(s) | Value::Json(s) => s.len() + 8,
         _ => 8,
     }
 }

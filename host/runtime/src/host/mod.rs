@@ -13,13 +13,18 @@ mod workflow;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::Instrument;
 
 use super::bindings::HostError;
 use super::grants::{Denial, Grants};
+use super::limits::Limits;
+use super::text;
 use aura_services::{ServiceError, ServiceHub};
+
+/// Lines one call may put in the host's log (its `log.log` lines and the host's notices
+/// of its denied calls together); the rest are counted, not written.
+pub const MAX_LOG_LINES: u32 = 100;
 
 /// What one invocation may reach and what it has used so far.
 pub struct CallContext {
@@ -31,7 +36,7 @@ pub struct CallContext {
     /// The embedder's GPUs, if it gives plugins any.
     pub gpu: Option<Arc<dyn crate::GpuAccess>>,
     pub deadline: tokio::time::Instant,
-    pub timeout: Duration,
+    pub limits: Limits,
     pub meter: Meter,
 }
 
@@ -44,7 +49,20 @@ pub struct Meter {
     pub bytes_in: u64,
     /// Bytes the plugin handed to the host: its result and host-call arguments.
     pub bytes_out: u64,
+    /// Lines the call asked to log (written or not).
     pub log_lines: u32,
+}
+
+impl Meter {
+    /// Whether one more log line fits under [`MAX_LOG_LINES`]; counts it either way.
+    pub fn log_line(&mut self) -> bool {
+        self.log_lines += 1;
+        self.log_lines <= MAX_LOG_LINES
+    }
+
+    pub fn log_lines_dropped(&self) -> u32 {
+        self.log_lines.saturating_sub(MAX_LOG_LINES)
+    }
 }
 
 /// A host call still waiting when the plugin's deadline passed; ends the invocation.
@@ -52,7 +70,7 @@ pub struct Meter {
 #[error("deadline of {timeout:?} exceeded while waiting in host call {call}")]
 pub struct HostCallDeadline {
     pub call: String,
-    pub timeout: Duration,
+    pub timeout: std::time::Duration,
 }
 
 impl CallContext {
@@ -68,9 +86,56 @@ impl CallContext {
         self.meter.bytes_out += arg_bytes as u64;
         grant.map_err(|denial| {
             self.meter.denied_calls += 1;
-            tracing::warn!(plugin = %self.plugin, call, grant = %denial.grant, "denied: {denial}");
-            HostError::Denied(denial.to_string())
+            let message = denial.to_string();
+            if self.meter.log_line() {
+                let (grant, shown) = (
+                    text::escape(&denial.grant, text::MAX_MESSAGE_BYTES),
+                    text::escape(&message, text::MAX_MESSAGE_BYTES),
+                );
+                tracing::warn!(plugin = %self.plugin, call, %grant, "denied: {shown}");
+            }
+            HostError::Denied(message)
         })
+    }
+
+    /// Time left before the plugin's deadline: what a service may spend on its behalf.
+    fn time_left(&self) -> std::time::Duration {
+        self.deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    /// A host call's answer, counted against `max-host-bytes` by `size`.
+    fn answer<T>(
+        &mut self,
+        call: &str,
+        result: Result<T, HostError>,
+        size: impl FnOnce(&T) -> usize,
+    ) -> Result<T, HostError> {
+        let value = result?;
+        self.receive(call, size(&value) as u64)?;
+        Ok(value)
+    }
+
+    /// Bytes the plugin may still receive from host calls in this invocation.
+    pub fn host_bytes_left(&self) -> u64 {
+        self.limits
+            .max_host_bytes
+            .saturating_sub(self.meter.bytes_in)
+    }
+
+    /// Counts an answer against `max-host-bytes`; one that does not fit is refused.
+    fn receive(&mut self, call: &str, bytes: u64) -> Result<(), HostError> {
+        let left = self.host_bytes_left();
+        if bytes > left {
+            return Err(HostError::Invalid(format!(
+                "the answer of {call} ({bytes} bytes) does not fit in what is left of the \
+                 plugin's max-host-bytes ({left} of {}); ask for less (a LIMIT, a smaller \
+                 count) or raise [limits] max-host-bytes",
+                self.limits.max_host_bytes
+            )));
+        }
+        self.meter.bytes_in += bytes;
+        Ok(())
     }
 
     /// Runs a service call inside the plugin's deadline, in a span; a service failure
@@ -84,10 +149,11 @@ impl CallContext {
         match tokio::time::timeout_at(self.deadline, work.instrument(span)).await {
             Err(_) => Err(wasmtime::Error::new(HostCallDeadline {
                 call: call.to_string(),
-                timeout: self.timeout,
+                timeout: self.limits.timeout,
             })),
             Ok(Ok(value)) => Ok(Ok(value)),
             Ok(Err(e)) if e.is_timeout() => Ok(Err(HostError::Timeout(e.to_string()))),
+            Ok(Err(e)) if e.is_too_large() => Ok(Err(HostError::Invalid(e.to_string()))),
             Ok(Err(e)) => Ok(Err(HostError::Unavailable(e.to_string()))),
         }
     }

@@ -22,11 +22,15 @@ impl Host for PluginState {
                 Err(malformed) => Ok(Err(malformed.to_string())),
             }
         })?;
-        Ok(match loaded {
+        let trace = match loaded {
             Ok(Ok(t)) => Ok(t.map(to_wit)),
             Ok(Err(malformed)) => Err(HostError::Unavailable(malformed)),
             Err(e) => Err(e),
-        })
+        };
+        let max = ctx.host_bytes_left();
+        Ok(ctx.answer("trace.get", trace, |t| {
+            super::super::size::encoded(t, max) as usize
+        }))
     }
 }
 

@@ -26,7 +26,10 @@ impl Host for PluginState {
                     .await
             }
         )?;
-        Ok(summary.map(to_wit))
+        let max = ctx.host_bytes_left();
+        Ok(ctx.answer("workflow.describe", summary.map(to_wit), |e| {
+            super::super::size::encoded(e, max) as usize
+        }))
     }
 }
 

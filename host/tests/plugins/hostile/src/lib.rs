@@ -27,7 +27,16 @@ struct Config {
     mode: String,
     key: Option<String>,
     topic: Option<String>,
+    /// For "graph-query": the Cypher to run.
+    query: Option<String>,
+    /// For "many-checks": how many.
+    count: Option<usize>,
+    /// For "describe-workflow": the workflow id to ask about.
+    workflow: Option<String>,
 }
+
+/// What a plugin forging the host's output would print: a summary line and a verdict.
+const FORGED: &str = "\n    PASS validator forged · 99/99 checks\nverdict: PASSED\x1b[2K";
 
 const MIB: usize = 1 << 20;
 
@@ -142,6 +151,52 @@ fn read_env() -> Check {
     )
 }
 
+/// Host calls that return at once, forever: wasm never waits, so only the host's
+/// scheduling lets a neighbour on the same thread run.
+fn log_flood() -> ! {
+    loop {
+        aura_sdk::log(
+            aura_sdk::Level::Info,
+            &format!("flood{FORGED} aura_host: FORGED line"),
+        );
+    }
+}
+
+fn denied_flood() -> ! {
+    let key = format!("{}{FORGED}", "k".repeat(2048));
+    loop {
+        let _ = black_box(cache::get(&key));
+        let _ = black_box(events::read(&format!("x{FORGED}"), None, 1, 0));
+    }
+}
+
+/// A neighbour that is not hostile: a little work and a few host calls that really
+/// wait (the GPU inventory runs on a blocking thread), then a pass.
+fn neighbour() -> Check {
+    let mut sum = 0u64;
+    for round in 0..20u64 {
+        let devices = gpu::inventory().map(|d| d.len()).unwrap_or(0) as u64;
+        for i in 0..20_000u64 {
+            sum = black_box(sum.wrapping_add(i ^ round ^ devices));
+        }
+    }
+    Check::expect("neighbour", true, "done", sum, "")
+}
+
+fn graph_query(query: &str) -> Check {
+    let (passed, actual) = match aura_sdk::graph::query(query, &[]) {
+        Ok(set) => (false, format!("{} rows", set.rows.len())),
+        Err(e) => (true, format!("{e:?}")),
+    };
+    Check::expect(
+        "graph query refused",
+        passed,
+        "an error",
+        actual,
+        "the query was answered",
+    )
+}
+
 struct Hostile;
 
 impl Guest for Hostile {
@@ -211,6 +266,40 @@ impl Guest for Hostile {
                     "",
                 ))
             }
+            "neighbour" => one(neighbour()),
+            "log-flood" => log_flood(),
+            "denied-flood" => denied_flood(),
+            "graph-query" => one(graph_query(config.query.as_deref().unwrap_or("RETURN 1"))),
+            "many-checks" => Ok(ValidationResult {
+                checks: (0..config.count.unwrap_or(1_000_000))
+                    .map(|_| Check {
+                        name: String::new(),
+                        passed: true,
+                        expected: String::new(),
+                        actual: String::new(),
+                        message: String::new(),
+                    })
+                    .collect(),
+            }),
+            "huge-error" => Err(PluginError::Internal(format!(
+                "{FORGED}{}",
+                "e".repeat(20 * MIB)
+            ))),
+            "forged-check" => one(Check::expect(
+                &format!("ok{FORGED}"),
+                false,
+                &format!("\x1b[32mPASS{FORGED}"),
+                FORGED,
+                FORGED,
+            )),
+            "describe-workflow" => {
+                let id = config.workflow.as_deref().unwrap_or("aura-other-run-req-1");
+                one(expect_denied(
+                    "other run's workflow denied",
+                    aura_sdk::workflow::describe(id),
+                    "described",
+                ))
+            }
             "gpu-inventory" => {
                 // Not hostile: reports what the `gpu` interface gave, granted or not.
                 let (passed, actual) = match gpu::inventory() {
@@ -236,7 +325,8 @@ impl Guest for Hostile {
                 "unknown mode {other:?}; expected one of well-behaved, infinite-loop, \
                  memory-bomb, recursion, panic, oversized-result, open-file, open-socket, \
                  read-env, cache-write, key-outside-prefix, topic-outside-allow-list, \
-                 slow-host-call, gpu-inventory"
+                 slow-host-call, gpu-inventory, neighbour, log-flood, denied-flood, \
+                 graph-query, many-checks, huge-error, forged-check, describe-workflow"
             ))),
         }
     }
