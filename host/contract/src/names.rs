@@ -81,6 +81,12 @@ pub fn key(run_id: &str, name: &str) -> String {
     format!("{}{name}", key_prefix(run_id))
 }
 
+/// The graph of a run where the graph database gives each run its own (FalkorDB):
+/// `<database>:<run>`. A plugin's graph queries see this graph and nothing else.
+pub fn run_graph(database: &str, run_id: &str) -> String {
+    format!("{database}:{run_id}")
+}
+
 /// Every Kafka topic of a run starts with this: `aura.<run>.`.
 pub fn topic_prefix(run_id: &str) -> String {
     format!("aura.{run_id}.")

@@ -265,7 +265,7 @@ impl TargetCore {
     }
 
     pub async fn persist(&self, p: &PersistInput) -> Result<(), StepError> {
-        let graph = self.hub.graph().await?;
+        let graph = self.hub.run_graph(&p.decision.run_id).await?;
         let rows = graph
             .query(super::data::persist_decision(&p.decision))
             .await?;

@@ -29,6 +29,9 @@ mod size;
 mod state;
 pub mod text;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use error::LoadError;
 pub use gpu_access::{GpuAccess, GpuDevice, GpuProbe};
 pub use grants::{Access, CacheGrant, Denial, EventsGrant, Grants};

@@ -2,6 +2,9 @@
 //! and CI. (neo4rs cannot talk to FalkorDB's Bolt listener; see SERVICES.md.)
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aura_contract::names;
 
 use async_trait::async_trait;
 use falkordb::{
@@ -146,6 +149,42 @@ impl GraphStore for FalkorGraph {
     }
 
     async fn query(&self, cypher: Cypher) -> Result<Vec<Row>, ServiceError> {
+        match self.run_query(&cypher).await {
+            // A run's graph exists once something wrote to it; reading one that nothing
+            // has yet is reading an empty graph, which a write of nothing creates.
+            Err(e) if cypher.read_only && e.to_string().contains("empty key") => {
+                self.run_query(&Cypher::new("RETURN 1")).await?;
+                self.run_query(&cypher).await
+            }
+            other => other,
+        }
+    }
+
+    fn for_run(&self, run_id: &str) -> Option<Arc<dyn GraphStore>> {
+        Some(Arc::new(
+            self.with_database(&names::run_graph(&self.database, run_id)),
+        ))
+    }
+
+    async fn delete_graph(&self) -> Result<(), ServiceError> {
+        FalkorGraph::delete_graph(self).await
+    }
+
+    async fn probe(&self) -> Result<ServiceFacts, ServiceError> {
+        let version = self.versions().await?;
+        let nodes = node_count(self).await?;
+        Ok(ServiceFacts {
+            version: Some(version),
+            ..ServiceFacts::default()
+        }
+        .with("backend", "falkordb")
+        .with("database", self.database.clone())
+        .with("node_count", nodes))
+    }
+}
+
+impl FalkorGraph {
+    async fn run_query(&self, cypher: &Cypher) -> Result<Vec<Row>, ServiceError> {
         let mut graph = self.graph.clone();
         let operation = if cypher.read_only {
             "GRAPH.RO_QUERY"
@@ -205,18 +244,6 @@ impl GraphStore for FalkorGraph {
                 })
             })
             .collect()
-    }
-
-    async fn probe(&self) -> Result<ServiceFacts, ServiceError> {
-        let version = self.versions().await?;
-        let nodes = node_count(self).await?;
-        Ok(ServiceFacts {
-            version: Some(version),
-            ..ServiceFacts::default()
-        }
-        .with("backend", "falkordb")
-        .with("database", self.database.clone())
-        .with("node_count", nodes))
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +161,14 @@ pub trait GraphStore: Send + Sync {
     async fn query(&self, cypher: Cypher) -> Result<Vec<Row>, ServiceError>;
     /// Server version, database and node count.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
+    /// The run's own graph, where the backend gives each run one (FalkorDB: the graph
+    /// `names::run_graph`, on this store's connection); `None` where every run shares
+    /// one database (Neo4j Community has one).
+    fn for_run(&self, _run_id: &str) -> Option<Arc<dyn GraphStore>> {
+        None
+    }
+    /// Deletes this whole graph: a run's, once the run is over.
+    async fn delete_graph(&self) -> Result<(), ServiceError>;
 }
 
 /// Connects the backend the configuration names.

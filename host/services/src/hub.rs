@@ -82,6 +82,22 @@ impl ServiceHub {
         self.graph_in(&self.graph).await
     }
 
+    /// The graph a run writes and reads: its own where the backend gives it one (see
+    /// [`GraphStore::for_run`]), the shared database otherwise.
+    pub async fn run_graph(&self, run_id: &str) -> Result<Arc<dyn GraphStore>, ServiceError> {
+        let shared = self.graph().await?;
+        Ok(shared.for_run(run_id).unwrap_or(shared))
+    }
+
+    /// A run's own graph for its plugins, on their connection; `None` where the backend
+    /// has no graph per run, so that no plugin query can reach another run's data.
+    pub async fn plugin_run_graph(
+        &self,
+        run_id: &str,
+    ) -> Result<Option<Arc<dyn GraphStore>>, ServiceError> {
+        Ok(self.graph_in(&self.plugin_graph).await?.for_run(run_id))
+    }
+
     /// The graph on a connection of its own, for plugins' queries: a slow one never
     /// queues the host's own queries (cleanup, readiness) behind it.
     pub async fn plugin_graph(&self) -> Result<Arc<dyn GraphStore>, ServiceError> {

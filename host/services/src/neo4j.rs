@@ -103,6 +103,13 @@ impl GraphStore for Neo4jGraph {
             .collect()
     }
 
+    async fn delete_graph(&self) -> Result<(), ServiceError> {
+        Err(self.endpoint.op_error(
+            "delete graph",
+            "Neo4j keeps every run in one database; a run's data is removed by its run_id",
+        ))
+    }
+
     async fn probe(&self) -> Result<ServiceFacts, ServiceError> {
         let rows = self
             .query(Cypher::new(

@@ -637,7 +637,7 @@ mod target_cli {
         rt.block_on(async {
             let hub = ServiceHub::new(common::config().services);
             let rows = hub
-                .graph()
+                .run_graph(run_id)
                 .await
                 .expect("graph")
                 .query(

@@ -555,7 +555,7 @@ async fn a_deleted_decision_node_fails_decision_persistence_and_nothing_else() {
     let config = own_queue();
     let (scenario, run) = smoke_run(&config).await;
     let graph = ServiceHub::new(config.services.clone())
-        .graph()
+        .run_graph(run.as_str())
         .await
         .expect("graph");
     graph

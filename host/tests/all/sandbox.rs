@@ -230,6 +230,38 @@ async fn a_plugins_graph_query_ends_with_its_deadline() {
         c.passed && c.actual.contains("more than the 10000 rows"),
         "{c:?}"
     );
+    let own = hub.run_graph(&run).await.expect("graph");
+    own.delete_graph().await.expect("removed");
+}
+
+/// `graph = "read"` reads the run's own data: another run's nodes are not there to see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_reads_see_only_the_runs_own_data() {
+    let hub = Arc::new(ServiceHub::new(config().services));
+    let (run, other) = (unique("mine"), unique("theirs"));
+    let write = |run: String| {
+        let hub = hub.clone();
+        async move {
+            let graph = hub.run_graph(&run).await.expect("graph");
+            let create =
+                Cypher::new("CREATE (:Decision {run_id: $run})").param("run", run.as_str());
+            graph.query(create).await.expect("written");
+            graph
+        }
+    };
+    let (mine, theirs) = tokio::join!(write(run.clone()), write(other.clone()));
+    let rt = PluginRuntime::new(hub.clone(), RuntimeOptions::default()).expect("runtime");
+    let mut spec = hostile("graph-query", tight());
+    spec.config = "mode = \"graph-query\"\nquery = \"MATCH (n) RETURN n.run_id\"".into();
+    let plugin = rt.load(spec).expect("loads");
+    let inv = rt
+        .validate(&plugin, context(&run, &plugin.spec.config))
+        .await;
+    let check = &inv.outcome.as_ref().expect("ran").checks[0];
+    assert_eq!(check.actual, "1 rows", "its own node only: {check:?}");
+    for graph in [mine, theirs] {
+        graph.delete_graph().await.expect("removed");
+    }
 }
 
 /// Forged lines, floods and hogs in a real run: the neighbour passes in the same

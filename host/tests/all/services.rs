@@ -180,9 +180,15 @@ async fn cleanup_removes_exactly_one_runs_data() {
     let runs: Vec<RunNamespace> = (0..2)
         .map(|_| RunNamespace::new(RunId::parse(&common::unique("run")).expect("valid id")))
         .collect();
+    // Each run's nodes live in its own graph (FalkorDB).
+    let run_graph = |ns: &RunNamespace| {
+        graph
+            .for_run(ns.run_id().as_str())
+            .expect("a graph per run")
+    };
     for ns in &runs {
         let run = ns.run_id().as_str();
-        graph
+        run_graph(ns)
             .query(
                 Cypher::new(format!(
                     "CREATE (:Request {{{p}: $run}})-[:DECIDED_BY]->(:Decision {{{p}: $run}})",
@@ -213,9 +219,9 @@ async fn cleanup_removes_exactly_one_runs_data() {
         Cypher::new("MATCH (n) WHERE n.run_id = $run RETURN count(n) AS n")
             .param("run", ns.run_id().as_str())
     };
-    let left = graph.query(count(gone)).await.expect("count");
+    let left = run_graph(gone).query(count(gone)).await.expect("count");
     assert_eq!(left[0].get("n"), Some(&GraphValue::Int(0)));
-    let other = graph.query(count(kept)).await.expect("count");
+    let other = run_graph(kept).query(count(kept)).await.expect("count");
     assert_eq!(other[0].get("n"), Some(&GraphValue::Int(2)));
     assert_eq!(redis.get(&gone.key("ctx")).await.expect("get"), None);
     assert_eq!(

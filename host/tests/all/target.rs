@@ -86,7 +86,7 @@ async fn a_decision_is_in_the_graph_redis_kafka_and_temporal() {
     let hub = ServiceHub::new(config.services.clone());
 
     let rows = hub
-        .graph()
+        .run_graph(target.run_id().as_str())
         .await
         .expect("graph")
         .query(
@@ -246,7 +246,7 @@ async fn denials_are_decisions_with_their_reason() {
 
     let hub = ServiceHub::new(config.services);
     let rows = hub
-        .graph()
+        .run_graph(target.run_id().as_str())
         .await
         .expect("graph")
         .query(
@@ -391,7 +391,7 @@ async fn a_redis_killed_mid_request_fails_the_step_and_the_api_says_so() {
 
     let hub = ServiceHub::new(config.services.clone());
     let rows = hub
-        .graph()
+        .run_graph(target.run_id().as_str())
         .await
         .expect("graph")
         .query(

@@ -52,10 +52,20 @@ async fn run(
         };
     }
     let grant = ctx.grants.check_graph(access);
-    let hub = ctx.hub.clone();
+    let (hub, run) = (ctx.hub.clone(), ctx.run_id.clone());
+    // Only the run's own graph: where the backend has no graph per run, a query could
+    // read every run's data, so there is none.
     let rows = host_call!(ctx, call, grant, arg_bytes, async move {
-        hub.plugin_graph().await?.query(statement).await
+        match hub.plugin_run_graph(&run).await? {
+            Some(graph) => graph.query(statement).await.map(Ok),
+            None => Ok(Err(HostError::Unavailable(
+                "the graph interface needs a graph per run, which this backend (Neo4j) \
+                 does not have; plugins' graph queries are confined to their run on FalkorDB"
+                    .into(),
+            ))),
+        }
     })?;
+    let rows = rows.and_then(|r| r);
     Ok(ctx.answer(call, rows.map(to_result_set), |set| {
         set.columns.iter().map(String::len).sum::<usize>()
             + set.rows.iter().flatten().map(value_len).sum::<usize>()

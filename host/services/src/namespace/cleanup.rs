@@ -25,6 +25,16 @@ pub async fn remove(hub: &ServiceHub, ns: &RunNamespace) -> Result<CleanupReport
     .await
 }
 
+async fn count(graph: &dyn GraphStore, query: Cypher) -> Result<i64, ServiceError> {
+    Ok(graph
+        .query(query)
+        .await?
+        .first()
+        .and_then(|r| r.get("nodes"))
+        .and_then(GraphValue::as_int)
+        .unwrap_or(0))
+}
+
 /// Removes exactly this run's data from each store given.
 pub async fn cleanup(
     ns: &RunNamespace,
@@ -34,18 +44,20 @@ pub async fn cleanup(
 ) -> Result<CleanupReport, ServiceError> {
     let mut report = CleanupReport::default();
     let run = ns.run_id().as_str();
-    if let Some(graph) = graph {
-        let count = Cypher::new(format!(
+    if let Some(own) = graph.and_then(|g| g.for_run(run)) {
+        // The run has a graph of its own: count it, then drop it whole.
+        report.graph_nodes = count(
+            own.as_ref(),
+            Cypher::new("MATCH (n) RETURN count(n) AS nodes").read_only(),
+        )
+        .await?;
+        own.delete_graph().await?;
+    } else if let Some(graph) = graph {
+        let count_nodes = Cypher::new(format!(
             "MATCH (n) WHERE n.{RUN_ID_PROPERTY} = $run RETURN count(n) AS nodes"
         ))
         .param("run", run);
-        report.graph_nodes = graph
-            .query(count)
-            .await?
-            .first()
-            .and_then(|r| r.get("nodes"))
-            .and_then(GraphValue::as_int)
-            .unwrap_or(0);
+        report.graph_nodes = count(graph, count_nodes).await?;
         let delete = Cypher::new(format!(
             "MATCH (n) WHERE n.{RUN_ID_PROPERTY} = $run DETACH DELETE n"
         ))
