@@ -89,6 +89,51 @@ impl Grants {
         }
     }
 
+    /// The grants in words, for `plugin inspect` and the report.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if self.graph != Access::None {
+            parts.push(format!(
+                "graph {} (the run's own graph)",
+                access_name(self.graph)
+            ));
+        }
+        if self.cache.access != Access::None {
+            parts.push(format!(
+                "cache {} {:?}",
+                access_name(self.cache.access),
+                self.cache.key_prefixes
+            ));
+        }
+        if self.events.access != Access::None {
+            parts.push(format!(
+                "events {} {:?}",
+                access_name(self.events.access),
+                self.events.topics
+            ));
+        }
+        for (granted, name) in [
+            (self.workflow, "workflow (its requests')"),
+            (self.trace, "trace"),
+            (self.gpu, "gpu"),
+        ] {
+            if granted {
+                parts.push(name.to_string());
+            }
+        }
+        if let Some(dir) = &self.directory {
+            parts.push(format!("directory {} at /data (read-only)", dir.display()));
+        }
+        if !self.env.is_empty() {
+            parts.push(format!("env {:?}", self.env));
+        }
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join(" · ")
+        }
+    }
+
     /// The grants with `{run}` replaced by this run's id.
     pub fn for_run(&self, run_id: &str) -> Self {
         let subst = |v: &[String]| v.iter().map(|s| s.replace(RUN, run_id)).collect();

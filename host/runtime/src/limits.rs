@@ -51,6 +51,25 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The limits in words, for `plugin inspect` and the report.
+    pub fn summary(&self) -> String {
+        let mib = |b: u64| {
+            if b % (1 << 20) == 0 {
+                format!("{} MiB", b >> 20)
+            } else {
+                format!("{b} bytes")
+            }
+        };
+        format!(
+            "memory {} (all memories) · timeout {} · fuel {} · result ≤ {} · host answers ≤ {}",
+            mib(self.memory_bytes),
+            humantime_serde::re::humantime::format_duration(self.timeout),
+            self.fuel.map_or("unlimited".into(), |f| f.to_string()),
+            mib(self.max_result_bytes),
+            mib(self.max_host_bytes),
+        )
+    }
+
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), String> {
         if self.memory_bytes == 0 || self.memory_bytes > MAX_MEMORY_BYTES {

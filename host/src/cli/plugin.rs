@@ -107,8 +107,17 @@ fn inspect(
 ) -> Result<ExitCode, CliError> {
     let runtime = runtime(config, hub)?;
     let facts = runtime.inspect(&args.wasm)?;
+    // What `run --plugin <this file>` would give it; a plugin set says its own.
+    let defaults = PluginSpec::from_path(&args.wasm);
     if args.json {
-        let json = serde_json::to_string_pretty(&facts)
+        let mut value =
+            serde_json::to_value(&facts).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
+        value["run_plugin"] = serde_json::json!({
+            "limits": defaults.limits,
+            "grants": defaults.grants,
+            "instances": runtime.instances(),
+        });
+        let json = serde_json::to_string_pretty(&value)
             .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
         println!("{json}");
         return Ok(ExitCode::Ok);
@@ -127,6 +136,13 @@ fn inspect(
     println!("  size      {} bytes", facts.size);
     println!("  sha256    {}", facts.sha256);
     println!("  exports   {}", facts.exports.join(", "));
+    println!("  with `run --plugin` (a plugin set gives its own):");
+    println!("    limits  {}", defaults.limits.summary());
+    println!("    grants  {}", defaults.grants.summary());
+    println!(
+        "    pool    {} calls at once ([run] plugin_instances)",
+        runtime.instances()
+    );
     println!("  imports");
     for import in &facts.imports {
         println!("    {import}");

@@ -321,6 +321,9 @@ pub async fn validate(
                 wall_ms: 0.0,
                 fuel: 0,
                 host_calls: 0,
+                cost: Default::default(),
+                limits: v.plugin.spec.limits.summary(),
+                grants: v.plugin.spec.grants.summary(),
             };
         }
     };
@@ -350,6 +353,16 @@ pub async fn validate(
         wall_ms: inv.cost.wall.as_secs_f64() * 1000.0,
         fuel: inv.cost.fuel,
         host_calls: inv.cost.host_calls,
+        cost: crate::report::SandboxCost {
+            peak_memory_bytes: inv.cost.peak_memory_bytes,
+            bytes_in: inv.cost.bytes_in,
+            bytes_out: inv.cost.bytes_out,
+            denied_calls: inv.cost.denied_calls,
+            log_lines_dropped: inv.cost.log_lines_dropped,
+            queued_ms: inv.cost.queued.as_secs_f64() * 1000.0,
+        },
+        limits: v.plugin.spec.limits.summary(),
+        grants: v.plugin.spec.grants.summary(),
     }
 }
 

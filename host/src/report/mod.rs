@@ -12,8 +12,8 @@ pub mod summary;
 
 pub use journal::{Journal, JournalError, Record};
 pub use model::{
-    Check, RecoveryRecord, RequestResult, RequestStatus, RunEvent, RunReport, ServiceHealth,
-    Status, ValidatorResult,
+    Check, RecoveryRecord, RequestResult, RequestStatus, RunEvent, RunReport, SandboxCost,
+    ServiceHealth, Status, ValidatorResult,
 };
 pub use recorder::{Recorder, journal_path, read_events};
 

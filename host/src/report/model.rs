@@ -96,6 +96,25 @@ pub struct ValidatorResult {
     pub wall_ms: f64,
     pub fuel: u64,
     pub host_calls: u32,
+    /// The rest of the call's cost: what the sandbox counted.
+    #[serde(default)]
+    pub cost: SandboxCost,
+    /// The plugin's effective limits and grants, in words.
+    #[serde(default)]
+    pub limits: String,
+    #[serde(default)]
+    pub grants: String,
+}
+
+/// What a plugin call used beyond time and fuel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SandboxCost {
+    pub peak_memory_bytes: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub denied_calls: u32,
+    pub log_lines_dropped: u32,
+    pub queued_ms: f64,
 }
 
 /// What the recovery strategy was asked and what the orchestrator did.
