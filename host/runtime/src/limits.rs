@@ -54,7 +54,7 @@ impl Limits {
     /// The limits in words, for `plugin inspect` and the report.
     pub fn summary(&self) -> String {
         let mib = |b: u64| {
-            if b % (1 << 20) == 0 {
+            if b.is_multiple_of(1 << 20) {
                 format!("{} MiB", b >> 20)
             } else {
                 format!("{b} bytes")
