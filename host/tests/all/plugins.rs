@@ -83,6 +83,7 @@ async fn hostile_plugins_fail_their_own_result_and_nothing_else() {
         hostile("key-outside-prefix", tight()),
         hostile("topic-outside-allow-list", tight()),
         hostile("slow-host-call", tight()),
+        hostile("sleep", tight()),
     ];
     let plugins: Vec<_> = specs
         .into_iter()
@@ -132,6 +133,12 @@ async fn hostile_plugins_fail_their_own_result_and_nothing_else() {
         matches!(failure("slow-host-call"), CallFailure::HostCallTimeout(m) if m.contains("events.read")),
         "{:?}",
         failure("slow-host-call")
+    );
+    // Blocked in WASI past its deadline: abandoned, and reported as such.
+    assert!(
+        matches!(failure("sleep"), CallFailure::Abandoned { limit, after } if limit == Duration::from_secs(1) && after < Duration::from_secs(3)),
+        "{:?}",
+        failure("sleep")
     );
     let slow = by_name("slow-host-call").cost.wall;
     assert!(

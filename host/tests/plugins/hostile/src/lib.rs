@@ -267,6 +267,11 @@ impl Guest for Hostile {
                 ))
             }
             "neighbour" => one(neighbour()),
+            // Blocks in WASI (a clock poll), where no epoch tick can interrupt it.
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(600));
+                one(Check::expect("sleep", false, "cut off", "woke up", ""))
+            }
             "log-flood" => log_flood(),
             "denied-flood" => denied_flood(),
             "graph-query" => one(graph_query(config.query.as_deref().unwrap_or("RETURN 1"))),
@@ -326,7 +331,7 @@ impl Guest for Hostile {
                  memory-bomb, recursion, panic, oversized-result, open-file, open-socket, \
                  read-env, cache-write, key-outside-prefix, topic-outside-allow-list, \
                  slow-host-call, gpu-inventory, neighbour, log-flood, denied-flood, \
-                 graph-query, many-checks, huge-error, forged-check, describe-workflow"
+                 graph-query, many-checks, huge-error, forged-check, describe-workflow, sleep"
             ))),
         }
     }
