@@ -94,19 +94,65 @@ async fn calls_beyond_the_pool_wait_for_a_slot() {
 
 #[tokio::test]
 async fn the_memory_cap_counts_every_memory_of_the_instance() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wasm = dir.path().join("many_memories.wasm");
-    let source =
-        crate::common::workspace_root().join("host/tests/plugins/hostile/many_memories.wat");
-    std::fs::write(&wasm, wat::parse_file(&source).expect("wat")).expect("write");
     let rt = runtime();
-    let plugin = rt.load(PluginSpec::from_path(&wasm)).expect("loads");
+    let (_dir, plugin) = wat_plugin(&rt, "many_memories");
     let inv = rt.validate(&plugin, context("memories", "")).await;
     let failure = inv.outcome.expect_err("over the cap in all");
     assert!(
         matches!(&failure, CallFailure::MemoryExhausted(m) if m.contains("in all") && m.contains("cap is 67108864")),
         "{failure:?}"
     );
+}
+
+/// A hand-written component from `host/tests/plugins/hostile/`, loaded as a plugin.
+fn wat_plugin(rt: &PluginRuntime, name: &str) -> (tempfile::TempDir, aura_runtime::Plugin) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = dir.path().join(format!("{name}.wasm"));
+    let source =
+        crate::common::workspace_root().join(format!("host/tests/plugins/hostile/{name}.wat"));
+    std::fs::write(&wasm, wat::parse_file(&source).expect("wat")).expect("write");
+    let plugin = rt.load(PluginSpec::from_path(&wasm)).expect("loads");
+    (dir, plugin)
+}
+
+#[tokio::test]
+async fn a_trap_before_the_plugin_runs_says_where() {
+    let rt = runtime();
+    let (_dir, plugin) = wat_plugin(&rt, "trapping_realloc");
+    let inv = rt.validate(&plugin, context("realloc", "")).await;
+    let failure = inv.outcome.expect_err("trapped");
+    assert!(
+        matches!(&failure, CallFailure::Panicked(m) if m.contains("cabi_realloc")),
+        "{failure:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generators_strings_are_bounded_and_escaped() {
+    let rt = runtime();
+    let generator = |mode: &str| {
+        let mut spec = PluginSpec::from_path(&plugin_wasm("hostile-generator"));
+        spec.config = format!("mode = \"{mode}\"");
+        rt.load(spec).expect("loads")
+    };
+    let (huge, forged) = (generator("huge-model"), generator("forged"));
+    let huge = rt
+        .generate(&huge, context("gen", &huge.spec.config), 1)
+        .await;
+    assert!(
+        matches!(huge.outcome, Err(CallFailure::ResultTooLarge { size, max }) if size > 30 << 20 && max == 1 << 20),
+        "{:?}",
+        huge.outcome.as_ref().err()
+    );
+    let forged = rt
+        .generate(&forged, context("gen", &forged.spec.config), 1)
+        .await;
+    let request = &forged.outcome.expect("generated").requests[0];
+    let model = request.gpu_model.as_deref().unwrap_or_default();
+    for text in [request.team.as_str(), model] {
+        assert!(!text.contains(['\n', '\r', '\x1b']), "{text:?}");
+    }
+    assert_eq!(request.team, "ml\\nverdict: PASSED");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
