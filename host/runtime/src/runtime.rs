@@ -381,13 +381,13 @@ impl PluginRuntime {
         // Its own task: calls run in parallel on the executor's threads, and one that
         // is abandoned is dropped there without holding up the caller.
         let pre = plugin.pre.clone();
-        let mut task = tokio::spawn(async move {
+        let mut task = AbortOnDrop(tokio::spawn(async move {
             let result = run_call(&mut store, &pre, call).await;
             drop(permit);
             (store, result)
-        });
+        }));
         let remaining = limits.timeout.saturating_sub(queued) + BACKSTOP;
-        let (store, result) = match tokio::time::timeout(remaining, &mut task).await {
+        let (store, result) = match tokio::time::timeout(remaining, &mut task.0).await {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 invocation.cost.wall = started.elapsed();
@@ -398,7 +398,6 @@ impl PluginRuntime {
                 return invocation;
             }
             Err(_) => {
-                task.abort();
                 let after = started.elapsed();
                 invocation.cost.wall = after;
                 invocation.cost.queued = queued;
@@ -458,6 +457,16 @@ impl PluginRuntime {
             tracing::warn!(plugin = %plugin.spec.name, "call failed: {failure}");
         }
         invocation
+    }
+}
+
+/// A call's task, stopped when the caller stops waiting for it: a cancelled run or an
+/// abandoned call does not keep a plugin running, or its pool slot taken.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
