@@ -229,7 +229,13 @@ impl Runner<'_> {
             .await;
             (self.record)(RunEvent::Recovery(record));
             match action {
-                Action::Retry(wait) if Instant::now() + wait < deadline => {
+                // A strategy's wait is the plugin's number: `checked_add`, since
+                // `u64::MAX` ms is past any instant.
+                Action::Retry(wait)
+                    if Instant::now()
+                        .checked_add(wait)
+                        .is_some_and(|t| t < deadline) =>
+                {
                     // The strategy's backoff, not synchronisation: the next attempt
                     // starts a new workflow run either way.
                     tokio::time::sleep(wait).await;
