@@ -133,11 +133,17 @@ fn end_to_end(c: &mut Criterion) {
     group.finish();
     // The bench's decisions, leases and traces go with its run.
     let ns = aura_services::namespace::RunNamespace::new(target.run_id().clone());
-    if let Err(e) = rt.block_on(aura_services::namespace::remove(
+    let removed = rt.block_on(aura_services::namespace::remove(
         &ServiceHub::new(config.services.clone()),
         &ns,
-    )) {
-        eprintln!("cleanup of run {}: {e}", target.run_id());
+    ));
+    for f in removed.failed {
+        eprintln!(
+            "cleanup of run {}: {}: {}",
+            target.run_id(),
+            f.service,
+            f.error
+        );
     }
 }
 

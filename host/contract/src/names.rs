@@ -76,6 +76,32 @@ pub fn run_of_key(key: &str) -> Option<&str> {
     Some(run)
 }
 
+/// The namespace of a run's `n`th scenario: `<run>-<n>` (n from 1).
+pub fn scenario_namespace(run_id: &str, n: usize) -> String {
+    format!("{run_id}-{n}")
+}
+
+/// Whether `namespace` is run `run_id`'s own or one of its scenarios' (`<run>-<n>`).
+pub fn is_namespace_of(run_id: &str, namespace: &str) -> bool {
+    namespace == run_id
+        || namespace
+            .strip_prefix(run_id)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Every Redis key of run `run_id` and of its scenarios' namespaces starts with this
+/// (and so may keys of other runs whose ids start with it: check [`is_namespace_of`]).
+pub fn key_family_prefix(run_id: &str) -> String {
+    format!("{KEY_ROOT}{run_id}")
+}
+
+/// The run a topic belongs to: `r1` of `aura.r1.…` (run ids have no dot).
+pub fn run_of_topic(topic: &str) -> Option<&str> {
+    let (run, _) = topic.strip_prefix(TOPIC_ROOT)?.split_once('.')?;
+    Some(run)
+}
+
 /// A Redis key of a run: `aura:<run>:<name>`.
 pub fn key(run_id: &str, name: &str) -> String {
     format!("{}{name}", key_prefix(run_id))
@@ -87,9 +113,11 @@ pub fn run_graph(database: &str, run_id: &str) -> String {
     format!("{database}:{run_id}")
 }
 
+const TOPIC_ROOT: &str = "aura.";
+
 /// Every Kafka topic of a run starts with this: `aura.<run>.`.
 pub fn topic_prefix(run_id: &str) -> String {
-    format!("aura.{run_id}.")
+    format!("{TOPIC_ROOT}{run_id}.")
 }
 
 /// A Kafka topic of a run: `aura.<run>.<name>`.
@@ -100,6 +128,13 @@ pub fn topic(run_id: &str, name: &str) -> String {
 /// Every Temporal workflow id of a run starts with this: `aura-<run>-`.
 pub fn workflow_prefix(run_id: &str) -> String {
     format!("aura-{run_id}-")
+}
+
+/// The Temporal task queue of a run: `<base>-<run>`. Each run's worker polls only its
+/// own, so no other run's worker ever executes its workflows (a killed run's stay
+/// unexecuted until terminated, never writing into its cleaned namespaces).
+pub fn task_queue(base: &str, run_id: &str) -> String {
+    format!("{base}-{run_id}")
 }
 
 /// The Temporal workflow id of a request: `aura-<run>-<request>`.
@@ -144,6 +179,15 @@ mod tests {
     #[test]
     fn names_carry_the_run() {
         assert_eq!(workflow_id("r1", "q"), "aura-r1-q");
+        assert_eq!(scenario_namespace("r1", 2), "r1-2");
+        assert!(is_namespace_of("r1", "r1") && is_namespace_of("r1", "r1-12"));
+        for other in ["r1-", "r1-x", "r1-1-1", "r12", "r2"] {
+            assert!(!is_namespace_of("r1", other), "{other}");
+        }
+        assert_eq!(
+            run_of_topic("aura.r1-3.gpu.allocation.decided"),
+            Some("r1-3")
+        );
         assert_eq!(decision_key("r1", "q"), "aura:r1:decision:q");
         assert_eq!(context_key("r1"), "aura:r1:context");
         assert_eq!(lease_key("r1", "gpu-0"), "aura:r1:lease:gpu-0");

@@ -10,7 +10,8 @@ use super::council::CouncilConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TargetConfig {
-    /// Temporal task queue of the worker and the workflows it starts.
+    /// Temporal task queue base: each run polls and starts its workflows on its own
+    /// queue, `<task_queue>-<run>` (`names::task_queue`).
     pub task_queue: String,
     /// How long a decision and the context window stay in Redis.
     #[serde(with = "humantime_serde")]

@@ -165,6 +165,9 @@ impl Target {
         run_id: RunId,
     ) -> Result<Self, TargetError> {
         let temporal = hub.config().temporal.clone();
+        let mut config = config.clone();
+        config.task_queue = names::task_queue(&config.task_queue, run_id.as_str());
+        let config = &config;
         let gpu = GpuCore::start(gpu)?;
         let council = Council::new(&config.council, gpu.compute.clone())?;
         let traces = TraceStore::persistent(hub.clone(), config.trace_ttl);
@@ -173,6 +176,7 @@ impl Target {
             .with(TraceLayer::new(traces.clone()))
             .with(
                 tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_writer(std::io::stderr)
                     .with_filter(
                         tracing_subscriber::EnvFilter::try_from_default_env()

@@ -11,7 +11,8 @@ use temporalio_common::protos::temporal::api::enums::v1::NamespaceState;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
     DescribeNamespaceRequest, DescribeWorkflowExecutionRequest, GetSystemInfoRequest,
-    GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryRequest, ListWorkflowExecutionsRequest,
+    TerminateWorkflowExecutionRequest,
 };
 
 use super::{Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind};
@@ -58,6 +59,13 @@ pub trait Workflows: Send + Sync {
     -> Result<ExecutionSummary, ServiceError>;
     /// Serving status, server version and namespace.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
+    /// Terminates every running workflow on `task_queue` (a run's own), saying `reason`;
+    /// returns their workflow ids.
+    async fn terminate_queue(
+        &self,
+        task_queue: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, ServiceError>;
 }
 
 #[derive(Clone)]
@@ -138,6 +146,68 @@ impl Workflows for TemporalWorkflows {
             name: self.namespace.clone(),
             state: state.as_str_name().to_string(),
         })
+    }
+
+    async fn terminate_queue(
+        &self,
+        task_queue: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        let mut service = self.connection.workflow_service();
+        let operation = format!("terminate the workflows of task queue '{task_queue}'");
+        // Visibility's query language: the queue name is quoted, and has no quote itself.
+        let query = format!(
+            "TaskQueue = '{}' AND ExecutionStatus = 'Running'",
+            task_queue.replace('\'', "")
+        );
+        let mut running = Vec::new();
+        let mut page = Vec::new();
+        loop {
+            let list = ListWorkflowExecutionsRequest {
+                namespace: self.namespace.clone(),
+                page_size: 1000,
+                next_page_token: page,
+                query: query.clone(),
+            };
+            let reply = self
+                .endpoint
+                .call(
+                    &operation,
+                    service.list_workflow_executions(list.into_request()),
+                )
+                .await?
+                .into_inner();
+            running.extend(reply.executions.into_iter().filter_map(|e| e.execution));
+            if reply.next_page_token.is_empty() {
+                break;
+            }
+            page = reply.next_page_token;
+        }
+        let mut ended = Vec::new();
+        for execution in running {
+            let id = execution.workflow_id.clone();
+            let terminate = TerminateWorkflowExecutionRequest {
+                namespace: self.namespace.clone(),
+                workflow_execution: Some(execution),
+                reason: reason.to_string(),
+                identity: format!("aura-host@{}", std::process::id()),
+                ..Default::default()
+            };
+            match self
+                .endpoint
+                .call(
+                    &operation,
+                    service.terminate_workflow_execution(terminate.into_request()),
+                )
+                .await
+            {
+                Ok(_) => ended.push(id),
+                // Finished between the list and now: nothing left to end.
+                Err(e) if e.to_string().contains("already completed") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ended)
     }
 
     async fn describe_execution(

@@ -38,7 +38,7 @@ pub async fn run(
             report: &report,
         })
         .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
-        println!("{json}");
+        out!("{json}");
     } else {
         print_human(source, &report);
     }
@@ -73,20 +73,24 @@ fn add_local_versions(config: &AuraConfig, report: &mut ReadinessReport) {
 
 fn print_human(source: &ConfigSource, report: &ReadinessReport) {
     match source {
-        ConfigSource::File(p) => println!("config: {}", p.display()),
+        ConfigSource::File(p) => out!("config: {}", p.display()),
         ConfigSource::BuiltInDefaults => {
-            println!("config: built-in defaults (local profile; no aura.toml)")
+            out!("config: built-in defaults (local profile; no aura.toml)")
         }
     }
-    println!(
+    out!(
         "{:<9} {:<9} {:<12} {:>10}  {:<34} ADDRESS",
-        "SERVICE", "REQUIRED", "STATUS", "LATENCY", "VERSION"
+        "SERVICE",
+        "REQUIRED",
+        "STATUS",
+        "LATENCY",
+        "VERSION"
     );
     for s in &report.services {
         let latency = s
             .latency_ms
             .map_or_else(|| "-".to_string(), |ms| format!("{ms:.2} ms"));
-        println!(
+        out!(
             "{:<9} {:<9} {:<12} {:>10}  {:<34} {}",
             s.service.name(),
             if s.required { "required" } else { "optional" },
@@ -104,10 +108,10 @@ fn print_human(source: &ConfigSource, report: &ReadinessReport) {
                     other => format!("{k}={other}"),
                 })
                 .collect();
-            println!("          {}", facts.join("  "));
+            out!("          {}", facts.join("  "));
         }
         if let Some(err) = &s.error {
-            println!("          error: {err}");
+            out!("          error: {err}");
         }
     }
     let failing: Vec<&str> = report
@@ -115,9 +119,9 @@ fn print_human(source: &ConfigSource, report: &ReadinessReport) {
         .map(|s| s.service.name())
         .collect();
     if failing.is_empty() {
-        println!("ready: every required service is ready");
+        out!("ready: every required service is ready");
     } else {
-        println!(
+        out!(
             "NOT READY: {} ({} of {} required)",
             failing.join(", "),
             failing.len(),

@@ -5,6 +5,10 @@ use clap::Subcommand;
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
 use crate::environment::{self, Profile, ServiceOutcome};
+use std::collections::BTreeSet;
+
+use crate::report::RunEvent;
+use aura_contract::names;
 use aura_services::namespace::{self, RunId, RunNamespace};
 use aura_services::{ServiceHub, ServiceKind, ServiceStatus, health};
 
@@ -54,7 +58,7 @@ pub async fn run(
         EnvCommand::Down { profile, services } => {
             let outcomes = environment::down(&env, *profile, services)?;
             if outcomes.is_empty() && *profile == Profile::Local {
-                println!(
+                out!(
                     "nothing recorded in {}; nothing to stop",
                     config.state_dir.display()
                 );
@@ -64,15 +68,7 @@ pub async fn run(
         }
         EnvCommand::Status { json } => status(config, *json).await,
         EnvCommand::Reset { run: Some(run), .. } => {
-            let ns = RunNamespace::new(RunId::parse(run)?);
-            let removed = namespace::remove(hub, &ns).await?;
-            println!(
-                "run {run}: removed {} graph nodes, {} Redis keys, {} Kafka topics",
-                removed.graph_nodes,
-                removed.cache_keys,
-                removed.topics.len()
-            );
-            Ok(ExitCode::Ok)
+            reset_run(config, hub, RunId::parse(run)?).await
         }
         EnvCommand::Reset { profile, run: None } => {
             print_outcomes(&environment::reset(&env, profile.unwrap_or_default()).await?);
@@ -81,9 +77,80 @@ pub async fn run(
     }
 }
 
+/// Removes every namespace of `run` (its own and its scenarios' `run-<n>`, from its
+/// journal and from what the stores hold) and terminates its open workflows; each store
+/// of each namespace on its own, what could not be done listed and the exit 1.
+async fn reset_run(
+    config: &AuraConfig,
+    hub: &ServiceHub,
+    run: RunId,
+) -> Result<ExitCode, CliError> {
+    let mut spaces: BTreeSet<RunId> = BTreeSet::from([run.clone()]);
+    let journal = crate::report::journal_path(&config.state_dir, run.as_str());
+    if let Ok(events) = crate::report::read_events(&journal) {
+        for (_, event) in events {
+            if let RunEvent::RunStarted { scenarios, .. } = event {
+                spaces.extend(
+                    scenarios
+                        .iter()
+                        .filter_map(|s| RunId::parse(&s.namespace).ok()),
+                );
+            }
+        }
+    }
+    spaces.extend(namespace::discover(hub, &run).await);
+    let queue = names::task_queue(&config.target.task_queue, run.as_str());
+    let terminated = async {
+        hub.workflows()
+            .await?
+            .terminate_queue(&queue, &format!("aura-host env reset --run {run}"))
+            .await
+    };
+    let removals = futures::future::join_all(spaces.iter().map(|ns| async move {
+        (
+            ns,
+            namespace::remove(hub, &RunNamespace::new(ns.clone())).await,
+        )
+    }));
+    let (terminated, removals) = tokio::join!(terminated, removals);
+    let mut complete = true;
+    for (ns, removed) in removals {
+        out!(
+            "run {ns}: removed {} graph nodes, {} Redis keys, {} Kafka topics",
+            removed.graph_nodes,
+            removed.cache_keys,
+            removed.topics.len()
+        );
+        for f in &removed.failed {
+            complete = false;
+            out!("run {ns}: {} not cleaned: {}", f.service, f.error);
+        }
+    }
+    match terminated {
+        Ok(ids) => out!(
+            "run {run}: terminated {} open workflow(s) on {queue}",
+            ids.len()
+        ),
+        Err(e) => {
+            complete = false;
+            out!("run {run}: workflows on {queue} not terminated: {e}");
+        }
+    }
+    if complete {
+        Ok(ExitCode::Ok)
+    } else {
+        Err(CliError::new(
+            ExitCode::Failed,
+            format!(
+                "run {run}: some data could not be removed (above); run `env reset --run {run}` again once the stores answer"
+            ),
+        ))
+    }
+}
+
 fn print_outcomes(outcomes: &[ServiceOutcome]) {
     for o in outcomes {
-        println!(
+        out!(
             "{:<9} {:<16} pid {:<8} port {}",
             o.service.name(),
             o.what,
@@ -119,22 +186,26 @@ async fn status(config: &AuraConfig, json: bool) -> Result<ExitCode, CliError> {
                 })
             })
             .collect();
-        println!(
+        out!(
             "{}",
             serde_json::json!({ "state_dir": config.state_dir, "ready": all_ok, "services": rows })
         );
     } else if recorded.is_empty() {
-        println!(
+        out!(
             "no local environment recorded in {} (run `aura-host env up`)",
             config.state_dir.display()
         );
     } else {
-        println!(
+        out!(
             "{:<9} {:<8} {:<6} {:<8} {:<6} DATA",
-            "SERVICE", "PID", "PORT", "RUNNING", "READY"
+            "SERVICE",
+            "PID",
+            "PORT",
+            "RUNNING",
+            "READY"
         );
         for (kind, rec, alive) in &recorded {
-            println!(
+            out!(
                 "{:<9} {:<8} {:<6} {:<8} {:<6} {}",
                 kind.name(),
                 rec.pid,

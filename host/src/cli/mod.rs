@@ -1,6 +1,35 @@
 //! The command line: argument parsing, and the one place errors become user-facing
 //! messages and exit codes.
 
+/// Writes a line to stdout, and carries on when stdout is closed (`aura-host run | head
+/// -1`): a reader going away must not end a run half-way, with its data left behind.
+macro_rules! out {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`out!`] without the newline.
+macro_rules! out_part {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`out!`] for stderr.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod check;
 mod env;
 mod exit;
@@ -148,7 +177,7 @@ pub fn main() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("aura-host: cannot start the async runtime: {e}");
+            err!("aura-host: cannot start the async runtime: {e}");
             return ExitCode::Failed as i32;
         }
     };
@@ -159,7 +188,7 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code as i32,
         Err(e) => {
-            eprintln!("aura-host: {e}");
+            err!("aura-host: {e}");
             e.code as i32
         }
     }
@@ -187,14 +216,14 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let text = toml::to_string_pretty(&shown)
                 .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
             if let ConfigSource::File(path) = &source {
-                println!(
+                out!(
                     "# from {} (with environment and flag overrides)",
                     path.display()
                 );
             } else {
-                println!("# built-in defaults (no aura.toml), with environment and flag overrides");
+                out!("# built-in defaults (no aura.toml), with environment and flag overrides");
             }
-            print!("{text}");
+            out_part!("{text}");
             Ok(ExitCode::Ok)
         }
     }

@@ -85,13 +85,13 @@ pub async fn run(
             let sdk = args.sdk.clone().unwrap_or_else(scaffold::default_sdk);
             let dir = scaffold::create(&args.dir, &args.name, args.kind, &sdk)
                 .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
-            println!("created {} plugin {}", args.kind, dir.display());
-            println!("  cd {}", dir.display());
-            println!(
+            out!("created {} plugin {}", args.kind, dir.display());
+            out!("  cd {}", dir.display());
+            out!(
                 "  cargo test                                        # builds it and runs it in aura-host"
             );
-            println!("  cargo build --release --target wasm32-wasip2      # the component");
-            println!(
+            out!("  cargo build --release --target wasm32-wasip2      # the component");
+            out!(
                 "  aura-host run --plugin target/wasm32-wasip2/release/{}.wasm",
                 args.name.replace('-', "_")
             );
@@ -119,33 +119,33 @@ fn inspect(
         });
         let json = serde_json::to_string_pretty(&value)
             .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
-        println!("{json}");
+        out!("{json}");
         return Ok(ExitCode::Ok);
     }
-    println!("{}", facts.path.display());
+    out!("{}", facts.path.display());
     let world = facts
         .kind
         .map_or("none (not an aura:host plugin)".into(), |k| {
             format!("aura:host/{}", k.world())
         });
-    println!("  world     {world}");
-    println!(
+    out!("  world     {world}");
+    out!(
         "  package   aura:host@{}",
         facts.package_version.as_deref().unwrap_or("(none)")
     );
-    println!("  size      {} bytes", facts.size);
-    println!("  sha256    {}", facts.sha256);
-    println!("  exports   {}", facts.exports.join(", "));
-    println!("  with `run --plugin` (a plugin set gives its own):");
-    println!("    limits  {}", defaults.limits.summary());
-    println!("    grants  {}", defaults.grants.summary());
-    println!(
+    out!("  size      {} bytes", facts.size);
+    out!("  sha256    {}", facts.sha256);
+    out!("  exports   {}", facts.exports.join(", "));
+    out!("  with `run --plugin` (a plugin set gives its own):");
+    out!("    limits  {}", defaults.limits.summary());
+    out!("    grants  {}", defaults.grants.summary());
+    out!(
         "    pool    {} calls at once ([run] plugin_instances)",
         runtime.instances()
     );
-    println!("  imports");
+    out!("  imports");
     for import in &facts.imports {
-        println!("    {import}");
+        out!("    {import}");
     }
     Ok(ExitCode::Ok)
 }
@@ -200,7 +200,7 @@ async fn call(
             "denied_calls": cost.denied_calls,
         },
     });
-    println!("{json}");
+    out!("{json}");
     Ok(if answered {
         ExitCode::Ok
     } else {

@@ -38,7 +38,7 @@ pub fn run(config: &AuraConfig, args: &ReportArgs) -> Result<ExitCode, CliError>
     }
     let report =
         crate::report::load(&path).map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
-    println!("{}", summary::render(&report, true));
+    out!("{}", summary::render(&report, true));
     scenarios::write_outputs(&report, args.json.as_deref(), args.junit.as_deref())?;
     Ok(scenarios::exit_code(&report))
 }

@@ -129,17 +129,17 @@ pub async fn run(
     .await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let _watcher = reload::watch(runtime.clone(), slots.clone(), tx)?;
-    println!("watching {} plugin file(s); Ctrl-C to stop", slots.len());
+    out!("watching {} plugin file(s); Ctrl-C to stop", slots.len());
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(code),
             event = rx.recv() => match event {
                 None => return Ok(code),
                 Some(ReloadEvent::Refused { plugin, error }) => {
-                    eprintln!("reload of {plugin} refused, the old version keeps serving: {error}");
+                    err!("reload of {plugin} refused, the old version keeps serving: {error}");
                 }
                 Some(ReloadEvent::Swapped { plugin, new_digest, .. }) => {
-                    println!("reloaded {plugin} ({}); running again", &new_digest[..12]);
+                    out!("reloaded {plugin} ({}); running again", &new_digest[..12]);
                     // A fresh run id per round, so each round has its own journal; with
                     // --request the run id names the earlier run's namespace and stays.
                     let run_id = if args.requests.is_empty() {

@@ -38,6 +38,29 @@ pub struct Request<'a> {
     pub existing: &'a [String],
 }
 
+/// Refuses, before anything runs, a scenario with more requests than `run.max_requests`:
+/// a typo (one zero too many) must not take the machine and the services down.
+fn within_limits(
+    scenarios: Vec<(String, Scenario)>,
+    max_requests: usize,
+) -> Result<Vec<(String, Scenario)>, CliError> {
+    if let Some((_, s)) = scenarios
+        .iter()
+        .find(|(_, s)| s.gpu_requests.len() > max_requests)
+    {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "scenario {}: gpu_requests: {} requests, more than run.max_requests ({max_requests}); \
+                 raise run.max_requests in aura.toml if the machine and services can take it",
+                s.id,
+                s.gpu_requests.len()
+            ),
+        ));
+    }
+    Ok(scenarios)
+}
+
 /// The scenarios named on the command line, each with its suite, in the order given.
 pub fn load(
     scenarios_dir: &Path,
@@ -88,7 +111,10 @@ pub async fn run(
 ) -> Result<ExitCode, CliError> {
     let (scenarios, existing, run_id) = match (req.existing, &req.run_id) {
         ([], _) => (
-            load(&config.run.scenarios_dir, req.suite, req.files)?,
+            within_limits(
+                load(&config.run.scenarios_dir, req.suite, req.files)?,
+                config.run.max_requests,
+            )?,
             None,
             req.run_id.clone(),
         ),
@@ -116,8 +142,14 @@ pub async fn run(
     )
     .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
     let run_id = run_id.unwrap_or_else(aura_services::namespace::generate_run_id);
+    let journal = crate::report::journal_path(&config.state_dir, run_id.as_str());
+    if journal.exists() {
+        // Said before anything runs; creating the journal refuses it again, race-free.
+        let used = crate::report::JournalError::Exists { path: journal };
+        return Err(CliError::caused(ExitCode::BadInput, &used));
+    }
     let jobs = req.jobs.unwrap_or(config.run.jobs).max(1);
-    println!(
+    out!(
         "run {run_id} · {} scenario(s) · {jobs} at a time · journal {}",
         scenarios.len(),
         crate::report::journal_path(&config.state_dir, run_id.as_str()).display()
@@ -150,7 +182,7 @@ pub async fn run(
         .await;
     watcher.abort();
     let report = result.map_err(run_error)?;
-    println!("{}", summary::render(&report, false));
+    out!("{}", summary::render(&report, false));
     write_outputs(&report, req.json, req.junit)?;
     Ok(exit_code(&report))
 }
@@ -279,7 +311,7 @@ impl Progress {
 
     fn print(&self, line: &str) {
         if self.multi.is_hidden() {
-            println!("{line}");
+            out!("{line}");
         } else {
             let _ = self.multi.println(line);
         }

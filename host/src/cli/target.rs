@@ -118,9 +118,12 @@ async fn serve(
     let target = Target::start(hub, &config.target, &config.gpu, run_id.clone()).await?;
     let target = Arc::new(target);
     let gpu = &target.core().gpu.status;
-    println!(
+    out!(
         "aura-host target: listening on http://{addr} (run {run_id}, task queue {}, council on {}, {} {} device(s))",
-        config.target.task_queue, gpu.compute, gpu.devices, gpu.inventory_source
+        config.target.task_queue,
+        gpu.compute,
+        gpu.devices,
+        gpu.inventory_source
     );
     let app = http::router(target.clone());
     let served = axum::serve(listener, app)
@@ -165,7 +168,7 @@ async fn submit(config: &AuraConfig, args: &SubmitArgs) -> Result<ExitCode, CliE
     let submitted = driver.submit(&request).await?;
     let state = driver.decision(&submitted.request_id, args.wait).await?;
     if args.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&state).unwrap_or_default()
         );
@@ -176,15 +179,18 @@ async fn submit(config: &AuraConfig, args: &SubmitArgs) -> Result<ExitCode, CliE
                 let d = &decision;
                 let devices: Vec<&str> = d.devices.iter().map(|g| g.id.as_str()).collect();
                 match &d.denial {
-                    None => println!(
+                    None => out!(
                         "{} approved: {} (workflow {})",
                         d.request_id,
                         devices.join(", "),
                         d.workflow_id
                     ),
-                    Some(why) => println!(
+                    Some(why) => out!(
                         "{} denied ({}): {} (workflow {})",
-                        d.request_id, why.class, why.message, d.workflow_id
+                        d.request_id,
+                        why.class,
+                        why.message,
+                        d.workflow_id
                     ),
                 }
             }

@@ -47,9 +47,9 @@ pub async fn run(
     if args.json {
         let text = serde_json::to_string_pretty(&trace)
             .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
-        println!("{text}");
+        out!("{text}");
     } else {
-        print!("{}", waterfall(&trace));
+        out_part!("{}", waterfall(&trace));
     }
     Ok(ExitCode::Ok)
 }

@@ -49,6 +49,8 @@ pub struct RunConfig {
     /// Plugin calls in flight at once in this process (the sandbox's instance pool);
     /// calls beyond it wait for a free slot within their own deadline.
     pub plugin_instances: u32,
+    /// The most requests one scenario may have; a larger one is refused before the run.
+    pub max_requests: usize,
 }
 
 impl Default for RunConfig {
@@ -58,6 +60,7 @@ impl Default for RunConfig {
             scenarios_dir: PathBuf::from("scenarios"),
             jobs: 4,
             plugin_instances: aura_runtime::DEFAULT_INSTANCES,
+            max_requests: 10_000,
         }
     }
 }

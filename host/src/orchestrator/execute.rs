@@ -127,7 +127,8 @@ fn health_of(reports: &[ServiceReport]) -> Vec<ServiceHealth> {
 fn namespaces(run: &RunId, n: usize) -> Result<Vec<RunId>, RunError> {
     (1..=n)
         .map(|k| {
-            RunId::parse(&format!("{run}-{k}")).map_err(|_| RunError::RunIdTooLong(run.to_string()))
+            RunId::parse(&names::scenario_namespace(run.as_str(), k))
+                .map_err(|_| RunError::RunIdTooLong(run.to_string()))
         })
         .collect()
 }
@@ -399,9 +400,24 @@ impl Execution<'_> {
         needed: &[ServiceKind],
         spaces: &[RunId],
     ) {
-        let after = health::check(self.hub.config(), needed).await;
+        // Health, the run's open workflows and every store of every namespace at once:
+        // the run's own work after its scenarios takes about one service timeout.
+        let (after, cleanup) =
+            tokio::join!(health::check(self.hub.config(), needed), self.clean(spaces));
+        recorder.record(RunEvent::RunFinished {
+            finished_at: chrono::Utc::now().timestamp_millis(),
+            aborted,
+            health: health_of(&after.services),
+            cleanup,
+        });
+    }
+
+    /// Ends the run's open workflows (a request past its deadline leaves one running;
+    /// terminated, it never writes after the cleanup) and removes the data of every
+    /// namespace, each store on its own; says what was done and what could not be.
+    async fn clean(&self, spaces: &[RunId]) -> String {
         let ns = format!("{}-<n>", self.run_id);
-        let cleanup = if let Some(e) = &self.options.existing {
+        if let Some(e) = &self.options.existing {
             format!(
                 "kept: the data of {} belongs to the run that decided it",
                 e.namespace
@@ -415,33 +431,52 @@ impl Execution<'_> {
                 spaces.len()
             )
         } else {
+            let queue = names::task_queue(&self.target.task_queue, self.run_id.as_str());
+            let terminate = async {
+                self.hub
+                    .workflows()
+                    .await?
+                    .terminate_queue(&queue, &format!("aura-host run {} ended", self.run_id))
+                    .await
+            };
+            // Terminated first: a workflow still running could write after the cleanup.
+            let terminated = terminate.await;
+            let removals = futures::future::join_all(spaces.iter().map(|ns| async move {
+                (
+                    ns,
+                    namespace::remove(&self.hub, &RunNamespace::new(ns.clone())).await,
+                )
+            }))
+            .await;
             let (mut nodes, mut keys, mut topics, mut errors) = (0, 0, 0, Vec::new());
-            for ns in spaces {
-                match namespace::remove(&self.hub, &RunNamespace::new(ns.clone())).await {
-                    Ok(c) => {
-                        nodes += c.graph_nodes;
-                        keys += c.cache_keys;
-                        topics += c.topics.len();
-                    }
-                    Err(e) => errors.push(format!("{ns}: {e}")),
-                }
+            for (ns, c) in removals {
+                nodes += c.graph_nodes;
+                keys += c.cache_keys;
+                topics += c.topics.len();
+                errors.extend(
+                    c.failed
+                        .iter()
+                        .map(|f| format!("{ns} {}: {}", f.service, f.error)),
+                );
             }
+            let workflows = match terminated {
+                Ok(ids) => format!("terminated {} open workflow(s)", ids.len()),
+                Err(e) => {
+                    errors.push(format!("workflows on {queue}: {e}"));
+                    "open workflows not terminated".to_string()
+                }
+            };
             let mut text = format!(
-                "removed {nodes} graph node(s), {keys} Redis key(s), {topics} topic(s); the journal keeps the results and traces"
+                "removed {nodes} graph node(s), {keys} Redis key(s), {topics} topic(s); {workflows}; the journal keeps the results and traces"
             );
             if !errors.is_empty() {
                 text.push_str(&format!(
-                    "; cleanup failed, data may remain: {}",
+                    "; not cleaned (`env reset --run {}` retries): {}",
+                    self.run_id,
                     errors.join("; ")
                 ));
             }
             text
-        };
-        recorder.record(RunEvent::RunFinished {
-            finished_at: chrono::Utc::now().timestamp_millis(),
-            aborted,
-            health: health_of(&after.services),
-            cleanup,
-        });
+        }
     }
 }

@@ -21,6 +21,12 @@ pub struct Record {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
+    #[error(
+        "run id already used: its journal {path} exists, and a run id names one run \
+         (its data, workflows and report); choose another, or leave --run-id out for a \
+         fresh one"
+    )]
+    Exists { path: PathBuf },
     #[error("journal {path}")]
     Io {
         path: PathBuf,
@@ -47,8 +53,9 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating it and its folder) the journal at `path` for appending.
-    pub fn open(path: &Path) -> Result<Self, JournalError> {
+    /// Creates the journal of a new run at `path` (and its folder); one that exists is
+    /// another run's, never appended to.
+    pub fn create(path: &Path) -> Result<Self, JournalError> {
         let io = |source| JournalError::Io {
             path: path.to_path_buf(),
             source,
@@ -57,10 +64,35 @@ impl Journal {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let file = OpenOptions::new()
-            .create(true)
+            .create_new(true)
             .append(true)
             .open(path)
-            .map_err(io)?;
+            .map_err(|source| {
+                if source.kind() == std::io::ErrorKind::AlreadyExists {
+                    JournalError::Exists {
+                        path: path.to_path_buf(),
+                    }
+                } else {
+                    io(source)
+                }
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// Opens an existing file for appending: for tests that need a journal whose writes
+    /// fail (`/dev/full`).
+    #[cfg(test)]
+    pub fn append_to(path: &Path) -> Result<Self, JournalError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|source| JournalError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -140,17 +172,18 @@ mod tests {
     fn records_come_back_in_order_and_a_torn_tail_is_dropped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("runs/r1/journal.jsonl");
-        let mut j = Journal::open(&path).expect("open");
+        let mut j = Journal::create(&path).expect("create");
         j.append("run_started", &serde_json::json!({"run": "r1"}))
             .expect("append");
         j.append("check", &serde_json::json!({"name": "c", "passed": true}))
             .expect("append");
+        j.append("run_finished", &"ok").expect("append");
         drop(j);
-        // A second writer (a resumed run) appends after what is there.
-        Journal::open(&path)
-            .expect("reopen")
-            .append("run_finished", &"ok")
-            .expect("append");
+        // A run id names one run: its journal is never opened by a second one.
+        assert!(matches!(
+            Journal::create(&path),
+            Err(JournalError::Exists { .. })
+        ));
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)

@@ -24,13 +24,18 @@ pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
 }
 
 impl Recorder {
+    /// Records into a new journal at `path`.
     pub fn open(path: &Path, observer: Observer) -> Result<Self, JournalError> {
-        Ok(Self {
-            journal: Mutex::new(Journal::open(path)?),
+        Ok(Self::new(Journal::create(path)?, observer))
+    }
+
+    fn new(journal: Journal, observer: Observer) -> Self {
+        Self {
+            journal: Mutex::new(journal),
             events: Mutex::new(Vec::new()),
             observer,
             lost: Mutex::new(None),
-        })
+        }
     }
 
     pub fn record(&self, event: RunEvent) {
@@ -208,8 +213,8 @@ mod tests {
     /// report says so and does not pass.
     #[test]
     fn a_journal_write_failure_is_in_the_report_and_fails_the_run() {
-        let recorder =
-            Recorder::open(Path::new("/dev/full"), Box::new(|_| {})).expect("open /dev/full");
+        let full = Journal::append_to(Path::new("/dev/full")).expect("open /dev/full");
+        let recorder = Recorder::new(full, Box::new(|_| {}));
         recorder.record(started(&["a"]));
         recorder.record(RunEvent::ScenarioStarted {
             scenario: "a".into(),

@@ -12,6 +12,7 @@ mod architecture;
 mod cli;
 mod gpu;
 mod graph_conformance;
+mod lifecycle;
 mod orchestrator;
 mod plugins;
 mod run;

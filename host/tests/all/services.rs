@@ -208,9 +208,8 @@ async fn cleanup_removes_exactly_one_runs_data() {
             .expect("topic");
     }
     let (gone, kept) = (&runs[0], &runs[1]);
-    let report = namespace::cleanup(gone, Some(graph.as_ref()), Some(&redis), Some(&kafka))
-        .await
-        .expect("cleanup");
+    let report = namespace::cleanup(gone, Some(graph.as_ref()), Some(&redis), Some(&kafka)).await;
+    assert!(report.is_complete(), "{report:?}");
     assert_eq!(report.graph_nodes, 2);
     assert_eq!(report.cache_keys, 1);
     assert_eq!(report.topics, [gone.topic("gpu.allocation.decided")]);
@@ -236,8 +235,10 @@ async fn cleanup_removes_exactly_one_runs_data() {
     let out = common::run(common::aura().args(["env", "reset", "--run", kept.run_id().as_str()]));
     assert!(out.status.success(), "{}", common::text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("removed 2 graph nodes, 1 Redis keys, 1 Kafka topics"),
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "run {}: removed 2 graph nodes, 1 Redis keys, 1 Kafka topics",
+            kept.run_id()
+        )),
         "{}",
         common::text(&out)
     );

@@ -9,7 +9,7 @@
 
 mod cleanup;
 
-pub use cleanup::{CleanupReport, cleanup, remove};
+pub use cleanup::{CleanupReport, StoreFailure, cleanup, remove};
 
 use aura_contract::names::{self, RUN_ID_HEADER};
 pub use aura_contract::{InvalidId, RunId};
@@ -19,6 +19,40 @@ pub fn generate_run_id() -> RunId {
     let now = chrono::Utc::now().format("%Y%m%d-%H%M%S");
     RunId::parse(&format!("{now}-{:04x}", rand::random::<u16>()))
         .unwrap_or_else(|e| unreachable!("a generated run id follows the rule: {e}"))
+}
+
+/// Run `run`'s namespaces that have data in Redis or Kafka: `run` itself and its
+/// scenarios' `run-<n>`. A store that cannot be read is skipped (cleaning it will say
+/// why); the run's journal lists the namespaces it planned.
+pub async fn discover(hub: &crate::ServiceHub, run: &RunId) -> Vec<RunId> {
+    let run = run.as_str();
+    let mut found = std::collections::BTreeSet::new();
+    if let Ok(cache) = hub.cache().await
+        && let Ok(keys) = cache
+            .scan_prefix(&names::key_family_prefix(run), usize::MAX)
+            .await
+    {
+        found.extend(
+            keys.iter()
+                .filter_map(|k| names::run_of_key(k))
+                .map(str::to_string),
+        );
+    }
+    if let Ok(events) = hub.events().await
+        && let Ok(topics) = events.list_topics().await
+    {
+        found.extend(
+            topics
+                .iter()
+                .filter_map(|t| names::run_of_topic(t))
+                .map(str::to_string),
+        );
+    }
+    found
+        .into_iter()
+        .filter(|ns| names::is_namespace_of(run, ns))
+        .filter_map(|ns| RunId::parse(&ns).ok())
+        .collect()
 }
 
 /// Names for one run's data in every store.
