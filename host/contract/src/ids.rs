@@ -18,9 +18,28 @@ pub struct InvalidId {
     pub rule: &'static str,
 }
 
+/// Characters of an invalid id a message shows: a 10 KB id is not echoed whole.
+const SHOWN: usize = 64;
+
 impl fmt::Display for InvalidId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {} '{}': {}", self.what, self.value, self.rule)
+        // Escaped: an id with a newline or an escape sequence is shown, not obeyed.
+        let shown: String = self
+            .value
+            .chars()
+            .take(SHOWN)
+            .flat_map(char::escape_debug)
+            .collect();
+        let total = self.value.chars().count();
+        if total > SHOWN {
+            write!(
+                f,
+                "invalid {} '{shown}…' ({total} characters): {}",
+                self.what, self.rule
+            )
+        } else {
+            write!(f, "invalid {} '{shown}': {}", self.what, self.rule)
+        }
     }
 }
 
@@ -103,6 +122,18 @@ impl fmt::Display for RunId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_or_odd_id_is_shown_cut_and_escaped() {
+        let long = check_request_id(&"x".repeat(10_000)).expect_err("too long");
+        let shown = long.to_string();
+        assert!(
+            shown.len() < 300 && shown.contains("(10000 characters)"),
+            "{shown}"
+        );
+        let odd = check_request_id("a\nb").expect_err("newline");
+        assert!(odd.to_string().contains("'a\\nb'"), "{odd}");
+    }
 
     #[test]
     fn run_ids_with_glob_or_topic_unsafe_characters_are_refused() {

@@ -325,7 +325,26 @@ fn loopback_port(field: &str, url: &str) -> Result<u16, EnvironmentError> {
             ));
         }
     }
-    parsed.port().ok_or_else(|| bad("name an explicit port"))
+    let port = parsed.port().ok_or_else(|| bad("name an explicit port"))?;
+    if let Some((low, high)) = ephemeral_range()
+        && (low..=high).contains(&port)
+    {
+        // A client reconnecting to a stopped server can be given this very port as its
+        // own source port and then "connect" to itself; the defaults stay below it.
+        tracing::warn!(
+            "{field} = '{url}': port {port} is in this machine's ephemeral range \
+             {low}-{high}; a client may take it while the server is down. Prefer a port \
+             below {low} (the defaults are 16379, 16380, 19092, 17233)"
+        );
+    }
+    Ok(port)
+}
+
+/// The kernel's range of ports for outgoing connections (Linux), if it can be read.
+fn ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut bounds = text.split_whitespace().map(|n| n.parse().ok());
+    Some((bounds.next()??, bounds.next()??))
 }
 
 fn free_port() -> Result<u16, EnvironmentError> {

@@ -328,7 +328,11 @@ pub struct Summary {
     pub scenarios: u32,
     pub passed: u32,
     pub failed: u32,
+    /// Never started.
     pub not_run: u32,
+    /// Started, not finished (the run was killed or aborted while they ran).
+    #[serde(default)]
+    pub incomplete: u32,
     #[serde(default)]
     pub skipped: u32,
     pub requests: u32,
@@ -506,7 +510,8 @@ impl RunReport {
             scenarios: self.scenarios.len() as u32,
             passed: count(Status::Passed),
             failed: count(Status::Failed),
-            not_run: count(Status::NotRun) + count(Status::Incomplete),
+            not_run: count(Status::NotRun),
+            incomplete: count(Status::Incomplete),
             skipped: count(Status::Skipped),
             requests: self.scenarios.iter().map(|s| s.requests.len() as u32).sum(),
             validator_runs: validator_runs.clone().count() as u32,
@@ -517,7 +522,11 @@ impl RunReport {
             Status::Incomplete
         } else if self.aborted.is_some() {
             Status::Aborted
-        } else if self.summary.failed > 0 || self.summary.not_run > 0 || self.summary.skipped > 0 {
+        } else if self.summary.failed > 0
+            || self.summary.not_run > 0
+            || self.summary.incomplete > 0
+            || self.summary.skipped > 0
+        {
             Status::Failed
         } else {
             Status::Passed

@@ -192,7 +192,14 @@ mod tests {
             live.scenarios[0].failures(),
             ["q1: decision: expected denied, actual approved"]
         );
-        assert_eq!((live.summary.failed, live.summary.not_run), (1, 1));
+        assert_eq!(
+            (
+                live.summary.failed,
+                live.summary.incomplete,
+                live.summary.not_run
+            ),
+            (1, 0, 1)
+        );
         assert_eq!(live.duration_ms, 2_000);
         assert_eq!(
             live.performance.request_latency.count, 0,

@@ -54,11 +54,12 @@ pub fn render(r: &RunReport, with_scenarios: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "run {} · {} scenario(s): {} passed, {} failed, {} not run, {} skipped · {} request(s) · {} validator run(s), {} failed · {:.1} s",
+        "run {} · {} scenario(s): {} passed, {} failed, {} incomplete, {} not run, {} skipped · {} request(s) · {} validator run(s), {} failed · {:.1} s",
         r.run_id,
         s.scenarios,
         s.passed,
         s.failed,
+        s.incomplete,
         s.not_run,
         s.skipped,
         s.requests,
