@@ -149,6 +149,7 @@ pub async fn run(
         return Err(CliError::caused(ExitCode::BadInput, &used));
     }
     let jobs = req.jobs.unwrap_or(config.run.jobs).max(1);
+    end_killed_runs(config, &hub).await;
     out!(
         "run {run_id} · {} scenario(s) · {jobs} at a time · journal {}",
         scenarios.len(),
@@ -185,6 +186,47 @@ pub async fn run(
     out!("{}", summary::render(&report, false));
     write_outputs(&report, req.json, req.junit)?;
     Ok(exit_code(&report))
+}
+
+/// Terminates the open workflows of runs a killed process left behind (the journals say
+/// which), so none of them ever writes again. Their data stays for `env reset --run`: a
+/// killed run may have been told to keep it.
+async fn end_killed_runs(config: &AuraConfig, hub: &ServiceHub) {
+    let killed = crate::report::killed_runs(&config.state_dir);
+    if killed.is_empty() {
+        return;
+    }
+    let workflows = match hub.workflows().await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(
+                "killed runs' workflows not terminated (Temporal: {e}); `env reset --run` ends them"
+            );
+            return;
+        }
+    };
+    let ends = killed.iter().map(|run| {
+        let workflows = workflows.clone();
+        async move {
+            let queue = aura_contract::names::task_queue(&config.target.task_queue, run);
+            let reason = format!("run {run} was killed before it finished");
+            (run, workflows.terminate_queue(&queue, &reason).await)
+        }
+    });
+    for (run, ended) in futures::future::join_all(ends).await {
+        match ended {
+            Ok(ids) => {
+                let _ = crate::report::mark_ended(&config.state_dir, run);
+                if !ids.is_empty() {
+                    out!(
+                        "run {run} was killed before it finished: terminated its {} open workflow(s); `aura-host env reset --run {run}` removes its data",
+                        ids.len()
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("run {run} was killed; its workflows not terminated: {e}"),
+        }
+    }
 }
 
 fn scenarios_of(s: &[(String, Scenario)]) -> Vec<Scenario> {

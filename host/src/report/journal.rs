@@ -76,10 +76,20 @@ impl Journal {
                     io(source)
                 }
             })?;
+        // Held while the run lives and dropped by the kernel when its process ends, however
+        // it ends: a journal nobody holds and with no `run_finished` is a killed run's.
+        file.try_lock()
+            .map_err(|e| io(std::io::Error::other(format!("cannot lock it: {e}"))))?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
         })
+    }
+
+    /// Whether the run writing the journal at `path` is still alive (holds its lock).
+    pub fn is_held(path: &Path) -> bool {
+        File::open(path)
+            .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
     }
 
     /// Opens an existing file for appending: for tests that need a journal whose writes

@@ -23,6 +23,38 @@ pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
     state_dir.join("runs").join(run_id).join("journal.jsonl")
 }
 
+/// Beside a killed run's journal once its open workflows were terminated.
+const ENDED_MARK: &str = "workflows-terminated";
+
+/// Runs a process started and did not finish (it was killed): a journal with no
+/// `run_finished` that no live process holds, whose open workflows were not yet ended
+/// ([`mark_ended`]). Oldest first.
+pub fn killed_runs(state_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(state_dir.join("runs")) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| !e.path().join(ENDED_MARK).exists())
+        .filter_map(|e| {
+            let journal = e.path().join("journal.jsonl");
+            let finished = Journal::read(&journal)
+                .ok()?
+                .iter()
+                .any(|r| r.kind == "run_finished");
+            (!finished && !Journal::is_held(&journal))
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    runs.sort();
+    runs
+}
+
+/// Records that a killed run's open workflows were terminated.
+pub fn mark_ended(state_dir: &Path, run_id: &str) -> std::io::Result<()> {
+    std::fs::write(state_dir.join("runs").join(run_id).join(ENDED_MARK), b"")
+}
+
 impl Recorder {
     /// Records into a new journal at `path`.
     pub fn open(path: &Path, observer: Observer) -> Result<Self, JournalError> {
