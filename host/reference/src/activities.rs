@@ -112,6 +112,12 @@ impl TargetCore {
                 Err(_) => Err(StepError::Timeout {
                     step: step.step.name().into(),
                     timeout_ms: timeout.as_millis() as u64,
+                    waiting_on: step
+                        .step
+                        .component()
+                        .parse::<aura_services::ServiceKind>()
+                        .ok()
+                        .map(|kind| format!("{kind} at {}", self.hub.config().address(kind))),
                 }),
             }
         }

@@ -45,8 +45,13 @@ pub enum StepError {
     Service(#[from] ServiceError),
     #[error("council inference")]
     Council(#[from] GpuError),
-    #[error("{step} did not finish within {timeout_ms} ms")]
-    Timeout { step: String, timeout_ms: u64 },
+    #[error("{step} did not finish within {timeout_ms} ms{}", waiting_on.as_ref().map(|s| format!(", waiting on {s}")).unwrap_or_default())]
+    Timeout {
+        step: String,
+        timeout_ms: u64,
+        /// The store the step talks to, with its address: the cause, not the symptom.
+        waiting_on: Option<String>,
+    },
     #[error("{0}")]
     Data(String),
 }

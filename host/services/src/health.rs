@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::kafka::{EventBus, KafkaEvents};
 use super::redis::{Cache, RedisCache};
 use super::temporal::{TemporalWorkflows, Workflows};
-use super::{Failure, ServiceError, ServiceFacts, ServiceKind, display_address};
+use super::{Failure, ServiceError, ServiceFacts, ServiceKind};
 use crate::config::{Common, ServicesConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,7 +79,7 @@ pub async fn check(config: &ServicesConfig, only: &[ServiceKind]) -> ReadinessRe
         checks.push(
             check_one(
                 ServiceKind::Redis,
-                display_address(&cfg.url),
+                s.address(ServiceKind::Redis),
                 cfg.common(),
                 async move {
                     let redis = RedisCache::connect(&cfg).await?;
@@ -94,7 +94,7 @@ pub async fn check(config: &ServicesConfig, only: &[ServiceKind]) -> ReadinessRe
         checks.push(
             check_one(
                 ServiceKind::Graph,
-                display_address(&cfg.url),
+                s.address(ServiceKind::Graph),
                 cfg.common(),
                 async move {
                     let graph = super::graph::connect(&cfg).await?;
@@ -109,7 +109,7 @@ pub async fn check(config: &ServicesConfig, only: &[ServiceKind]) -> ReadinessRe
         checks.push(
             check_one(
                 ServiceKind::Kafka,
-                cfg.brokers.clone(),
+                s.address(ServiceKind::Kafka),
                 cfg.common(),
                 async move {
                     let kafka = KafkaEvents::connect(&cfg).await?;
@@ -124,7 +124,7 @@ pub async fn check(config: &ServicesConfig, only: &[ServiceKind]) -> ReadinessRe
         checks.push(
             check_one(
                 ServiceKind::Temporal,
-                cfg.url.clone(),
+                s.address(ServiceKind::Temporal),
                 cfg.common(),
                 async move {
                     let temporal = TemporalWorkflows::connect(&cfg).await?;

@@ -62,6 +62,7 @@ impl PluginState {
             Err(_) => Err(wasmtime::Error::new(HostCallDeadline {
                 call: call.to_string(),
                 timeout: ctx.limits.timeout,
+                waiting_on: None,
             })),
             Ok(Err(join)) => Ok(Err(HostError::Unavailable(format!("{call}: {join}")))),
             Ok(Ok(Err(e))) => Ok(Err(HostError::Unavailable(e))),

@@ -20,7 +20,7 @@ use super::bindings::HostError;
 use super::grants::{Denial, Grants};
 use super::limits::Limits;
 use super::text;
-use aura_services::{ServiceError, ServiceHub};
+use aura_services::{ServiceError, ServiceHub, ServiceKind};
 
 /// Lines one call may put in the host's log (its `log.log` lines and the host's notices
 /// of its denied calls together); the rest are counted, not written.
@@ -67,10 +67,12 @@ impl Meter {
 
 /// A host call still waiting when the plugin's deadline passed; ends the invocation.
 #[derive(Debug, thiserror::Error)]
-#[error("deadline of {timeout:?} exceeded while waiting in host call {call}")]
+#[error("deadline of {timeout:?} exceeded while waiting in host call {call}{}", waiting_on.as_ref().map(|s| format!(" on {s}")).unwrap_or_default())]
 pub struct HostCallDeadline {
     pub call: String,
     pub timeout: std::time::Duration,
+    /// The service the call was waiting on, with its address.
+    pub waiting_on: Option<String>,
 }
 
 impl CallContext {
@@ -150,12 +152,25 @@ impl CallContext {
             Err(_) => Err(wasmtime::Error::new(HostCallDeadline {
                 call: call.to_string(),
                 timeout: self.limits.timeout,
+                waiting_on: service_of(call)
+                    .map(|kind| format!("{kind} at {}", self.hub.config().address(kind))),
             })),
             Ok(Ok(value)) => Ok(Ok(value)),
             Ok(Err(e)) if e.is_timeout() => Ok(Err(HostError::Timeout(e.to_string()))),
             Ok(Err(e)) if e.is_too_large() => Ok(Err(HostError::Invalid(e.to_string()))),
             Ok(Err(e)) => Ok(Err(HostError::Unavailable(e.to_string()))),
         }
+    }
+}
+
+/// The service behind a host call, from its interface.
+fn service_of(call: &str) -> Option<ServiceKind> {
+    match call.split('.').next()? {
+        "cache" | "trace" => Some(ServiceKind::Redis),
+        "graph" => Some(ServiceKind::Graph),
+        "events" => Some(ServiceKind::Kafka),
+        "workflow" => Some(ServiceKind::Temporal),
+        _ => None,
     }
 }
 

@@ -160,6 +160,17 @@ impl std::str::FromStr for GraphBackend {
 }
 
 impl ServicesConfig {
+    /// Where `kind` is, as messages show it (a password redacted).
+    pub fn address(&self, kind: crate::ServiceKind) -> String {
+        use crate::ServiceKind;
+        match kind {
+            ServiceKind::Redis => crate::display_address(&self.redis.url),
+            ServiceKind::Graph => crate::display_address(&self.graph.url),
+            ServiceKind::Kafka => self.kafka.brokers.clone(),
+            ServiceKind::Temporal => self.temporal.url.clone(),
+        }
+    }
+
     /// Checks what serde cannot: URLs parse and carry the scheme their backend speaks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let s = self;
