@@ -20,7 +20,7 @@ use super::engine::{self, EpochTicker};
 use super::error::LoadError;
 use super::grants::Grants;
 use super::host::{CallContext, HostCallDeadline, Meter};
-use super::limits::MemoryCapExceeded;
+use super::limits::{Limits, MemoryCapExceeded};
 use super::load::{self, ComponentFacts, Plugin, PluginSpec, TypedPre};
 use super::state::PluginState;
 use super::{size, text};
@@ -247,7 +247,18 @@ impl PluginRuntime {
     }
 
     pub async fn validate(&self, plugin: &Plugin, ctx: RunContext) -> Invocation<ValidationResult> {
-        self.invoke(plugin, Call::Validate(ctx))
+        self.validate_until(plugin, ctx, None).await
+    }
+
+    /// [`Self::validate`], ending by `until` if that comes before the plugin's own
+    /// deadline (what is left of a scenario's `max_execution_time`).
+    pub async fn validate_until(
+        &self,
+        plugin: &Plugin,
+        ctx: RunContext,
+        until: Option<Instant>,
+    ) -> Invocation<ValidationResult> {
+        self.invoke(plugin, Call::Validate(ctx), until)
             .await
             .map(|o| match o {
                 Output::Validation(v) => Ok(v),
@@ -261,7 +272,7 @@ impl PluginRuntime {
         ctx: RunContext,
         failure: Failure,
     ) -> Invocation<RecoveryAction> {
-        self.invoke(plugin, Call::Decide(ctx, failure))
+        self.invoke(plugin, Call::Decide(ctx, failure), None)
             .await
             .map(|o| match o {
                 Output::Action(a) => Ok(a),
@@ -275,7 +286,7 @@ impl PluginRuntime {
         ctx: RunContext,
         seed: u64,
     ) -> Invocation<GeneratedScenario> {
-        self.invoke(plugin, Call::Generate(ctx, seed))
+        self.invoke(plugin, Call::Generate(ctx, seed), None)
             .await
             .map(|o| match o {
                 Output::Scenario(s) => Ok(s),
@@ -288,7 +299,13 @@ impl PluginRuntime {
     #[doc(hidden)]
     pub async fn instantiate_only(&self, plugin: &Plugin) -> Result<(), CallFailure> {
         let mut store = self
-            .store(plugin, "", Grants::default(), Meter::default())
+            .store(
+                plugin,
+                plugin.spec.limits,
+                "",
+                Grants::default(),
+                Meter::default(),
+            )
             .map_err(CallFailure::Setup)?;
         let setup = |e: wasmtime::Error| CallFailure::Setup(format!("{e:#}"));
         match &plugin.pre {
@@ -305,11 +322,11 @@ impl PluginRuntime {
     fn store(
         &self,
         plugin: &Plugin,
+        limits: Limits,
         run_id: &str,
         grants: Grants,
         meter: Meter,
     ) -> Result<Store<PluginState>, String> {
-        let limits = plugin.spec.limits;
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let call = CallContext {
             plugin: plugin.spec.name.as_str().into(),
@@ -339,9 +356,17 @@ impl PluginRuntime {
         Ok(store)
     }
 
-    async fn invoke(&self, plugin: &Plugin, call: Call) -> Invocation<Output> {
-        let limits = plugin.spec.limits;
+    async fn invoke(
+        &self,
+        plugin: &Plugin,
+        call: Call,
+        until: Option<Instant>,
+    ) -> Invocation<Output> {
         let started = Instant::now();
+        let mut limits = plugin.spec.limits;
+        if let Some(until) = until {
+            limits.timeout = limits.timeout.min(until.saturating_duration_since(started));
+        }
         let mut invocation = Invocation {
             plugin: plugin.spec.name.clone(),
             digest: plugin.digest.clone(),
@@ -371,7 +396,7 @@ impl PluginRuntime {
             ..Meter::default()
         };
         let grants = plugin.spec.grants.for_call(&ctx.run_id, &ctx.request_ids);
-        let mut store = match self.store(plugin, &ctx.run_id, grants, meter) {
+        let mut store = match self.store(plugin, limits, &ctx.run_id, grants, meter) {
             Ok(s) => s,
             Err(e) => {
                 invocation.outcome = Err(CallFailure::Setup(e));

@@ -368,10 +368,19 @@ impl Execution<'_> {
                     .map(|r| r.request_id.clone())
                     .collect(),
             };
+            // `max_execution_time` bounds the scenario, its validators included.
+            let until = started.checked_add(s.max_execution_time);
             let validations = self.plugins.validators(&s.id).iter().map(|v| async {
-                let r =
-                    plugins::validate(&self.plugins.runtime, v, ns.as_str(), s, self.target, &ids)
-                        .await;
+                let r = plugins::validate(
+                    &self.plugins.runtime,
+                    v,
+                    ns.as_str(),
+                    s,
+                    self.target,
+                    &ids,
+                    until,
+                )
+                .await;
                 let ok = r.passed;
                 recorder.record(RunEvent::ValidatorFinished {
                     scenario: s.id.clone(),

@@ -296,7 +296,8 @@ fn context(
     }
 }
 
-/// Runs one validator on the scenario's requests.
+/// Runs one validator on the scenario's requests, ending by `until` (the scenario's
+/// deadline) at the latest.
 pub async fn validate(
     runtime: &PluginRuntime,
     v: &Configured,
@@ -304,12 +305,12 @@ pub async fn validate(
     scenario: &Scenario,
     target: &TargetConfig,
     request_ids: &[String],
+    until: Option<std::time::Instant>,
 ) -> ValidatorResult {
     let inv = match config_text(&v.config, scenario, target) {
         Ok(config) => {
-            runtime
-                .validate(&v.plugin, context(run_id, scenario, request_ids, config))
-                .await
+            let ctx = context(run_id, scenario, request_ids, config);
+            runtime.validate_until(&v.plugin, ctx, until).await
         }
         Err(e) => {
             return ValidatorResult {

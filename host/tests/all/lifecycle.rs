@@ -263,3 +263,59 @@ fn an_oversized_scenario_is_refused_before_it_runs() {
         "refused before the run began: {all}"
     );
 }
+
+/// `max_execution_time` bounds the scenario with its validators: one that loops is cut
+/// at what is left of the scenario's time, not at its own longer deadline.
+#[test]
+fn a_scenarios_deadline_bounds_its_validators() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::queue_config(dir.path(), "");
+    let smoke = std::fs::read_to_string(
+        common::workspace_root().join("scenarios/smoke/single_approval.toml"),
+    )
+    .expect("smoke scenario");
+    let scenario = dir.path().join("short.toml");
+    std::fs::write(
+        &scenario,
+        smoke.replace(
+            "max_execution_time = \"60s\"",
+            "max_execution_time = \"4s\"",
+        ),
+    )
+    .expect("write");
+    let wasm = common::plugin_wasm("hostile-plugin");
+    let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
+    let manifest = dir.path().join("set.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[[plugin]]\nname = \"loop\"\npath = {:?}\nsha256 = \"{digest}\"\nkind = \"validator\"\n\
+             limits = {{ timeout = \"60s\" }}\nconfig = {{ mode = \"infinite-loop\" }}\n",
+            wasm.display().to_string()
+        ),
+    )
+    .expect("write");
+    let json = dir.path().join("report.json");
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["run", "--plugins"])
+            .arg(&manifest)
+            .arg("--scenario")
+            .arg(&scenario)
+            .arg("--json")
+            .arg(&json),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    let error = report["scenarios"][0]["validators"][0]["error"]
+        .as_str()
+        .expect("the loop failed")
+        .to_string();
+    assert!(error.starts_with("deadline of "), "{error}");
+    assert!(
+        !error.contains("deadline of 60s"),
+        "cut at the scenario's time: {error}"
+    );
+}

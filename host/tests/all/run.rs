@@ -515,7 +515,16 @@ async fn validate(
         .collect();
     let mut out = BTreeMap::new();
     for v in set.validators(&scenario.id) {
-        let r = plugins::validate(&runtime, v, run.as_str(), scenario, &config.target, &ids).await;
+        let r = plugins::validate(
+            &runtime,
+            v,
+            run.as_str(),
+            scenario,
+            &config.target,
+            &ids,
+            None,
+        )
+        .await;
         out.insert(r.validator.clone(), r);
     }
     assert_eq!(out.len(), 6, "{:?}", out.keys());
