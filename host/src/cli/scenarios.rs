@@ -150,8 +150,17 @@ pub async fn run(
     }
     let jobs = req.jobs.unwrap_or(config.run.jobs).max(1);
     end_killed_runs(config, &hub).await;
+    let refs: Vec<&Scenario> = scenarios.iter().map(|(_, s)| s).collect();
+    let bound = crate::orchestrator::time_bound(&refs, jobs)
+        .map(|b| {
+            format!(
+                " · ends within {}",
+                humantime::format_duration(run_bound(config, b))
+            )
+        })
+        .unwrap_or_default();
     out!(
-        "run {run_id} · {} scenario(s) · {jobs} at a time · journal {}",
+        "run {run_id} · {} scenario(s) · {jobs} at a time{bound} · journal {}",
         scenarios.len(),
         crate::report::journal_path(&config.state_dir, run_id.as_str()).display()
     );
@@ -175,6 +184,7 @@ pub async fn run(
             existing,
             keep_data: req.keep_data,
             command: std::env::args().collect::<Vec<_>>().join(" "),
+            cleanup_timeout: config.run.cleanup_timeout,
         },
         abort,
     };
@@ -186,6 +196,25 @@ pub async fn run(
     out!("{}", summary::render(&report, false));
     write_outputs(&report, req.json, req.junit)?;
     Ok(exit_code(&report))
+}
+
+/// What a run promises at its start: the readiness check (the services at once, each
+/// within its timeout), starting the target (a Temporal connection), the scenarios
+/// (`scenarios`, see `time_bound`), then its own work after them (`run.cleanup_timeout`),
+/// to the second.
+fn run_bound(config: &AuraConfig, scenarios: std::time::Duration) -> std::time::Duration {
+    let s = &config.services;
+    let readiness = [
+        s.redis.timeout,
+        s.graph.timeout,
+        s.kafka.timeout,
+        s.temporal.timeout,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    let total = readiness + s.temporal.timeout + scenarios + config.run.cleanup_timeout;
+    std::time::Duration::from_secs(total.as_secs_f64().ceil() as u64)
 }
 
 /// Terminates the open workflows of runs a killed process left behind (the journals say

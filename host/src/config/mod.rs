@@ -51,6 +51,10 @@ pub struct RunConfig {
     pub plugin_instances: u32,
     /// The most requests one scenario may have; a larger one is refused before the run.
     pub max_requests: usize,
+    /// The most a run's own work after its scenarios (health, ending its workflows,
+    /// cleanup) may take.
+    #[serde(with = "humantime_serde")]
+    pub cleanup_timeout: std::time::Duration,
 }
 
 impl Default for RunConfig {
@@ -61,6 +65,7 @@ impl Default for RunConfig {
             jobs: 4,
             plugin_instances: aura_runtime::DEFAULT_INSTANCES,
             max_requests: 10_000,
+            cleanup_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct RunOptions {
     pub keep_data: bool,
     /// The command line, for the report.
     pub command: String,
+    /// The most the run's own work after its scenarios (health, ending its workflows,
+    /// cleaning every namespace, all at once) may take.
+    pub cleanup_timeout: std::time::Duration,
 }
 
 /// Requests an earlier run decided, in the namespace their data lives under.
@@ -409,10 +412,20 @@ impl Execution<'_> {
         needed: &[ServiceKind],
         spaces: &[RunId],
     ) {
-        // Health, the run's open workflows and every store of every namespace at once:
-        // the run's own work after its scenarios takes about one service timeout.
-        let (after, cleanup) =
-            tokio::join!(health::check(self.hub.config(), needed), self.clean(spaces));
+        // Health, the run's open workflows and every store of every namespace at once,
+        // within one bound: a store that stalls cannot stretch the run past it.
+        let limit = self.options.cleanup_timeout;
+        let (after, cleanup) = tokio::join!(health::check(self.hub.config(), needed), async {
+            tokio::time::timeout(limit, self.clean(spaces))
+                    .await
+                    .unwrap_or_else(|_| {
+                        format!(
+                            "cleanup did not finish within {} (run.cleanup_timeout); data may remain: `env reset --run {}` removes it",
+                            humantime::format_duration(limit),
+                            self.run_id
+                        )
+                    })
+        });
         recorder.record(RunEvent::RunFinished {
             finished_at: chrono::Utc::now().timestamp_millis(),
             aborted,

@@ -12,6 +12,6 @@ pub mod scenario;
 pub mod suite;
 
 pub use execute::{Execution, RunError, RunOptions};
-pub use plan::{PlanError, stages};
+pub use plan::{PlanError, stages, time_bound};
 pub use scenario::{Scenario, ScenarioError};
 pub use suite::{SUITES, SuiteError};

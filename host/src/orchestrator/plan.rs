@@ -16,6 +16,29 @@ pub enum PlanError {
     Cycle(Vec<String>),
 }
 
+/// The longest the scenarios can take, run stage by stage with `jobs` at once: each
+/// scenario ends by its `max_execution_time` (its validators included). A stage of no
+/// more scenarios than `jobs` takes its longest; a larger one, scheduled greedily (the
+/// next scenario starts when one ends), at most total / jobs + longest × (jobs − 1) / jobs.
+pub fn time_bound(scenarios: &[&Scenario], jobs: usize) -> Result<std::time::Duration, PlanError> {
+    let jobs = jobs.max(1) as u32;
+    let mut bound = std::time::Duration::ZERO;
+    for stage in stages(scenarios)? {
+        let times: Vec<std::time::Duration> = scenarios
+            .iter()
+            .filter(|s| stage.contains(&s.id))
+            .map(|s| s.max_execution_time)
+            .collect();
+        let longest = times.iter().copied().max().unwrap_or_default();
+        bound += if times.len() as u32 <= jobs {
+            longest
+        } else {
+            times.iter().sum::<std::time::Duration>() / jobs + longest * (jobs - 1) / jobs
+        };
+    }
+    Ok(bound)
+}
+
 /// Stages of scenario ids: every scenario comes after all it depends on.
 pub fn stages(scenarios: &[&Scenario]) -> Result<Vec<Vec<String>>, PlanError> {
     let mut deps: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
@@ -89,6 +112,25 @@ mod tests {
             ),
         )
         .expect("scenario")
+    }
+
+    #[test]
+    fn the_time_bound_follows_stages_and_jobs() {
+        let timed = |id: &str, deps: &[&str], secs: u64| {
+            let mut s = scenario(id, deps);
+            s.max_execution_time = std::time::Duration::from_secs(secs);
+            s
+        };
+        let (a, b, c) = (
+            timed("a", &[], 10),
+            timed("b", &[], 30),
+            timed("c", &["a"], 5),
+        );
+        let secs = |jobs| time_bound(&[&a, &b, &c], jobs).expect("plan").as_secs();
+        // Stage [a, b] at once (30) then [c] (5).
+        assert_eq!(secs(2), 35);
+        // One at a time: the sum.
+        assert_eq!(secs(1), 45);
     }
 
     #[test]
