@@ -396,7 +396,10 @@ impl PluginRuntime {
             ..Meter::default()
         };
         let grants = plugin.spec.grants.for_call(&ctx.run_id, &ctx.request_ids);
-        let mut store = match self.store(plugin, limits, &ctx.run_id, grants, meter) {
+        // The deadline counts from the call, the wait for a slot included.
+        let mut running = limits;
+        running.timeout = limits.timeout.saturating_sub(queued);
+        let mut store = match self.store(plugin, running, &ctx.run_id, grants, meter) {
             Ok(s) => s,
             Err(e) => {
                 invocation.outcome = Err(CallFailure::Setup(e));
@@ -411,7 +414,7 @@ impl PluginRuntime {
             drop(permit);
             (store, result)
         }));
-        let remaining = limits.timeout.saturating_sub(queued) + BACKSTOP;
+        let remaining = running.timeout + BACKSTOP;
         let (store, result) = match tokio::time::timeout(remaining, &mut task.0).await {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {

@@ -59,6 +59,13 @@ pub trait Workflows: Send + Sync {
     -> Result<ExecutionSummary, ServiceError>;
     /// Serving status, server version and namespace.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
+    /// Terminates those of `workflow_ids` that are still running, by id (exact, where a
+    /// visibility query can lag behind a workflow just started); returns them.
+    async fn terminate(
+        &self,
+        workflow_ids: &[String],
+        reason: &str,
+    ) -> Result<Vec<String>, ServiceError>;
     /// Terminates every running workflow on `task_queue` (a run's own), saying `reason`;
     /// returns their workflow ids.
     async fn terminate_queue(
@@ -66,6 +73,22 @@ pub trait Workflows: Send + Sync {
         task_queue: &str,
         reason: &str,
     ) -> Result<Vec<String>, ServiceError>;
+    /// Ends a run's open workflows: those it recorded, by id, then any other on its own
+    /// task queue. Returns the ids terminated.
+    async fn end_run(
+        &self,
+        workflow_ids: &[String],
+        task_queue: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        let mut ended = self.terminate(workflow_ids, reason).await?;
+        for id in self.terminate_queue(task_queue, reason).await? {
+            if !ended.contains(&id) {
+                ended.push(id);
+            }
+        }
+        Ok(ended)
+    }
 }
 
 #[derive(Clone)]
@@ -93,6 +116,50 @@ impl TemporalWorkflows {
             namespace: config.namespace.clone(),
             connection,
         })
+    }
+
+    /// Terminates each execution still running, 32 at a time; one already closed, or
+    /// never started, is skipped.
+    async fn terminate_each(
+        &self,
+        executions: Vec<WorkflowExecution>,
+        reason: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        use futures::StreamExt;
+        let calls = executions.into_iter().map(|execution| {
+            let mut service = self.connection.workflow_service();
+            let id = execution.workflow_id.clone();
+            let terminate = TerminateWorkflowExecutionRequest {
+                namespace: self.namespace.clone(),
+                workflow_execution: Some(execution),
+                reason: reason.to_string(),
+                identity: format!("aura-host@{}", std::process::id()),
+                ..Default::default()
+            };
+            async move {
+                let ended = self
+                    .endpoint
+                    .call(
+                        &format!("terminate workflow '{id}'"),
+                        service.terminate_workflow_execution(terminate.into_request()),
+                    )
+                    .await;
+                match ended {
+                    Ok(_) => Ok(Some(id)),
+                    Err(e) if is_closed_or_missing(&e) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        });
+        let results: Vec<Result<Option<String>, ServiceError>> = futures::stream::iter(calls)
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        let mut ended = Vec::new();
+        for r in results {
+            ended.extend(r?);
+        }
+        Ok(ended)
     }
 
     pub fn connection(&self) -> &Connection {
@@ -148,6 +215,21 @@ impl Workflows for TemporalWorkflows {
         })
     }
 
+    async fn terminate(
+        &self,
+        workflow_ids: &[String],
+        reason: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        let executions = workflow_ids
+            .iter()
+            .map(|id| WorkflowExecution {
+                workflow_id: id.clone(),
+                run_id: String::new(),
+            })
+            .collect();
+        self.terminate_each(executions, reason).await
+    }
+
     async fn terminate_queue(
         &self,
         task_queue: &str,
@@ -183,31 +265,7 @@ impl Workflows for TemporalWorkflows {
             }
             page = reply.next_page_token;
         }
-        let mut ended = Vec::new();
-        for execution in running {
-            let id = execution.workflow_id.clone();
-            let terminate = TerminateWorkflowExecutionRequest {
-                namespace: self.namespace.clone(),
-                workflow_execution: Some(execution),
-                reason: reason.to_string(),
-                identity: format!("aura-host@{}", std::process::id()),
-                ..Default::default()
-            };
-            match self
-                .endpoint
-                .call(
-                    &operation,
-                    service.terminate_workflow_execution(terminate.into_request()),
-                )
-                .await
-            {
-                Ok(_) => ended.push(id),
-                // Finished between the list and now: nothing left to end.
-                Err(e) if e.to_string().contains("already completed") => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(ended)
+        self.terminate_each(running, reason).await
     }
 
     async fn describe_execution(
@@ -374,4 +432,10 @@ fn payload_text(payloads: &Payloads) -> Option<String> {
         .payloads
         .first()
         .map(|p| String::from_utf8_lossy(&p.data).into_owned())
+}
+
+/// Temporal's answer to terminating a workflow that already ended or never existed.
+fn is_closed_or_missing(e: &ServiceError) -> bool {
+    let text = e.to_string();
+    text.contains("already completed") || text.contains("not found")
 }

@@ -103,7 +103,11 @@ async fn reset_run(
     let terminated = async {
         hub.workflows()
             .await?
-            .terminate_queue(&queue, &format!("aura-host env reset --run {run}"))
+            .end_run(
+                &crate::report::journaled_workflows(&journal),
+                &queue,
+                &format!("aura-host env reset --run {run}"),
+            )
             .await
     };
     let removals = futures::future::join_all(spaces.iter().map(|ns| async move {

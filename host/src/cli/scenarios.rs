@@ -239,7 +239,9 @@ async fn end_killed_runs(config: &AuraConfig, hub: &ServiceHub) {
         async move {
             let queue = aura_contract::names::task_queue(&config.target.task_queue, run);
             let reason = format!("run {run} was killed before it finished");
-            (run, workflows.terminate_queue(&queue, &reason).await)
+            let journal = crate::report::journal_path(&config.state_dir, run);
+            let ids = crate::report::journaled_workflows(&journal);
+            (run, workflows.end_run(&ids, &queue, &reason).await)
         }
     });
     for (run, ended) in futures::future::join_all(ends).await {
@@ -344,7 +346,7 @@ impl Progress {
                     locked(&self.bars).insert(suite.to_string(), bar);
                 }
             }
-            RunEvent::ScenarioStarted { scenario } => {
+            RunEvent::ScenarioStarted { scenario, .. } => {
                 self.bar(scenario, |b| b.set_message(scenario.clone()))
             }
             RunEvent::ScenarioFinished { scenario, .. }

@@ -310,6 +310,11 @@ impl Execution<'_> {
     ) -> (bool, Option<String>) {
         recorder.record(RunEvent::ScenarioStarted {
             scenario: s.id.clone(),
+            workflows: s
+                .gpu_requests
+                .iter()
+                .map(|r| names::workflow_id(ns.as_str(), &r.request_id))
+                .collect(),
         });
         let started = Instant::now();
         let generated;
@@ -416,7 +421,7 @@ impl Execution<'_> {
         // within one bound: a store that stalls cannot stretch the run past it.
         let limit = self.options.cleanup_timeout;
         let (after, cleanup) = tokio::join!(health::check(self.hub.config(), needed), async {
-            tokio::time::timeout(limit, self.clean(spaces))
+            tokio::time::timeout(limit, self.clean(spaces, recorder.workflows()))
                     .await
                     .unwrap_or_else(|_| {
                         format!(
@@ -437,7 +442,7 @@ impl Execution<'_> {
     /// Ends the run's open workflows (a request past its deadline leaves one running;
     /// terminated, it never writes after the cleanup) and removes the data of every
     /// namespace, each store on its own; says what was done and what could not be.
-    async fn clean(&self, spaces: &[RunId]) -> String {
+    async fn clean(&self, spaces: &[RunId], workflows: Vec<String>) -> String {
         let ns = format!("{}-<n>", self.run_id);
         if let Some(e) = &self.options.existing {
             format!(
@@ -458,7 +463,11 @@ impl Execution<'_> {
                 self.hub
                     .workflows()
                     .await?
-                    .terminate_queue(&queue, &format!("aura-host run {} ended", self.run_id))
+                    .end_run(
+                        &workflows,
+                        &queue,
+                        &format!("aura-host run {} ended", self.run_id),
+                    )
                     .await
             };
             // Terminated first: a workflow still running could write after the cleanup.

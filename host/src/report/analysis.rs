@@ -22,7 +22,7 @@ pub fn log_line(event: &RunEvent) -> String {
             "run {run_id} started: {} scenario(s), {jobs} at a time",
             scenarios.len()
         ),
-        RunEvent::ScenarioStarted { scenario } => format!("{scenario}: started"),
+        RunEvent::ScenarioStarted { scenario, .. } => format!("{scenario}: started"),
         RunEvent::RequestFinished { scenario, result } => {
             let outcome = match (&result.decision, &result.error) {
                 (Some(d), _) => d.outcome.name().to_string(),

@@ -15,7 +15,9 @@ pub use model::{
     Check, RecoveryRecord, RequestResult, RequestStatus, RunEvent, RunReport, SandboxCost,
     ServiceHealth, Status, ValidatorResult,
 };
-pub use recorder::{Recorder, journal_path, killed_runs, mark_ended, read_events};
+pub use recorder::{
+    Recorder, journal_path, journaled_workflows, killed_runs, mark_ended, read_events, workflows,
+};
 
 /// The report of the run whose journal is at `path`.
 pub fn load(path: &std::path::Path) -> Result<RunReport, JournalError> {

@@ -164,6 +164,10 @@ pub enum RunEvent {
     },
     ScenarioStarted {
         scenario: String,
+        /// The Temporal workflows its written requests will run as: what ends them if
+        /// the run is killed (generated ones are in `scenario_generated`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        workflows: Vec<String>,
     },
     RequestFinished {
         scenario: String,
@@ -439,7 +443,7 @@ impl RunReport {
             .push(format!("+{:>6} ms {line}", (at - self.started_at).max(0)));
         match event {
             RunEvent::RunStarted { .. } => {}
-            RunEvent::ScenarioStarted { scenario } => {
+            RunEvent::ScenarioStarted { scenario, .. } => {
                 if let Some(s) = self.scenario(scenario) {
                     // Running; becomes passed or failed when it finishes.
                     s.status = Status::Incomplete;

@@ -23,6 +23,47 @@ pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
     state_dir.join("runs").join(run_id).join("journal.jsonl")
 }
 
+/// The Temporal workflows a run's events say it started or was about to start: its
+/// scenarios' written requests and what their generators made.
+pub fn workflows<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> Vec<String> {
+    let mut namespaces = std::collections::BTreeMap::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for event in events {
+        match event {
+            RunEvent::RunStarted { scenarios, .. } => {
+                namespaces.extend(
+                    scenarios
+                        .iter()
+                        .map(|s| (s.id.clone(), s.namespace.clone())),
+                );
+            }
+            RunEvent::ScenarioStarted { workflows, .. } => ids.extend(workflows.iter().cloned()),
+            RunEvent::ScenarioGenerated {
+                scenario,
+                request_ids,
+                ..
+            } => {
+                if let Some(ns) = namespaces.get(scenario) {
+                    ids.extend(
+                        request_ids
+                            .iter()
+                            .map(|r| aura_contract::names::workflow_id(ns, r)),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    ids.into_iter().collect()
+}
+
+/// The workflows of the run whose journal is at `path` (none when it cannot be read).
+pub fn journaled_workflows(path: &Path) -> Vec<String> {
+    read_events(path)
+        .map(|events| workflows(events.iter().map(|(_, e)| e)))
+        .unwrap_or_default()
+}
+
 /// Beside a killed run's journal once its open workflows were terminated.
 const ENDED_MARK: &str = "workflows-terminated";
 
@@ -95,6 +136,12 @@ impl Recorder {
     /// The report of everything recorded so far.
     /// The report of everything recorded so far; it says so when the journal lost
     /// some of it (a failed write), and such a run does not pass.
+    /// The workflows this run has started or is starting ([`workflows`]).
+    pub fn workflows(&self) -> Vec<String> {
+        let events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        workflows(events.iter().map(|(_, e)| e))
+    }
+
     pub fn report(&self) -> Option<RunReport> {
         let events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         let mut report = RunReport::build(&events)?;
@@ -189,6 +236,7 @@ mod tests {
         let recorder = Recorder::open(&path, Box::new(|_| {})).expect("open");
         recorder.record(started(&["a", "b"]));
         recorder.record(RunEvent::ScenarioStarted {
+            workflows: Vec::new(),
             scenario: "a".into(),
         });
         recorder.record(request(
@@ -256,6 +304,7 @@ mod tests {
         let recorder = Recorder::new(full, Box::new(|_| {}));
         recorder.record(started(&["a"]));
         recorder.record(RunEvent::ScenarioStarted {
+            workflows: Vec::new(),
             scenario: "a".into(),
         });
         recorder.record(request(
