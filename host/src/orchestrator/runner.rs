@@ -16,6 +16,9 @@ use aura_reference::driver::TargetDriver;
 use aura_reference::{Decision, DecisionState, GpuAllocationRequest, TargetConfig};
 use aura_runtime::bindings::Failure;
 
+/// Attempts of one request, retries included, whatever its recovery strategy says.
+pub const MAX_ATTEMPTS: u32 = 100;
+
 /// What a scenario's requests run with.
 pub struct Runner<'a> {
     pub driver: &'a dyn TargetDriver,
@@ -211,6 +214,15 @@ impl Runner<'_> {
             else {
                 break;
             };
+            if result.attempts >= MAX_ATTEMPTS {
+                // A strategy's answers are a plugin's: one that says "retry" forever is
+                // cut here, not by the deadline after thousands of workflows.
+                result.error = Some(format!(
+                    "{}; gave up after {MAX_ATTEMPTS} attempts, the recovery strategy still asking to retry",
+                    result.error.unwrap_or_default()
+                ));
+                break;
+            }
             let (action, record) = plugins::recover(
                 &set.runtime,
                 strategy,
