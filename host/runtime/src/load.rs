@@ -139,11 +139,28 @@ pub fn digest(bytes: &[u8]) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The largest component file the host reads (the shipped plugins are under 1 MiB).
+const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
 pub(super) fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // Read at most one byte past the cap: a huge file is refused, not loaded whole.
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_COMPONENT_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(LoadError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!("larger than {} MiB", MAX_COMPONENT_BYTES >> 20),
+        });
+    }
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm {
             path: path.to_path_buf(),
