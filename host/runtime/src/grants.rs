@@ -163,7 +163,7 @@ impl Grants {
             .any(|r| names::workflow_id(&self.run, r) == workflow_id);
         if self.run.is_empty() || !known {
             return Err(Denial {
-                attempted: format!("workflow {workflow_id:?}"),
+                attempted: format!("workflow {:?}", cut(workflow_id)),
                 grant: "workflow = true".into(),
                 scope: Some(format!(
                     "the workflows of this call's requests, {own}<request id>"
@@ -186,7 +186,7 @@ impl Grants {
     pub fn check_cache(&self, needed: Access, key: &str) -> Result<(), Denial> {
         if self.cache.access < needed {
             return Err(Denial::new(
-                format!("cache {} of {key:?}", access_name(needed)),
+                format!("cache {} of {:?}", access_name(needed), cut(key)),
                 format!("cache.access = \"{}\"", access_name(needed)),
             ));
         }
@@ -198,10 +198,11 @@ impl Grants {
         {
             return Err(Denial::new(
                 format!(
-                    "cache key {key:?} is outside the granted prefixes {:?}",
+                    "cache key {:?} is outside the granted prefixes {:?}",
+                    cut(key),
                     self.cache.key_prefixes
                 ),
-                format!("cache.key-prefixes = [\"{}\"]", up_to_last(key, ':')),
+                format!("cache.key-prefixes = [\"{}\"]", cut(up_to_last(key, ':'))),
             ));
         }
         Ok(())
@@ -215,7 +216,7 @@ impl Grants {
     pub fn check_topic(&self, needed: Access, topic: &str) -> Result<(), Denial> {
         if self.events.access < needed {
             return Err(Denial::new(
-                format!("events {} of topic {topic:?}", access_name(needed)),
+                format!("events {} of topic {:?}", access_name(needed), cut(topic)),
                 format!("events.access = \"{}\"", access_name(needed)),
             ));
         }
@@ -230,10 +231,11 @@ impl Grants {
         if !allowed {
             return Err(Denial::new(
                 format!(
-                    "topic {topic:?} is not in the granted topics {:?}",
+                    "topic {:?} is not in the granted topics {:?}",
+                    cut(topic),
                     self.events.topics
                 ),
-                format!("events.topics = [\"{topic}\"]"),
+                format!("events.topics = [\"{}\"]", cut(topic)),
             ));
         }
         Ok(())
@@ -297,6 +299,19 @@ fn access_name(a: Access) -> &'static str {
 }
 
 /// `"secret:team:x"` → `"secret:team:"`: the narrowest prefix worth suggesting.
+/// A plugin's key, topic or id as a denial shows it: at most 200 bytes (a 60 MiB key is
+/// not copied into every message about it).
+fn cut(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= 200 {
+        return text.into();
+    }
+    let mut end = 200;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
 fn up_to_last(key: &str, sep: char) -> &str {
     key.rfind(sep).map_or(key, |i| &key[..=i])
 }

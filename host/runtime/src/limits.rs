@@ -20,8 +20,9 @@ pub struct Limits {
     /// list item counted, an error's text included.
     pub max_result_bytes: u64,
     /// Bytes the host hands the plugin from its services in one call, all host-call
-    /// answers together (graph rows, events, keys, values); an answer that would pass it
-    /// is refused with `host-error::invalid`.
+    /// answers together (graph rows, events, keys, values), and separately the bytes the
+    /// plugin's admitted calls send on to them; past it, a call is refused with
+    /// `host-error::invalid`.
     pub max_host_bytes: u64,
 }
 

@@ -280,6 +280,39 @@ async fn a_plugins_graph_query_ends_with_its_deadline() {
     own.delete_graph().await.expect("removed");
 }
 
+/// Granted writes are bounded like reads: a plugin cannot pour unbounded data into a
+/// service through its write grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn granted_writes_stop_at_max_host_bytes() {
+    let hub = Arc::new(ServiceHub::new(config().services));
+    let rt = PluginRuntime::new(hub.clone(), RuntimeOptions::default()).expect("runtime");
+    let mut spec = hostile(
+        "write-flood",
+        Limits {
+            max_host_bytes: 4 << 20,
+            ..tight()
+        },
+    );
+    spec.grants.cache.access = aura_runtime::Access::Write;
+    spec.grants.cache.key_prefixes = vec!["aura:{run}:".into()];
+    let plugin = rt.load(spec).expect("loads");
+    let run = unique("flood");
+    let inv = rt
+        .validate(&plugin, context(&run, &plugin.spec.config))
+        .await;
+    let check = &inv.outcome.as_ref().expect("ran").checks[0];
+    assert!(check.passed, "{check:?}");
+    // 4 MiB of budget: three values of 1 MiB and their keys fit, a fourth does not.
+    assert!(check.actual.starts_with("3 written"), "{check:?}");
+    let ns = aura_services::namespace::RunNamespace::new(
+        aura_services::namespace::RunId::parse(&run).expect("id"),
+    );
+    assert_eq!(
+        aura_services::namespace::remove(&hub, &ns).await.cache_keys,
+        3
+    );
+}
+
 /// `graph = "read"` reads the run's own data: another run's nodes are not there to see.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_reads_see_only_the_runs_own_data() {

@@ -51,6 +51,8 @@ pub struct Meter {
     pub bytes_out: u64,
     /// Lines the call asked to log (written or not).
     pub log_lines: u32,
+    /// Bytes of the arguments of admitted calls: what went on to the services.
+    pub sent: u64,
 }
 
 impl Meter {
@@ -97,7 +99,19 @@ impl CallContext {
                 tracing::warn!(plugin = %self.plugin, call, %grant, "denied: {shown}");
             }
             HostError::Denied(message)
-        })
+        })?;
+        // What a plugin sends on to the services is bounded like what it gets back: a
+        // write grant is not a way to pour unbounded data into Redis or Kafka.
+        self.meter.sent += arg_bytes as u64;
+        let sent = self.meter.sent;
+        if sent > self.limits.max_host_bytes {
+            return Err(HostError::Invalid(format!(
+                "{call}: the plugin has sent {sent} bytes to the host's services in this call, \
+                 more than its max-host-bytes ({})",
+                self.limits.max_host_bytes
+            )));
+        }
+        Ok(())
     }
 
     /// Time left before the plugin's deadline: what a service may spend on its behalf.

@@ -267,6 +267,24 @@ impl Guest for Hostile {
                 ))
             }
             "neighbour" => one(neighbour()),
+            "write-flood" => {
+                // Granted writes of 1 MiB each, until the host says no.
+                let value = "w".repeat(MIB);
+                let mut written = 0;
+                let stopped = loop {
+                    match cache::set(&ctx.key(&format!("flood-{written}")), &value, Some(60)) {
+                        Ok(()) => written += 1,
+                        Err(e) => break e.reason(),
+                    }
+                };
+                one(Check::expect(
+                    "writes bounded",
+                    stopped.contains("max-host-bytes"),
+                    "refused past max-host-bytes",
+                    format!("{written} written, then: {stopped}"),
+                    "",
+                ))
+            }
             // Blocks in WASI (a clock poll), where no epoch tick can interrupt it.
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(600));
@@ -331,7 +349,8 @@ impl Guest for Hostile {
                  memory-bomb, recursion, panic, oversized-result, open-file, open-socket, \
                  read-env, cache-write, key-outside-prefix, topic-outside-allow-list, \
                  slow-host-call, gpu-inventory, neighbour, log-flood, denied-flood, \
-                 graph-query, many-checks, huge-error, forged-check, describe-workflow, sleep"
+                 graph-query, many-checks, huge-error, forged-check, describe-workflow, sleep, \
+                 write-flood"
             ))),
         }
     }
