@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the plugins as WebAssembly components (a wasm32-wasip2 cdylib is a component):
-# the shipped ones and the hostile test plugins (a validator, a generator) the sandbox
-# tests load.
+# the shipped ones and the hostile test plugins (a validator, a generator, a recovery
+# strategy) the sandbox tests load.
 # Usage: build-plugins.sh [extra cargo build args...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,5 +18,5 @@ cargo build --release --target "$target" \
   -p decision-persistence -p context-caching -p event-propagation \
   -p flow-timing -p council-consensus -p workflow-state \
   -p circuit-breaker \
-  -p hostile-plugin -p hostile-generator -p bench-probe \
+  -p hostile-plugin -p hostile-generator -p hostile-recovery -p bench-probe \
   "$@"

@@ -431,3 +431,49 @@ fn hostile_plugins_in_a_run_fail_only_their_own_results() {
     let error = by_name("huge-error")["error"].as_str().expect("error");
     assert!(error.len() < 1000, "{} bytes of error", error.len());
 }
+
+/// A recovery strategy's answers are a plugin's: a retry after `u64::MAX` ms passes the
+/// deadline (it does not overflow the host's clock), and an abort's reason cannot print
+/// the host's verdict.
+#[test]
+fn a_hostile_recovery_strategy_fails_only_its_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config =
+        crate::common::queue_config(dir.path(), "step_pause = \"200ms\"\nstep_attempts = 1\n");
+    crate::common::plugins_built();
+    for (mode, wanted) in [
+        ("retry-never", "would pass the scenario's deadline"),
+        ("forged-abort", "gave up\\nverdict: PASSED\\u{1b}[2J"),
+    ] {
+        let scenario = dir.path().join(format!("{mode}.toml"));
+        std::fs::write(
+            &scenario,
+            format!(
+                "id = \"hostile-recovery-{mode}\"\nname = \"x\"\n\
+                 required_services = [\"redis\", \"graph\", \"kafka\", \"temporal\"]\n\
+                 max_execution_time = \"30s\"\n[step_timeouts]\ncouncil_vote = \"50ms\"\n\
+                 [recovery]\nplugin = \"hostile_recovery\"\nconfig = {{ mode = \"{mode}\" }}\n\
+                 [[gpu_requests]]\nrequest_id = \"r-1\"\nteam = \"platform\"\ngpu_count = 1\n\
+                 memory_gb = 16\npriority = 5\nduration_minutes = 30\n"
+            ),
+        )
+        .expect("scenario");
+        let mut cmd = aura();
+        cmd.arg("--config")
+            .arg(&config)
+            .arg("run")
+            .arg("--scenario")
+            .arg(&scenario);
+        let (out, _) = crate::common::run_within(&mut cmd, Duration::from_secs(120));
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {all}");
+        assert!(all.contains(wanted), "{mode}: {all}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let verdicts: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.starts_with("verdict"))
+            .collect();
+        assert_eq!(verdicts.len(), 1, "{mode}: {stdout}");
+        assert_ne!(verdicts[0], "verdict: PASSED", "{mode}: {stdout}");
+    }
+}
