@@ -86,6 +86,24 @@ impl Journal {
         })
     }
 
+    /// The kind of the last whole record, read from the file's end only: whether a run
+    /// finished is asked of every journal at each start, and journals grow long.
+    pub fn last_kind(path: &Path) -> Option<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        const TAIL: u64 = 64 << 10;
+        let mut file = File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail).ok()?;
+        let text = String::from_utf8_lossy(&tail);
+        // A torn last line (a kill mid-write) is no record; the one before it is.
+        text.lines()
+            .rev()
+            .find_map(|line| serde_json::from_str::<Record>(line).ok())
+            .map(|r| r.kind)
+    }
+
     /// Whether the run writing the journal at `path` is still alive (holds its lock).
     pub fn is_held(path: &Path) -> bool {
         File::open(path)
@@ -202,6 +220,11 @@ mod tests {
         let records = Journal::read(&path).expect("read");
         let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
         assert_eq!(kinds, ["run_started", "check", "run_finished"]);
+        assert_eq!(
+            Journal::last_kind(&path).as_deref(),
+            Some("run_finished"),
+            "read from the end, past the torn line"
+        );
         assert_eq!(records[1].body["passed"], true);
     }
 

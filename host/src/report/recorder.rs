@@ -79,10 +79,8 @@ pub fn killed_runs(state_dir: &Path) -> Vec<String> {
         .filter(|e| !e.path().join(ENDED_MARK).exists())
         .filter_map(|e| {
             let journal = e.path().join("journal.jsonl");
-            let finished = Journal::read(&journal)
-                .ok()?
-                .iter()
-                .any(|r| r.kind == "run_finished");
+            // `run_finished` is always a finished run's last record.
+            let finished = Journal::last_kind(&journal)? == "run_finished";
             (!finished && !Journal::is_held(&journal))
                 .then(|| e.file_name().to_string_lossy().into_owned())
         })
