@@ -352,6 +352,37 @@ mod tests {
     use aura_reference::GpuAllocationRequest;
     use aura_reference::request::{AllocatedDevice, Outcome};
 
+    /// What ends a run's workflows skips those whose request was decided: they completed.
+    #[test]
+    fn only_undecided_requests_workflows_are_left_to_end() {
+        use crate::report::RunEvent;
+        use crate::report::model::PlannedScenario;
+        let events = [
+            RunEvent::RunStarted {
+                run_id: "r".into(),
+                started_at: 0,
+                command: String::new(),
+                jobs: 1,
+                scenarios: vec![PlannedScenario {
+                    id: "a".into(),
+                    name: "a".into(),
+                    suite: "smoke".into(),
+                    namespace: "r-1".into(),
+                }],
+                health: Vec::new(),
+            },
+            RunEvent::ScenarioStarted {
+                scenario: "a".into(),
+                workflows: vec!["aura-r-1-q1".into(), "aura-r-1-q2".into()],
+            },
+            RunEvent::RequestFinished {
+                scenario: "a".into(),
+                result: Box::new(decided("q1", &["gpu-0"])),
+            },
+        ];
+        assert_eq!(crate::report::workflows(&events), ["aura-r-1-q2"]);
+    }
+
     fn decided(id: &str, devices: &[&str]) -> RequestResult {
         let request = GpuAllocationRequest {
             request_id: id.into(),

@@ -23,11 +23,13 @@ pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
     state_dir.join("runs").join(run_id).join("journal.jsonl")
 }
 
-/// The Temporal workflows a run's events say it started or was about to start: its
-/// scenarios' written requests and what their generators made.
+/// The Temporal workflows a run's events say may still be running: its scenarios'
+/// written requests and what their generators made, less those that reached a decision
+/// (a decided workflow has completed; ending it again would be one wasted call each).
 pub fn workflows<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> Vec<String> {
     let mut namespaces = std::collections::BTreeMap::new();
     let mut ids = std::collections::BTreeSet::new();
+    let mut decided = std::collections::BTreeSet::new();
     for event in events {
         match event {
             RunEvent::RunStarted { scenarios, .. } => {
@@ -51,10 +53,15 @@ pub fn workflows<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> Vec<Stri
                     );
                 }
             }
+            RunEvent::RequestFinished { scenario, result } if result.decision.is_some() => {
+                if let Some(ns) = namespaces.get(scenario) {
+                    decided.insert(aura_contract::names::workflow_id(ns, &result.request_id));
+                }
+            }
             _ => {}
         }
     }
-    ids.into_iter().collect()
+    ids.difference(&decided).cloned().collect()
 }
 
 /// The workflows of the run whose journal is at `path` (none when it cannot be read).
@@ -134,7 +141,7 @@ impl Recorder {
     /// The report of everything recorded so far.
     /// The report of everything recorded so far; it says so when the journal lost
     /// some of it (a failed write), and such a run does not pass.
-    /// The workflows this run has started or is starting ([`workflows`]).
+    /// The workflows this run started that may still be running ([`workflows`]).
     pub fn workflows(&self) -> Vec<String> {
         let events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         workflows(events.iter().map(|(_, e)| e))
