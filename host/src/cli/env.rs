@@ -86,25 +86,28 @@ async fn reset_run(
     run: RunId,
 ) -> Result<ExitCode, CliError> {
     let mut spaces: BTreeSet<RunId> = BTreeSet::from([run.clone()]);
+    // The journal, read once: the namespaces it planned and the workflows it started.
     let journal = crate::report::journal_path(&config.state_dir, run.as_str());
-    if let Ok(events) = crate::report::read_events(&journal) {
-        for (_, event) in events {
-            if let RunEvent::RunStarted { scenarios, .. } = event {
-                spaces.extend(
-                    scenarios
-                        .iter()
-                        .filter_map(|s| RunId::parse(&s.namespace).ok()),
-                );
-            }
+    let events: Vec<RunEvent> = crate::report::read_events(&journal)
+        .map(|events| events.into_iter().map(|(_, e)| e).collect())
+        .unwrap_or_default();
+    for event in &events {
+        if let RunEvent::RunStarted { scenarios, .. } = event {
+            spaces.extend(
+                scenarios
+                    .iter()
+                    .filter_map(|s| RunId::parse(&s.namespace).ok()),
+            );
         }
     }
+    let workflows = crate::report::workflows(&events);
     spaces.extend(namespace::discover(hub, &run).await);
     let queue = names::task_queue(&config.target.task_queue, run.as_str());
     let terminated = async {
         hub.workflows()
             .await?
             .end_run(
-                &crate::report::journaled_workflows(&journal),
+                &workflows,
                 &queue,
                 &format!("aura-host env reset --run {run}"),
             )

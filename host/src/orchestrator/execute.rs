@@ -443,35 +443,46 @@ impl Execution<'_> {
     /// terminated, it never writes after the cleanup) and removes the data of every
     /// namespace, each store on its own; says what was done and what could not be.
     async fn clean(&self, spaces: &[RunId], workflows: Vec<String>) -> String {
-        let ns = format!("{}-<n>", self.run_id);
         if let Some(e) = &self.options.existing {
-            format!(
+            return format!(
                 "kept: the data of {} belongs to the run that decided it",
                 e.namespace
-            )
-        } else if self.options.keep_data {
+            );
+        }
+        // Ended whether or not the data is kept, and first: a workflow still running
+        // could write after the cleanup, and no worker will ever run it again.
+        let queue = names::task_queue(&self.target.task_queue, self.run_id.as_str());
+        let terminated = async {
+            self.hub
+                .workflows()
+                .await?
+                .end_run(
+                    &workflows,
+                    &queue,
+                    &format!("aura-host run {} ended", self.run_id),
+                )
+                .await
+        }
+        .await;
+        let mut errors = Vec::new();
+        let workflows = match terminated {
+            Ok(ids) => format!("terminated {} open workflow(s)", ids.len()),
+            Err(e) => {
+                errors.push(format!("workflows on {queue}: {e}"));
+                "open workflows not terminated".to_string()
+            }
+        };
+        let mut text = if self.options.keep_data {
+            let ns = format!("{}-<n>", self.run_id);
             format!(
-                "kept (--keep-data): graph nodes with {} '{ns}', Redis keys {}*, topics {}* (n = 1..{})",
+                "kept (--keep-data): graph {} (nodes with {} '{ns}' on Neo4j), Redis keys {}*, topics {}* (n = 1..{}); {workflows}",
+                names::run_graph("<database>", &ns),
                 names::RUN_ID_PROPERTY,
                 names::key_prefix(&ns),
                 names::topic_prefix(&ns),
                 spaces.len()
             )
         } else {
-            let queue = names::task_queue(&self.target.task_queue, self.run_id.as_str());
-            let terminate = async {
-                self.hub
-                    .workflows()
-                    .await?
-                    .end_run(
-                        &workflows,
-                        &queue,
-                        &format!("aura-host run {} ended", self.run_id),
-                    )
-                    .await
-            };
-            // Terminated first: a workflow still running could write after the cleanup.
-            let terminated = terminate.await;
             let removals = futures::future::join_all(spaces.iter().map(|ns| async move {
                 (
                     ns,
@@ -479,7 +490,7 @@ impl Execution<'_> {
                 )
             }))
             .await;
-            let (mut nodes, mut keys, mut topics, mut errors) = (0, 0, 0, Vec::new());
+            let (mut nodes, mut keys, mut topics) = (0, 0, 0);
             for (ns, c) in removals {
                 nodes += c.graph_nodes;
                 keys += c.cache_keys;
@@ -490,24 +501,17 @@ impl Execution<'_> {
                         .map(|f| format!("{ns} {}: {}", f.service, f.error)),
                 );
             }
-            let workflows = match terminated {
-                Ok(ids) => format!("terminated {} open workflow(s)", ids.len()),
-                Err(e) => {
-                    errors.push(format!("workflows on {queue}: {e}"));
-                    "open workflows not terminated".to_string()
-                }
-            };
-            let mut text = format!(
+            format!(
                 "removed {nodes} graph node(s), {keys} Redis key(s), {topics} topic(s); {workflows}; the journal keeps the results and traces"
-            );
-            if !errors.is_empty() {
-                text.push_str(&format!(
-                    "; not cleaned (`env reset --run {}` retries): {}",
-                    self.run_id,
-                    errors.join("; ")
-                ));
-            }
-            text
+            )
+        };
+        if !errors.is_empty() {
+            text.push_str(&format!(
+                "; not cleaned (`env reset --run {}` retries): {}",
+                self.run_id,
+                errors.join("; ")
+            ));
         }
+        text
     }
 }

@@ -327,17 +327,7 @@ mod plugin_cli {
     fn a_failing_plugin_set_exits_1_with_the_reason() {
         super::common::ensure_env();
         let dir = tempfile::tempdir().expect("tempdir");
-        let wasm = plugin_wasm("hostile-plugin");
-        let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
-        let manifest = dir.path().join("set.toml");
-        std::fs::write(
-            &manifest,
-            format!(
-                "[[plugin]]\nname = \"panicky\"\npath = {:?}\nsha256 = \"{digest}\"\nkind = \"validator\"\nconfig = {{ mode = \"panic\" }}\n",
-                wasm.display().to_string()
-            ),
-        )
-        .expect("write");
+        let manifest = super::common::hostile_set(dir.path(), &[("panicky", "panic", "")]);
         let out = run(aura().args(["run", "--plugins"]).arg(&manifest));
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(

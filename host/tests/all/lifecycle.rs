@@ -283,18 +283,10 @@ fn a_scenarios_deadline_bounds_its_validators() {
         ),
     )
     .expect("write");
-    let wasm = common::plugin_wasm("hostile-plugin");
-    let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
-    let manifest = dir.path().join("set.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[[plugin]]\nname = \"loop\"\npath = {:?}\nsha256 = \"{digest}\"\nkind = \"validator\"\n\
-             limits = {{ timeout = \"60s\" }}\nconfig = {{ mode = \"infinite-loop\" }}\n",
-            wasm.display().to_string()
-        ),
-    )
-    .expect("write");
+    let manifest = common::hostile_set(
+        dir.path(),
+        &[("loop", "infinite-loop", "limits = { timeout = \"60s\" }\n")],
+    );
     let json = dir.path().join("report.json");
     let (out, _) = run_within(
         aura_with(&config)

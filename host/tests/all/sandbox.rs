@@ -48,16 +48,18 @@ async fn a_cpu_bound_plugin_never_spends_a_neighbours_budget() {
     assert!(denied.log_lines_dropped > 0, "{denied:?}");
 }
 
+/// An offline runtime whose pool holds `instances` calls.
+fn offline_pool(instances: u32) -> PluginRuntime {
+    let options = RuntimeOptions {
+        instances,
+        ..RuntimeOptions::default()
+    };
+    PluginRuntime::new(Arc::new(ServiceHub::new(offline())), options).expect("runtime")
+}
+
 #[tokio::test]
 async fn calls_beyond_the_pool_wait_for_a_slot() {
-    let rt = PluginRuntime::new(
-        Arc::new(ServiceHub::new(offline())),
-        RuntimeOptions {
-            instances: 2,
-            ..RuntimeOptions::default()
-        },
-    )
-    .expect("runtime");
+    let rt = offline_pool(2);
     let neighbour = rt.load(hostile("neighbour", tight())).expect("loads");
     let run = unique("pool");
     let calls = (0..8).map(|_| rt.validate(&neighbour, context(&run, &neighbour.spec.config)));
@@ -67,14 +69,7 @@ async fn calls_beyond_the_pool_wait_for_a_slot() {
     assert!(waited >= 6, "8 calls on 2 slots: {waited} waited");
 
     // A slot held to the deadline: the next call fails for want of one, by its own clock.
-    let rt = PluginRuntime::new(
-        Arc::new(ServiceHub::new(offline())),
-        RuntimeOptions {
-            instances: 1,
-            ..RuntimeOptions::default()
-        },
-    )
-    .expect("runtime");
+    let rt = offline_pool(1);
     let hog = rt
         .load(with_timeout("infinite-loop", Duration::from_secs(3)))
         .expect("loads");
@@ -349,26 +344,17 @@ async fn graph_reads_see_only_the_runs_own_data() {
 fn hostile_plugins_in_a_run_fail_only_their_own_results() {
     crate::common::ensure_env();
     let dir = tempfile::tempdir().expect("tempdir");
-    let wasm = plugin_wasm("hostile-plugin");
-    let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
-    let mut set = String::new();
-    for mode in [
+    let extra = "limits = { timeout = \"2s\" }\ngrants = { gpu = true }\n";
+    let entries = [
         "neighbour",
         "forged-check",
         "log-flood",
         "denied-flood",
         "infinite-loop",
         "huge-error",
-    ] {
-        set.push_str(&format!(
-            "[[plugin]]\nname = \"{mode}\"\npath = {:?}\nsha256 = \"{digest}\"\n\
-             kind = \"validator\"\nlimits = {{ timeout = \"2s\" }}\n\
-             grants = {{ gpu = true }}\nconfig = {{ mode = \"{mode}\" }}\n\n",
-            wasm.display().to_string()
-        ));
-    }
-    let manifest = dir.path().join("set.toml");
-    std::fs::write(&manifest, set).expect("write");
+    ]
+    .map(|mode| (mode, mode, extra));
+    let manifest = crate::common::hostile_set(dir.path(), &entries);
     let report = dir.path().join("report.json");
     let out = run(aura()
         .args(["run", "--plugins"])

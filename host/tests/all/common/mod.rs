@@ -154,6 +154,27 @@ pub fn plugin_wasm(crate_name: &str) -> PathBuf {
     plugins_built().join(format!("{}.wasm", crate_name.replace('-', "_")))
 }
 
+/// A plugin set (`set.toml` in `dir`) of the hostile test validator, pinned by its
+/// digest: one entry per `(name, mode, extra)`, `extra` being more of the entry's TOML
+/// (limits, grants), each line ending in `\n`.
+pub fn hostile_set(dir: &std::path::Path, entries: &[(&str, &str, &str)]) -> PathBuf {
+    let wasm = plugin_wasm("hostile-plugin");
+    let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
+    let set: String = entries
+        .iter()
+        .map(|(name, mode, extra)| {
+            format!(
+                "[[plugin]]\nname = \"{name}\"\npath = {:?}\nsha256 = \"{digest}\"\n\
+                 kind = \"validator\"\n{extra}config = {{ mode = \"{mode}\" }}\n\n",
+                wasm.display().to_string()
+            )
+        })
+        .collect();
+    let manifest = dir.join("set.toml");
+    std::fs::write(&manifest, set).expect("write the plugin set");
+    manifest
+}
+
 /// A binary the environment installed in its tools venv, by its path in site-packages.
 fn tool_binary(in_site_packages: &str) -> PathBuf {
     ensure_env();
