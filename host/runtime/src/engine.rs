@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::api::HostApi;
 use super::error::LoadError;
@@ -25,6 +25,9 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 const MEMORIES_PER_COMPONENT: u32 = 4;
 const TABLES_PER_COMPONENT: u32 = 16;
 
+const KEEP_RESIDENT_MEMORY: usize = 1 << 20;
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
+
 /// `instances` is the most plugin calls in flight in one process; each slot can hold a
 /// component as large as the per-component maxima, so a call that got a slot never
 /// finds the pool's memories or tables used up by others.
@@ -38,7 +41,10 @@ pub(super) fn engine(instances: u32) -> Result<Engine, LoadError> {
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
-        .max_memory_size(MAX_MEMORY_BYTES as usize);
+        .max_memory_size(MAX_MEMORY_BYTES as usize)
+        .pagemap_scan(Enabled::Auto)
+        .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+        .table_keep_resident(KEEP_RESIDENT_TABLE);
     let mut config = Config::new();
     config
         .wasm_component_model(true)

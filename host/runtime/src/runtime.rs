@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
@@ -406,21 +407,19 @@ impl PluginRuntime {
                 return invocation;
             }
         };
-        // Its own task: calls run in parallel on the executor's threads, and one that
-        // is abandoned is dropped there without holding up the caller.
+        // Run where the caller runs (no task spawn, no thread hop); the timeout drops a
+        // call blocked past its deadline, and a panic in host code ends only this call.
         let pre = plugin.pre.clone();
-        let mut task = AbortOnDrop(tokio::spawn(async move {
-            let result = run_call(&mut store, &pre, call).await;
-            drop(permit);
-            (store, result)
-        }));
+        let running_call = std::panic::AssertUnwindSafe(run_call(&mut store, &pre, call));
         let remaining = running.timeout + BACKSTOP;
-        let (store, result) = match tokio::time::timeout(remaining, &mut task.0).await {
-            Ok(Ok(done)) => done,
-            Ok(Err(e)) => {
+        let outcome = tokio::time::timeout(remaining, running_call.catch_unwind()).await;
+        drop(permit);
+        let result = match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => {
                 invocation.cost.wall = started.elapsed();
                 invocation.outcome = Err(CallFailure::Trap(text::escape(
-                    &format!("the call's task ended abnormally: {e}"),
+                    &format!("the call ended abnormally: {}", panic_message(&panic)),
                     text::MAX_MESSAGE_BYTES,
                 )));
                 return invocation;
@@ -488,14 +487,13 @@ impl PluginRuntime {
     }
 }
 
-/// A call's task, stopped when the caller stops waiting for it: a cancelled run or an
-/// abandoned call does not keep a plugin running, or its pool slot taken.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+/// What a panic carried, when it was a message.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
 }
 
 async fn run_call(

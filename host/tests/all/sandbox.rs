@@ -48,6 +48,21 @@ async fn a_cpu_bound_plugin_never_spends_a_neighbours_budget() {
     assert!(denied.log_lines_dropped > 0, "{denied:?}");
 }
 
+// The fast path reuses pool slots, kept-resident pages and the caller's task; none of
+// that may carry a plugin's state from one call to the next.
+#[tokio::test]
+async fn every_call_starts_from_fresh_state() {
+    let rt = offline_pool(2);
+    let counter = rt.load(hostile("count-calls", tight())).expect("loads");
+    let run = unique("fresh");
+    for round in 0..3 {
+        let calls = (0..4).map(|_| rt.validate(&counter, context(&run, &counter.spec.config)));
+        for r in futures::future::join_all(calls).await {
+            assert!(r.passed(), "round {round}: {r:?}");
+        }
+    }
+}
+
 /// An offline runtime whose pool holds `instances` calls.
 fn offline_pool(instances: u32) -> PluginRuntime {
     let options = RuntimeOptions {

@@ -205,6 +205,12 @@ impl Guest for Hostile {
         match config.mode.as_str() {
             "well-behaved" => one(Check::expect_eq("well-behaved", "ok", "ok")),
             "infinite-loop" => infinite_loop(),
+            "count-calls" => {
+                // A global survives only if the host reuses an instance between calls.
+                static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let seen = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                one(Check::expect_eq("calls this instance has seen", 1, seen))
+            }
             "memory-bomb" => memory_bomb(),
             "recursion" => {
                 let depth = recurse(0);
