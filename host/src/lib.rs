@@ -4,6 +4,7 @@
 // The async-trait futures of the graph backends nest deeply.
 #![recursion_limit = "256"]
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod environment;

@@ -1,6 +1,10 @@
 //! Temporal through the Rust SDK's client: connect, namespace check and a readiness probe
 //! (the gRPC health service plus `GetSystemInfo`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use temporalio_client::tonic::IntoRequest;
 use temporalio_client::{Connection, ConnectionOptions, Url};
@@ -10,9 +14,8 @@ use temporalio_common::protos::temporal::api::common::v1::{Payloads, WorkflowExe
 use temporalio_common::protos::temporal::api::enums::v1::NamespaceState;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    DescribeNamespaceRequest, DescribeWorkflowExecutionRequest, GetSystemInfoRequest,
-    GetWorkflowExecutionHistoryRequest, ListWorkflowExecutionsRequest,
-    TerminateWorkflowExecutionRequest,
+    DescribeNamespaceRequest, GetSystemInfoRequest, GetWorkflowExecutionHistoryRequest,
+    ListWorkflowExecutionsRequest, TerminateWorkflowExecutionRequest,
 };
 
 use super::{Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind};
@@ -96,6 +99,47 @@ pub struct TemporalWorkflows {
     endpoint: Endpoint,
     namespace: String,
     connection: Connection,
+    closed: Arc<ClosedExecutions>,
+}
+
+/// Summaries of closed executions, read once for every validator that asks: a closed
+/// execution's history no longer changes. Bounded in entries and in age (a workflow id
+/// started again after a reset names a new execution).
+#[derive(Default)]
+struct ClosedExecutions(std::sync::Mutex<HashMap<String, (Instant, ExecutionSummary)>>);
+
+impl ClosedExecutions {
+    const ENTRIES: usize = 4096;
+    const AGE: Duration = Duration::from_secs(60);
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, ExecutionSummary)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, workflow_id: &str) -> Option<ExecutionSummary> {
+        let entries = self.entries();
+        let (at, summary) = entries.get(workflow_id)?;
+        (at.elapsed() < Self::AGE).then(|| summary.clone())
+    }
+
+    fn keep(&self, summary: &ExecutionSummary) {
+        if summary.status == "RUNNING" {
+            return;
+        }
+        let mut entries = self.entries();
+        if entries.len() >= Self::ENTRIES {
+            entries.retain(|_, (at, _)| at.elapsed() < Self::AGE);
+            if entries.len() >= Self::ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            summary.workflow_id.clone(),
+            (Instant::now(), summary.clone()),
+        );
+    }
 }
 
 impl TemporalWorkflows {
@@ -115,6 +159,7 @@ impl TemporalWorkflows {
             endpoint,
             namespace: config.namespace.clone(),
             connection,
+            closed: Arc::default(),
         })
     }
 
@@ -272,37 +317,20 @@ impl Workflows for TemporalWorkflows {
         &self,
         workflow_id: &str,
     ) -> Result<ExecutionSummary, ServiceError> {
+        if let Some(summary) = self.closed.get(workflow_id) {
+            return Ok(summary);
+        }
         let mut service = self.connection.workflow_service();
         let execution = WorkflowExecution {
             workflow_id: workflow_id.to_string(),
             run_id: String::new(),
         };
         let operation = format!("describe workflow '{workflow_id}'");
-        let describe = DescribeWorkflowExecutionRequest {
-            namespace: self.namespace.clone(),
-            execution: Some(execution.clone()),
-        };
-        let info = self
-            .endpoint
-            .call(
-                &operation,
-                service.describe_workflow_execution(describe.into_request()),
-            )
-            .await?
-            .into_inner()
-            .workflow_execution_info
-            .ok_or_else(|| {
-                self.endpoint
-                    .protocol_error(&operation, "no execution info")
-            })?;
+        // One history read answers everything (status from its close event, if any):
+        // half the round trips of DescribeWorkflowExecution and then the history.
         let mut summary = ExecutionSummary {
             workflow_id: workflow_id.to_string(),
-            status: info
-                .status()
-                .as_str_name()
-                .trim_start_matches("WORKFLOW_EXECUTION_STATUS_")
-                .to_string(),
-            history_length: u32::try_from(info.history_length).unwrap_or(u32::MAX),
+            status: "RUNNING".to_string(),
             ..ExecutionSummary::default()
         };
         let mut scheduled: Vec<(i64, usize)> = Vec::new();
@@ -323,6 +351,7 @@ impl Workflows for TemporalWorkflows {
                 .await?
                 .into_inner();
             for event in reply.history.map(|h| h.events).unwrap_or_default() {
+                summary.history_length = summary.history_length.saturating_add(1);
                 summarise_event(
                     &mut summary,
                     &mut scheduled,
@@ -335,6 +364,7 @@ impl Workflows for TemporalWorkflows {
             }
             page = reply.next_page_token;
         }
+        self.closed.keep(&summary);
         Ok(summary)
     }
 
@@ -420,7 +450,23 @@ fn summarise_event(
             }
         }
         Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) => {
+            summary.status = "COMPLETED".into();
             summary.result = a.result.as_ref().and_then(payload_text);
+        }
+        Some(Attributes::WorkflowExecutionFailedEventAttributes(_)) => {
+            summary.status = "FAILED".into()
+        }
+        Some(Attributes::WorkflowExecutionTimedOutEventAttributes(_)) => {
+            summary.status = "TIMED_OUT".into()
+        }
+        Some(Attributes::WorkflowExecutionCanceledEventAttributes(_)) => {
+            summary.status = "CANCELED".into()
+        }
+        Some(Attributes::WorkflowExecutionTerminatedEventAttributes(_)) => {
+            summary.status = "TERMINATED".into()
+        }
+        Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(_)) => {
+            summary.status = "CONTINUED_AS_NEW".into()
         }
         _ => {}
     }

@@ -30,6 +30,7 @@ macro_rules! err {
     }};
 }
 
+mod bench;
 mod check;
 mod env;
 mod exit;
@@ -127,6 +128,8 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Rebuild a run's summary, JSON and JUnit from its journal.
     Report(report::ReportArgs),
+    /// Measure the performance goals on this machine (release build, services up).
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -208,6 +211,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Target(cmd) => target::run(&config, hub, cmd).await,
         Command::Trace(args) => trace::run(&config, &hub, args).await,
         Command::Report(args) => report::run(&config, args),
+        Command::Bench(args) => bench::run(&config, hub, args).await,
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

@@ -219,12 +219,17 @@ fn answer<T: serde::Serialize>(inv: Invocation<T>) -> (serde_json::Value, Cost) 
 
 /// The plugin runtime on the process's hub, with the compile cache under the state
 /// directory and the reference GPU core behind the `gpu` interface.
+/// Where compiled components are kept between runs.
+pub(super) fn cache_dir(config: &AuraConfig) -> std::path::PathBuf {
+    config.state_dir.join("plugin-cache")
+}
+
 pub(super) fn runtime(
     config: &AuraConfig,
     hub: Arc<ServiceHub>,
 ) -> Result<PluginRuntime, CliError> {
     let options = RuntimeOptions {
-        cache_dir: Some(config.state_dir.join("plugin-cache")),
+        cache_dir: Some(cache_dir(config)),
         instances: config.run.plugin_instances,
     };
     Ok(PluginRuntime::new(hub, options)?.with_gpu(Arc::new(ReferenceGpus(config.gpu.clone()))))

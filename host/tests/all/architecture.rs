@@ -233,6 +233,7 @@ fn host_modules_import_only_the_layers_below() {
         (
             "cli",
             &[
+                "bench",
                 "cli",
                 "config",
                 "environment",
@@ -241,6 +242,7 @@ fn host_modules_import_only_the_layers_below() {
                 "report",
             ][..],
         ),
+        ("bench", &["bench"][..]),
         ("config", &["config", "environment"][..]),
         ("environment", &["environment"][..]),
         ("gpus", &["gpus"][..]),
@@ -265,7 +267,7 @@ fn host_modules_import_only_the_layers_below() {
 #[test]
 fn only_the_cli_and_config_name_the_whole_config() {
     let src = workspace_root().join("host/src");
-    for module in ["environment", "orchestrator", "report"] {
+    for module in ["bench", "environment", "orchestrator", "report"] {
         for (file, _) in crate_paths(&src.join(module)) {
             let text = std::fs::read_to_string(&file).expect("source");
             assert!(

@@ -712,3 +712,32 @@ mod scenario_cli {
         assert!(text(&out).contains("not ready: redis"), "{}", text(&out));
     }
 }
+
+// `aura-host bench` measures every row it promises (figures from a debug build say
+// little; what is tested is that each row is measured, end to end, on the real services).
+#[test]
+fn bench_measures_every_goal_row() {
+    common::ensure_env();
+    common::plugin_wasm("bench-probe");
+    let out = run(aura().args([
+        "bench",
+        "--calls",
+        "10",
+        "--requests",
+        "3",
+        "--validation-requests",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON rows");
+    assert_eq!(rows.len(), 11, "{}", text(&out));
+    for row in &rows {
+        assert!(
+            row["met"].is_boolean(),
+            "not measured: {row}\n{}",
+            text(&out)
+        );
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("debug build"));
+}

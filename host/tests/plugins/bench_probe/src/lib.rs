@@ -1,6 +1,8 @@
 //! The validator `host/benches/plugins.rs` measures. `mode` picks what one call does:
 //! `trivial` (the run-id check, no host calls), `log-many` (`count` log imports) or
-//! `cache-check` (reads `key` from Redis and compares it with `expected`).
+//! `cache-check` (reads `key` from Redis and compares it with `expected`) or
+//! `graph-check` (runs `query` on the run's graph and compares the first column of its
+//! first row with `expected`).
 
 use aura_sdk::validator::Guest;
 use aura_sdk::{Check, Level, PluginError, RunContext, ValidationResult, export_validator};
@@ -14,6 +16,8 @@ struct Config {
     key: String,
     #[serde(default)]
     expected: String,
+    #[serde(default)]
+    query: String,
 }
 
 /// The same check the benchmark runs natively, so the two can be compared.
@@ -47,6 +51,16 @@ impl Guest for Probe {
             "cache-check" => {
                 let value = aura_sdk::cache::get(&config.key)?;
                 Check::expect_eq("cached value", &config.expected, value.unwrap_or_default())
+            }
+            "graph-check" => {
+                let set = aura_sdk::graph::query(&config.query, &[])?;
+                let first = set.rows.first().and_then(|r| r.first());
+                let actual = match first {
+                    Some(aura_sdk::graph::Value::Text(t)) => t.clone(),
+                    Some(aura_sdk::graph::Value::Integer(i)) => i.to_string(),
+                    other => format!("{other:?}"),
+                };
+                Check::expect_eq("graph value", &config.expected, actual)
             }
             other => return Err(PluginError::Config(format!("unknown mode {other:?}"))),
         };
