@@ -13,7 +13,8 @@
 //! }
 //! ```
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -170,6 +171,24 @@ pub struct Footprint<'a> {
     deadline: Instant,
     interval: Duration,
     late_looks: Duration,
+    /// Closed executions of the call's requests, read in one batch on first use.
+    executions: Batch<Execution>,
+    /// The call's requests' cached decisions, read in one batch on first use.
+    decisions: Batch<String>,
+}
+
+/// Answers read for every request of a call at once (by request id), each taken once;
+/// a request missing from it is polled on its own as before.
+type Batch<T> = RefCell<Option<HashMap<String, T>>>;
+
+/// Takes `request_id`'s answer out of `batch`, filling the batch first with `read`.
+fn from_batch<T>(
+    batch: &Batch<T>,
+    request_id: &str,
+    read: impl FnOnce() -> HashMap<String, T>,
+) -> Option<T> {
+    let mut batch = batch.borrow_mut();
+    batch.get_or_insert_with(read).remove(request_id)
 }
 
 impl<'a> Footprint<'a> {
@@ -190,7 +209,53 @@ impl<'a> Footprint<'a> {
                     .max(1),
             ),
             late_looks: Duration::from_millis(LATE_LOOKS_MS),
+            executions: RefCell::default(),
+            decisions: RefCell::default(),
         })
+    }
+
+    /// Every request's closed execution, in one `workflow.describe-many`; none when the
+    /// batch cannot be read (each request is then asked on its own).
+    fn read_executions(&self) -> HashMap<String, Execution> {
+        let ids: Vec<String> = self
+            .ctx
+            .request_ids
+            .iter()
+            .map(|r| self.workflow_id(r))
+            .collect();
+        match workflow::describe_many(&ids) {
+            Ok(all) => self
+                .ctx
+                .request_ids
+                .iter()
+                .zip(all)
+                .filter_map(|(r, e)| match e {
+                    Ok(e) if e.status != ExecutionStatus::Running => Some((r.clone(), e)),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => HashMap::new(),
+        }
+    }
+
+    /// Every request's cached decision, in one `cache.get-many`.
+    fn read_decisions(&self) -> HashMap<String, String> {
+        let keys: Vec<String> = self
+            .ctx
+            .request_ids
+            .iter()
+            .map(|r| self.decision_key(r))
+            .collect();
+        match cache::get_many(&keys) {
+            Ok(all) => self
+                .ctx
+                .request_ids
+                .iter()
+                .zip(all)
+                .filter_map(|(r, v)| Some((r.clone(), v?)))
+                .collect(),
+            Err(_) => HashMap::new(),
+        }
     }
 
     pub fn deadline_ms(&self) -> u64 {
@@ -249,6 +314,9 @@ impl<'a> Footprint<'a> {
 
     /// The request's workflow execution, polled until it is no longer running.
     pub fn execution(&self, request_id: &str) -> Poll<Execution> {
+        if let Some(e) = from_batch(&self.executions, request_id, || self.read_executions()) {
+            return Poll::Ready(e);
+        }
         let id = self.workflow_id(request_id);
         self.poll(|| match workflow::describe(&id) {
             Ok(e) if e.status == ExecutionStatus::Running => Poll::Pending(Some(e)),
@@ -289,7 +357,12 @@ impl<'a> Footprint<'a> {
         let name = check_name(request_id, "cached decision");
         let key = self.decision_key(request_id);
         let expected = format!("the decision at {key}");
-        match self.poll(|| Poll::found(cache::get(&key))) {
+        let batched = from_batch(&self.decisions, request_id, || self.read_decisions());
+        let found = match batched {
+            Some(text) => Poll::Ready(text),
+            None => self.poll(|| Poll::found(cache::get(&key))),
+        };
+        match found {
             Poll::Ready(text) => parse_json(&text).map_err(|e| {
                 let message = format!("{key} holds {e}");
                 Check::expect(&name, false, &expected, "not JSON", &message)

@@ -157,10 +157,11 @@ impl Grants {
     pub fn check_workflow(&self, workflow_id: &str) -> Result<(), Denial> {
         Self::check_flag(self.workflow, "workflow")?;
         let own = aura_contract::names::workflow_prefix(&self.run);
-        let known = self
-            .requests
-            .iter()
-            .any(|r| names::workflow_id(&self.run, r) == workflow_id);
+        // `names::workflow_id(run, r)` is `own` + `r`: compared without building one id
+        // per request (a batch of N ids would otherwise build N² of them).
+        let known = workflow_id
+            .strip_prefix(own.as_str())
+            .is_some_and(|r| self.requests.iter().any(|q| q == r));
         if self.run.is_empty() || !known {
             return Err(Denial {
                 attempted: format!("workflow {:?}", cut(workflow_id)),

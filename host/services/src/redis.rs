@@ -24,6 +24,8 @@ pub trait Cache: Send + Sync {
     /// One PING round trip.
     async fn ping(&self) -> Result<(), ServiceError>;
     async fn get(&self, key: &str) -> Result<Option<String>, ServiceError>;
+    /// The values of `keys`, in their order, in one round trip (MGET).
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, ServiceError>;
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), ServiceError>;
     /// Writes every entry in one atomic pipeline (MULTI/EXEC).
     async fn set_many(
@@ -164,6 +166,16 @@ impl Cache for RedisCache {
 
     async fn get(&self, key: &str) -> Result<Option<String>, ServiceError> {
         self.endpoint.call("GET", self.conn().get(key)).await
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, ServiceError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn();
+        self.endpoint
+            .call("MGET", redis::cmd("MGET").arg(keys).query_async(&mut conn))
+            .await
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), ServiceError> {

@@ -388,7 +388,7 @@ mod plugin_cli {
             &[
                 "mixed.wasm",
                 "wants aura:host@0.2.0",
-                "offers aura:host@0.1.0",
+                "offers aura:host@0.1.1",
             ],
         );
         expect_bad_input(
@@ -396,7 +396,7 @@ mod plugin_cli {
             &[
                 "newer.wasm",
                 "wants aura:host@0.2.0",
-                "offers aura:host@0.1.0",
+                "offers aura:host@0.1.1",
             ],
         );
     }
@@ -431,7 +431,7 @@ mod plugin_cli {
         let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
         for w in [
             "aura:host/recovery-strategy",
-            "aura:host@0.1.0",
+            "aura:host@0.1.1",
             &digest,
             "decide",
         ] {

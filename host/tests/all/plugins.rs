@@ -81,6 +81,7 @@ async fn hostile_plugins_fail_their_own_result_and_nothing_else() {
         hostile("read-env", tight()),
         hostile("cache-write", tight()),
         hostile("key-outside-prefix", tight()),
+        hostile("batch-outside-grant", tight()),
         hostile("topic-outside-allow-list", tight()),
         hostile("slow-host-call", tight()),
         hostile("sleep", tight()),
@@ -152,6 +153,8 @@ async fn hostile_plugins_fail_their_own_result_and_nothing_else() {
         ("read-env", "environment empty"),
         ("cache-write", "cache write denied"),
         ("key-outside-prefix", "key outside prefix denied"),
+        ("batch-outside-grant", "batched keys denied"),
+        ("batch-outside-grant", "batched workflows denied"),
         ("topic-outside-allow-list", "topic denied"),
     ] {
         let inv = by_name(mode);
@@ -168,6 +171,15 @@ async fn hostile_plugins_fail_their_own_result_and_nothing_else() {
         "{denied}"
     );
     assert_eq!(by_name("key-outside-prefix").cost.denied_calls, 1);
+    // A batch is denied as a whole, naming the one item outside the grant.
+    let batch = by_name("batch-outside-grant");
+    let checks = &batch.outcome.as_ref().expect("ran").checks;
+    assert!(checks[0].actual.contains("secret:other-team"), "{checks:?}");
+    assert!(
+        checks[1].actual.contains("aura-other-run-req-1"),
+        "{checks:?}"
+    );
+    assert_eq!(batch.cost.denied_calls, 2);
 
     // The host is still up and serves the next call normally.
     let again = rt
@@ -349,4 +361,35 @@ async fn gpu_inventory_is_granted_or_denied_by_the_manifest() {
     let check = &inv.outcome.as_ref().expect("ran").checks[0];
     assert!(!check.passed, "{check:?}");
     assert!(check.actual.contains("gpu = true"), "{check:?}");
+}
+
+/// The contract grew by addition only (0.1.1 added the batched calls): a component built
+/// against 0.1.0 still links and runs. Made here from a built one by naming its imports
+/// at 0.1.0, as an older SDK would have.
+#[tokio::test]
+async fn a_component_built_against_0_1_0_still_loads_and_runs() {
+    let bytes = std::fs::read(plugin_wasm("smoke-validator")).expect("wasm");
+    let new = b"aura:host@0.1.1";
+    assert_eq!(aura_runtime::bindings::PACKAGE_VERSION, "0.1.1");
+    let mut patched = bytes.clone();
+    let mut renamed = 0;
+    for i in 0..patched.len().saturating_sub(new.len()) {
+        if &patched[i..i + 6] == b"@0.1.1" {
+            patched[i..i + 6].copy_from_slice(b"@0.1.0");
+            renamed += 1;
+        }
+    }
+    assert!(renamed > 0 && !patched.windows(new.len()).any(|w| w == new));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("smoke_0_1_0.wasm");
+    std::fs::write(&path, &patched).expect("write");
+
+    let rt = runtime();
+    let facts = rt.inspect(&path).expect("inspects");
+    assert_eq!(facts.package_version.as_deref(), Some("0.1.0"));
+    let plugin = rt
+        .load(PluginSpec::from_path(&path))
+        .expect("a 0.1.0 component links");
+    let inv = rt.validate(&plugin, context("compat", "")).await;
+    assert!(inv.outcome.is_ok(), "{inv:?}");
 }

@@ -2,7 +2,7 @@ use super::super::bindings::HostError;
 use super::super::bindings::api::aura::host::cache::{Host, KeyTtl as WitTtl};
 use super::super::grants::Access;
 use super::super::state::PluginState;
-use super::host_call;
+use super::{batch_too_large, grant_each, host_call};
 use aura_services::KeyTtl;
 
 /// The most keys one scan returns, whatever the plugin asks for.
@@ -18,6 +18,27 @@ impl Host for PluginState {
             hub.cache().await?.get(&key).await
         })?;
         Ok(ctx.answer("cache.get", value, |v| v.as_ref().map_or(0, String::len)))
+    }
+
+    async fn get_many(
+        &mut self,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Option<String>>, HostError>> {
+        let ctx = &mut self.call;
+        let grant = grant_each(&keys, |k| ctx.grants.check_cache(Access::Read, k));
+        let bytes = keys.iter().map(String::len).sum();
+        if let Some(e) = batch_too_large("cache.get-many", keys.len()) {
+            return Ok(ctx.admit("cache.get-many", grant, bytes).and(Err(e)));
+        }
+        let hub = ctx.hub.clone();
+        let values = host_call!(ctx, "cache.get-many", grant, bytes, async move {
+            hub.cache().await?.get_many(&keys).await
+        })?;
+        Ok(ctx.answer("cache.get-many", values, |v| {
+            v.iter()
+                .map(|x| x.as_ref().map_or(0, String::len) + 8)
+                .sum()
+        }))
     }
 
     async fn exists(&mut self, key: String) -> wasmtime::Result<Result<bool, HostError>> {

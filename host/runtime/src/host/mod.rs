@@ -169,12 +169,37 @@ impl CallContext {
                 waiting_on: service_of(call)
                     .map(|kind| format!("{kind} at {}", self.hub.config().address(kind))),
             })),
-            Ok(Ok(value)) => Ok(Ok(value)),
-            Ok(Err(e)) if e.is_timeout() => Ok(Err(HostError::Timeout(e.to_string()))),
-            Ok(Err(e)) if e.is_too_large() => Ok(Err(HostError::Invalid(e.to_string()))),
-            Ok(Err(e)) => Ok(Err(HostError::Unavailable(e.to_string()))),
+            Ok(result) => Ok(result.map_err(host_error)),
         }
     }
+}
+
+/// A service's failure as the plugin sees it.
+fn host_error(e: ServiceError) -> HostError {
+    if e.is_timeout() {
+        HostError::Timeout(e.to_string())
+    } else if e.is_too_large() {
+        HostError::Invalid(e.to_string())
+    } else {
+        HostError::Unavailable(e.to_string())
+    }
+}
+
+/// The most keys or ids one batched call may name.
+pub const MAX_BATCH: usize = 10_000;
+
+/// A batch over [`MAX_BATCH`], refused before anything is sent.
+fn batch_too_large(call: &str, items: usize) -> Option<HostError> {
+    (items > MAX_BATCH).then(|| {
+        HostError::Invalid(format!(
+            "{call}: {items} items in one call, more than the {MAX_BATCH} allowed; split it"
+        ))
+    })
+}
+
+/// Every item must be granted: the first that is not denies the whole call, naming it.
+fn grant_each<T>(items: &[T], check: impl Fn(&T) -> Result<(), Denial>) -> Result<(), Denial> {
+    items.iter().try_for_each(check)
 }
 
 /// The service behind a host call, from its interface.

@@ -3,7 +3,9 @@ use super::super::bindings::api::aura::host::workflow::{
     ActivitySummary, Execution, ExecutionStatus, Host,
 };
 use super::super::state::PluginState;
-use super::host_call;
+use futures::StreamExt;
+
+use super::{batch_too_large, grant_each, host_call, host_error};
 use aura_services::temporal::ExecutionSummary;
 
 impl Host for PluginState {
@@ -31,7 +33,41 @@ impl Host for PluginState {
             super::super::size::encoded(e, max) as usize
         }))
     }
+
+    async fn describe_many(
+        &mut self,
+        workflow_ids: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Result<Execution, HostError>>, HostError>> {
+        const CALL: &str = "workflow.describe-many";
+        let ctx = &mut self.call;
+        let grant = grant_each(&workflow_ids, |id| ctx.grants.check_workflow(id));
+        let bytes = workflow_ids.iter().map(String::len).sum();
+        if let Some(e) = batch_too_large(CALL, workflow_ids.len()) {
+            return Ok(ctx.admit(CALL, grant, bytes).and(Err(e)));
+        }
+        let hub = ctx.hub.clone();
+        let summaries = host_call!(ctx, CALL, grant, bytes, async move {
+            let workflows = hub.workflows().await?;
+            let each = futures::stream::iter(workflow_ids).map(|id| {
+                let workflows = workflows.clone();
+                async move { workflows.describe_execution(&id).await }
+            });
+            Ok(each.buffered(CONCURRENT_READS).collect::<Vec<_>>().await)
+        })?;
+        let executions = summaries.map(|all| {
+            all.into_iter()
+                .map(|s| s.map(to_wit).map_err(host_error))
+                .collect::<Vec<_>>()
+        });
+        let max = ctx.host_bytes_left();
+        Ok(ctx.answer(CALL, executions, |e| {
+            super::super::size::encoded(e, max) as usize
+        }))
+    }
 }
+
+/// Histories read at once for one `describe-many`.
+const CONCURRENT_READS: usize = 8;
 
 fn to_wit(s: ExecutionSummary) -> Execution {
     let status = match s.status.as_str() {

@@ -238,6 +238,26 @@ impl Guest for Hostile {
                 cache::set(&ctx.key("hostile"), "x", None),
                 "written",
             )),
+            // One granted item and one not in each batch: the whole call is denied,
+            // naming the one outside.
+            "batch-outside-grant" => {
+                let request = ctx.request_ids.first().cloned().unwrap_or_default();
+                let keys = [ctx.key("decision:x"), "secret:other-team".to_string()];
+                let ids = [
+                    aura_sdk::contract::names::workflow_id(&ctx.run_id, &request),
+                    "aura-other-run-req-1".to_string(),
+                ];
+                Ok(ValidationResult {
+                    checks: vec![
+                        expect_denied("batched keys denied", cache::get_many(&keys), "read"),
+                        expect_denied(
+                            "batched workflows denied",
+                            aura_sdk::workflow::describe_many(&ids),
+                            "described",
+                        ),
+                    ],
+                })
+            }
             "key-outside-prefix" => {
                 let key = config.key.as_deref().unwrap_or("secret:other-team");
                 one(expect_denied(
