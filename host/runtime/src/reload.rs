@@ -15,9 +15,11 @@ use super::error::LoadError;
 use super::load::Plugin;
 use super::runtime::PluginRuntime;
 
-/// Editors and `cargo build` write a file in several steps; wait this long after the
-/// last change before loading it.
-const SETTLE: Duration = Duration::from_millis(150);
+/// A file may be written in several steps; wait this long after the last change before
+/// loading it. `cargo build` links or copies a finished component into place at once;
+/// a version caught half-written is refused (the old one keeps serving) and the change
+/// that completes it loads.
+const SETTLE: Duration = Duration::from_millis(50);
 
 pub struct PluginSlot {
     current: RwLock<Arc<Plugin>>,

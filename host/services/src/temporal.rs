@@ -2,6 +2,9 @@
 //! (the gRPC health service plus `GetSystemInfo`).
 
 use std::collections::HashMap;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,28 +102,33 @@ pub struct TemporalWorkflows {
     endpoint: Endpoint,
     namespace: String,
     connection: Connection,
-    closed: Arc<ClosedExecutions>,
+    summaries: Arc<Summaries>,
 }
+
+/// A summary being read, shared by everyone who asks for it meanwhile.
+type Reading = Shared<BoxFuture<'static, Result<ExecutionSummary, ServiceError>>>;
 
 /// Summaries of closed executions, read once for every validator that asks: a closed
 /// execution's history no longer changes. Bounded in entries and in age (a workflow id
-/// started again after a reset names a new execution).
+/// started again after a reset names a new execution). Validators that ask for the
+/// same execution at the same time share one read.
 #[derive(Default)]
-struct ClosedExecutions(std::sync::Mutex<HashMap<String, (Instant, ExecutionSummary)>>);
+struct Summaries {
+    closed: std::sync::Mutex<HashMap<String, (Instant, ExecutionSummary)>>,
+    reading: std::sync::Mutex<HashMap<String, Reading>>,
+}
 
-impl ClosedExecutions {
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Summaries {
     const ENTRIES: usize = 4096;
     const AGE: Duration = Duration::from_secs(60);
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, ExecutionSummary)>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn get(&self, workflow_id: &str) -> Option<ExecutionSummary> {
-        let entries = self.entries();
-        let (at, summary) = entries.get(workflow_id)?;
+        let closed = locked(&self.closed);
+        let (at, summary) = closed.get(workflow_id)?;
         (at.elapsed() < Self::AGE).then(|| summary.clone())
     }
 
@@ -128,21 +136,83 @@ impl ClosedExecutions {
         if summary.status == "RUNNING" {
             return;
         }
-        let mut entries = self.entries();
-        if entries.len() >= Self::ENTRIES {
-            entries.retain(|_, (at, _)| at.elapsed() < Self::AGE);
-            if entries.len() >= Self::ENTRIES {
-                entries.clear();
+        let mut closed = locked(&self.closed);
+        if closed.len() >= Self::ENTRIES {
+            closed.retain(|_, (at, _)| at.elapsed() < Self::AGE);
+            if closed.len() >= Self::ENTRIES {
+                closed.clear();
             }
         }
-        entries.insert(
+        closed.insert(
             summary.workflow_id.clone(),
             (Instant::now(), summary.clone()),
         );
     }
+
+    /// The read of `workflow_id` in flight, or `start` as the new one.
+    fn reading(&self, workflow_id: &str, start: impl FnOnce() -> Reading) -> Reading {
+        locked(&self.reading)
+            .entry(workflow_id.to_string())
+            .or_insert_with(start)
+            .clone()
+    }
+
+    fn done(&self, workflow_id: &str) {
+        locked(&self.reading).remove(workflow_id);
+    }
 }
 
 impl TemporalWorkflows {
+    /// One history read: the status from its close event (if any), the result, and
+    /// what each activity did.
+    async fn read_summary(&self, workflow_id: &str) -> Result<ExecutionSummary, ServiceError> {
+        let mut service = self.connection.workflow_service();
+        let execution = WorkflowExecution {
+            workflow_id: workflow_id.to_string(),
+            run_id: String::new(),
+        };
+        let operation = format!("describe workflow '{workflow_id}'");
+        // One history read answers everything (status from its close event, if any):
+        // half the round trips of DescribeWorkflowExecution and then the history.
+        let mut summary = ExecutionSummary {
+            workflow_id: workflow_id.to_string(),
+            status: "RUNNING".to_string(),
+            ..ExecutionSummary::default()
+        };
+        let mut scheduled: Vec<(i64, usize)> = Vec::new();
+        let mut page = Vec::new();
+        loop {
+            let request = GetWorkflowExecutionHistoryRequest {
+                namespace: self.namespace.clone(),
+                execution: Some(execution.clone()),
+                next_page_token: page,
+                ..Default::default()
+            };
+            let reply = self
+                .endpoint
+                .call(
+                    &operation,
+                    service.get_workflow_execution_history(request.into_request()),
+                )
+                .await?
+                .into_inner();
+            for event in reply.history.map(|h| h.events).unwrap_or_default() {
+                summary.history_length = summary.history_length.saturating_add(1);
+                summarise_event(
+                    &mut summary,
+                    &mut scheduled,
+                    event.event_id,
+                    event.attributes,
+                );
+            }
+            if reply.next_page_token.is_empty() {
+                break;
+            }
+            page = reply.next_page_token;
+        }
+        Ok(summary)
+    }
+
     pub async fn connect(config: &TemporalConfig) -> Result<Self, ServiceError> {
         let endpoint = Endpoint::new(ServiceKind::Temporal, config.url.clone(), config.timeout);
         let url =
@@ -159,7 +229,7 @@ impl TemporalWorkflows {
             endpoint,
             namespace: config.namespace.clone(),
             connection,
-            closed: Arc::default(),
+            summaries: Arc::default(),
         })
     }
 
@@ -317,55 +387,19 @@ impl Workflows for TemporalWorkflows {
         &self,
         workflow_id: &str,
     ) -> Result<ExecutionSummary, ServiceError> {
-        if let Some(summary) = self.closed.get(workflow_id) {
+        if let Some(summary) = self.summaries.get(workflow_id) {
             return Ok(summary);
         }
-        let mut service = self.connection.workflow_service();
-        let execution = WorkflowExecution {
-            workflow_id: workflow_id.to_string(),
-            run_id: String::new(),
-        };
-        let operation = format!("describe workflow '{workflow_id}'");
-        // One history read answers everything (status from its close event, if any):
-        // half the round trips of DescribeWorkflowExecution and then the history.
-        let mut summary = ExecutionSummary {
-            workflow_id: workflow_id.to_string(),
-            status: "RUNNING".to_string(),
-            ..ExecutionSummary::default()
-        };
-        let mut scheduled: Vec<(i64, usize)> = Vec::new();
-        let mut page = Vec::new();
-        loop {
-            let request = GetWorkflowExecutionHistoryRequest {
-                namespace: self.namespace.clone(),
-                execution: Some(execution.clone()),
-                next_page_token: page,
-                ..Default::default()
-            };
-            let reply = self
-                .endpoint
-                .call(
-                    &operation,
-                    service.get_workflow_execution_history(request.into_request()),
-                )
-                .await?
-                .into_inner();
-            for event in reply.history.map(|h| h.events).unwrap_or_default() {
-                summary.history_length = summary.history_length.saturating_add(1);
-                summarise_event(
-                    &mut summary,
-                    &mut scheduled,
-                    event.event_id,
-                    event.attributes,
-                );
-            }
-            if reply.next_page_token.is_empty() {
-                break;
-            }
-            page = reply.next_page_token;
+        let reading = self.summaries.reading(workflow_id, || {
+            let (this, id) = (self.clone(), workflow_id.to_string());
+            async move { this.read_summary(&id).await }.boxed().shared()
+        });
+        let summary = reading.await;
+        self.summaries.done(workflow_id);
+        if let Ok(s) = &summary {
+            self.summaries.keep(s);
         }
-        self.closed.keep(&summary);
-        Ok(summary)
+        summary
     }
 
     async fn probe(&self) -> Result<ServiceFacts, ServiceError> {

@@ -52,7 +52,12 @@ pub async fn rows(setup: &Setup) -> Vec<Row> {
         Ok(s) => {
             let checks: usize = s.validators.iter().map(|v| v.checks.len()).sum();
             // The validators run at once, after every request was decided.
-            let validating = s.validators.iter().map(|v| v.wall_ms).fold(0.0, f64::max) / 1e3;
+            let slowest = s
+                .validators
+                .iter()
+                .max_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+            let validating = slowest.map_or(0.0, |v| v.wall_ms) / 1e3;
+            let slowest = slowest.map_or("", |v| v.validator.as_str());
             let per_second = checks as f64 / validating.max(1e-9);
             let total = s.elapsed_ms as f64 / 1e3;
             let deciding = (total - validating).max(1e-9);
@@ -63,7 +68,7 @@ pub async fn rows(setup: &Setup) -> Vec<Row> {
                     CHECKS.0,
                     CHECKS.1,
                     format!(
-                        "{per_second:.0} ({checks} checks of {n} requests in {validating:.2} s)"
+                        "{per_second:.0} ({checks} checks of {n} requests in {validating:.2} s; slowest {slowest})"
                     ),
                     per_second >= 5_000.0,
                 ),
@@ -71,7 +76,7 @@ pub async fn rows(setup: &Setup) -> Vec<Row> {
                     VALIDATED.0,
                     VALIDATED.1,
                     format!(
-                        "{ratio:.2} ({:.1}/s validated ÷ {:.1}/s decided)",
+                        "{ratio:.3} ({:.1}/s validated ÷ {:.1}/s decided)",
                         n as f64 / total,
                         n as f64 / deciding
                     ),
