@@ -60,6 +60,8 @@ pub struct Setup {
     pub cache_dir: PathBuf,
     pub hub: Arc<ServiceHub>,
     pub runtime: Arc<PluginRuntime>,
+    /// The project's scenarios (the measured validators are those of a shipped one).
+    pub scenarios_dir: PathBuf,
     /// Where the built components are (`bench_probe.wasm` and the shipped plugins).
     pub wasm_dir: PathBuf,
     /// This program, for the rows measured in a child process.

@@ -10,21 +10,16 @@ use serde::Deserialize;
 use super::{Row, Setup};
 
 const CHECKS: (&str, &str) = (
-    "checks per second of the six shipped validators over a finished run",
+    "checks per second of the shipped validators (e2e/generated_burst) over a finished run",
     "≥ 5,000",
 );
 const VALIDATED: (&str, &str) = (
     "validated ÷ raw throughput of the reference target (same run)",
     "≥ 0.90",
 );
-const VALIDATORS: [&str; 6] = [
-    "decision_persistence",
-    "context_caching",
-    "event_propagation",
-    "flow_timing",
-    "council_consensus",
-    "workflow_state",
-];
+/// The shipped scenario that validates every decision in every store: its generator and
+/// validators are the ones measured, with more requests.
+const SOURCE: &str = "e2e/generated_burst.toml";
 
 #[derive(Deserialize)]
 struct Report {
@@ -91,21 +86,50 @@ pub async fn rows(setup: &Setup) -> Vec<Row> {
     }
 }
 
-fn scenario(requests: u32) -> String {
-    format!(
-        "id = \"bench-validation\"\nname = \"Bench: validation throughput\"\n\
-         description = \"{requests} generated requests, every one checked by the six shipped validators.\"\n\
-         required_services = [\"redis\", \"graph\", \"kafka\", \"temporal\"]\n\
-         max_execution_time = \"1800s\"\n\n\
-         [generator]\nplugin = \"burst_generator\"\nseed = 7\n\
-         config = {{ requests = {requests}, teams = [\"nlp\", \"platform\", \"research\"], max_gpus = 2 }}\n"
-    )
+/// The source scenario with `requests` generated requests and no deadline of its own to
+/// speak of, and the names of its validators.
+fn scenario(setup: &Setup) -> Result<(String, Vec<String>), String> {
+    let path = setup.scenarios_dir.join(SOURCE);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut source: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let validators: Vec<String> = source
+        .remove("validation_rules")
+        .and_then(|r| r.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.get("plugin")?.as_str().map(String::from))
+        .collect();
+    let mut generator = source
+        .remove("generator")
+        .and_then(|g| g.as_table().cloned())
+        .ok_or_else(|| format!("{} has no [generator]", path.display()))?;
+    if let Some(config) = generator.get_mut("config").and_then(|c| c.as_table_mut()) {
+        config.insert(
+            "requests".into(),
+            toml::Value::Integer(setup.validation_requests.into()),
+        );
+    }
+    let mut bench = toml::Table::new();
+    bench.insert("id".into(), "bench-validation".into());
+    bench.insert("name".into(), "Bench: validation throughput".into());
+    bench.insert(
+        "description".into(),
+        format!("{SOURCE} with {} requests", setup.validation_requests).into(),
+    );
+    if let Some(services) = source.remove("required_services") {
+        bench.insert("required_services".into(), services);
+    }
+    bench.insert("max_execution_time".into(), "1800s".into());
+    bench.insert("generator".into(), toml::Value::Table(generator));
+    let text = toml::to_string(&bench).map_err(|e| e.to_string())?;
+    Ok((text, validators))
 }
 
-/// The six validators with the grants of `run --plugin` and time for every request: the
+/// The validators with the grants of `run --plugin` and time for every request: the
 /// row measures how fast they check, not whether their default deadlines suffice.
-fn plugin_set(setup: &Setup) -> String {
-    VALIDATORS
+fn plugin_set(setup: &Setup, validators: &[String]) -> String {
+    validators
         .iter()
         .map(|v| {
             let path = setup.wasm_dir.join(format!("{v}.wasm"));
@@ -132,8 +156,9 @@ async fn measure(setup: &Setup) -> Result<Scenario, String> {
         dir.path().join("run.json"),
     );
     let set = dir.path().join("validators.toml");
-    std::fs::write(&file, scenario(setup.validation_requests)).map_err(|e| e.to_string())?;
-    std::fs::write(&set, plugin_set(setup)).map_err(|e| e.to_string())?;
+    let (scenario, validators) = scenario(setup)?;
+    std::fs::write(&file, scenario).map_err(|e| e.to_string())?;
+    std::fs::write(&set, plugin_set(setup, &validators)).map_err(|e| e.to_string())?;
     let output = tokio::process::Command::new(&setup.exe)
         .arg("run")
         .arg("--scenario")

@@ -45,6 +45,7 @@ pub async fn run(
         runtime: Arc::new(super::plugin::runtime(config, hub.clone())?),
         hub,
         wasm_dir: PathBuf::from(&config.run.plugins_dir),
+        scenarios_dir: PathBuf::from(&config.run.scenarios_dir),
         exe,
         calls: args.calls,
         requests: args.requests,
