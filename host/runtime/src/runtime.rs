@@ -407,32 +407,49 @@ impl PluginRuntime {
                 return invocation;
             }
         };
-        // Run where the caller runs (no task spawn, no thread hop); the timeout drops a
-        // call blocked past its deadline, and a panic in host code ends only this call.
+        // A call that finishes without waiting (no host call to await, no epoch tick
+        // reached) runs where the caller runs: no task, no thread hop. One that waits
+        // goes on as a task of its own, so calls run in parallel on the executor's
+        // threads and a hog shares a thread with no one. A panic in host code ends
+        // only this call either way.
         let pre = plugin.pre.clone();
-        let running_call = std::panic::AssertUnwindSafe(run_call(&mut store, &pre, call));
-        let remaining = running.timeout + BACKSTOP;
-        let outcome = tokio::time::timeout(remaining, running_call.catch_unwind()).await;
-        drop(permit);
-        let result = match outcome {
-            Ok(Ok(result)) => result,
-            Ok(Err(panic)) => {
+        let mut call = std::panic::AssertUnwindSafe(Box::pin(async move {
+            let result = run_call(&mut store, &pre, call).await;
+            drop(permit);
+            (store, result)
+        }))
+        .catch_unwind();
+        let finished = match futures::poll!(&mut call) {
+            std::task::Poll::Ready(done) => done,
+            std::task::Poll::Pending => {
+                let mut task = AbortOnDrop(tokio::spawn(call));
+                let remaining = running.timeout + BACKSTOP;
+                match tokio::time::timeout(remaining, &mut task.0).await {
+                    Ok(Ok(done)) => done,
+                    Ok(Err(e)) => Err(Box::new(e.to_string()) as Box<dyn std::any::Any + Send>),
+                    Err(_) => {
+                        let after = started.elapsed();
+                        invocation.cost.wall = after;
+                        invocation.cost.queued = queued;
+                        let failure = CallFailure::Abandoned {
+                            limit: limits.timeout,
+                            after,
+                        };
+                        tracing::warn!(plugin = %plugin.spec.name, "call failed: {failure}");
+                        invocation.outcome = Err(failure);
+                        return invocation;
+                    }
+                }
+            }
+        };
+        let (store, result) = match finished {
+            Ok(done) => done,
+            Err(panic) => {
                 invocation.cost.wall = started.elapsed();
                 invocation.outcome = Err(CallFailure::Trap(text::escape(
                     &format!("the call ended abnormally: {}", panic_message(&panic)),
                     text::MAX_MESSAGE_BYTES,
                 )));
-                return invocation;
-            }
-            Err(_) => {
-                let after = started.elapsed();
-                invocation.cost.wall = after;
-                invocation.cost.queued = queued;
-                invocation.outcome = Err(CallFailure::Abandoned {
-                    limit: limits.timeout,
-                    after,
-                });
-                tracing::warn!(plugin = %plugin.spec.name, "call failed: {}", CallFailure::Abandoned { limit: limits.timeout, after });
                 return invocation;
             }
         };
@@ -484,6 +501,16 @@ impl PluginRuntime {
             tracing::warn!(plugin = %plugin.spec.name, "call failed: {failure}");
         }
         invocation
+    }
+}
+
+/// A call's task, stopped when the caller stops waiting for it: a cancelled run or an
+/// abandoned call does not keep a plugin running, or its pool slot taken.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
