@@ -140,12 +140,14 @@ impl TargetCore {
             }
         }
         drop(span);
+        // The step names the failure: a local activity's failure reaches the workflow
+        // without the activity's type, and the driver reports which step failed.
         result.map_err(|e| {
-            let failure = if e.retryable() {
-                ApplicationFailure::new(e)
-            } else {
-                ApplicationFailure::non_retryable(e)
-            };
+            let non_retryable = !e.retryable();
+            let failure = ApplicationFailure::builder(e)
+                .type_name(step.step.name().to_string())
+                .non_retryable(non_retryable)
+                .build();
             ActivityError::application(failure)
         })
     }

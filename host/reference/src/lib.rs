@@ -140,7 +140,9 @@ pub struct Target {
     temporal_timeout: Duration,
 }
 
-/// The step of the activity that failed the workflow, from the failure's cause chain.
+/// The step that failed the workflow, from the failure's cause chain: an activity
+/// failure's type (a timeout), else the application failure a step raised, typed by
+/// its step's name.
 fn failed_step(e: &WorkflowGetResultError) -> Option<aura_contract::Step> {
     use temporalio_common::error::IncomingError;
     let WorkflowGetResultError::Failed(failure) = e else {
@@ -148,8 +150,13 @@ fn failed_step(e: &WorkflowGetResultError) -> Option<aura_contract::Step> {
     };
     let mut cause: Option<&IncomingError> = Some(failure);
     while let Some(c) = cause {
-        if let IncomingError::Activity(a) = c {
-            return a.activity_type().and_then(aura_contract::Step::parse);
+        let step = match c {
+            IncomingError::Activity(a) => a.activity_type(),
+            IncomingError::Application(a) => a.type_name(),
+            _ => None,
+        };
+        if let Some(step) = step.and_then(aura_contract::Step::parse) {
+            return Some(step);
         }
         cause = c.cause();
     }

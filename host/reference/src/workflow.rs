@@ -1,12 +1,17 @@
-//! `GpuAllocationWorkflow`: the seven steps as Temporal activities. Workflow code must be
-//! deterministic, so it only sequences activities and decides from their results; the
-//! step policy (timeout, attempts, backoff) travels in the input.
+//! `GpuAllocationWorkflow`: the seven steps as Temporal local activities. Workflow code
+//! must be deterministic, so it only sequences activities and decides from their results;
+//! the step policy (timeout, attempts, backoff) travels in the input.
+//!
+//! Local, as Temporal advises for short steps that need no routing to other workers:
+//! each runs in the worker that runs the workflow and is recorded in its history as a
+//! marker (type, final attempt, result or failure), so a request costs the server two
+//! workflow tasks instead of sixteen tasks (docs/performance.md).
 
 use std::time::Duration;
 
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{LocalActivityOptions, WorkflowContext, WorkflowResult};
 
 use super::activities::AllocationActivities;
 use super::request::{Decision, Denial, DenialClass, Outcome};
@@ -18,7 +23,7 @@ use aura_contract::{Step, names};
 pub struct GpuAllocationWorkflow;
 
 /// The activity options of `step`: its own timeout when the submitter set one.
-fn options(o: &StepOptions, step: Step) -> ActivityOptions {
+fn options(o: &StepOptions, step: Step) -> LocalActivityOptions {
     let timeout_ms = o
         .step_timeouts_ms
         .get(step.name())
@@ -29,7 +34,8 @@ fn options(o: &StepOptions, step: Step) -> ActivityOptions {
         .backoff_coefficient(2.0)
         .maximum_attempts(o.attempts.max(1))
         .build();
-    ActivityOptions::with_start_to_close_timeout(Duration::from_millis(timeout_ms.max(1)))
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_millis(timeout_ms.max(1)))
         .retry_policy(retry)
         .build()
 }
@@ -44,7 +50,7 @@ impl GpuAllocationWorkflow {
     ) -> WorkflowResult<Decision> {
         let opts = |step| options(&input.options, step);
         let checked = ctx
-            .execute_activity(
+            .execute_local_activity(
                 AllocationActivities::validate_request,
                 input.clone(),
                 opts(Step::ValidateRequest),
@@ -69,14 +75,14 @@ impl GpuAllocationWorkflow {
             skipped.extend([Step::LoadContext, Step::CouncilVote, Step::AllocateDevices]);
         } else {
             let window = ctx
-                .execute_activity(
+                .execute_local_activity(
                     AllocationActivities::load_context,
                     input.clone(),
                     opts(Step::LoadContext),
                 )
                 .await?;
             let council = ctx
-                .execute_activity(
+                .execute_local_activity(
                     AllocationActivities::council_vote,
                     CouncilInput {
                         input: input.clone(),
@@ -110,7 +116,7 @@ impl GpuAllocationWorkflow {
                 skipped.push(Step::AllocateDevices);
             } else {
                 let allocation = ctx
-                    .execute_activity(
+                    .execute_local_activity(
                         AllocationActivities::allocate_devices,
                         input.clone(),
                         opts(Step::AllocateDevices),
@@ -124,7 +130,7 @@ impl GpuAllocationWorkflow {
                 }
             }
         }
-        ctx.execute_activity(
+        ctx.execute_local_activity(
             AllocationActivities::persist_decision,
             PersistInput {
                 decision: decision.clone(),
@@ -133,13 +139,13 @@ impl GpuAllocationWorkflow {
             opts(Step::PersistDecision),
         )
         .await?;
-        ctx.execute_activity(
+        ctx.execute_local_activity(
             AllocationActivities::cache_context,
             decision.clone(),
             opts(Step::CacheContext),
         )
         .await?;
-        ctx.execute_activity(
+        ctx.execute_local_activity(
             AllocationActivities::publish_decision,
             decision.clone(),
             opts(Step::PublishDecision),

@@ -1,8 +1,11 @@
 //! The one wasmtime engine of a host process: pooling allocator, epoch interruption
 //! (wall-clock deadlines), fuel (instruction budgets, and a deterministic cost figure for
 //! every call), and an on-disk cache of compiled components keyed by content digest and
-//! engine version, so a plugin is compiled once per machine, not once per run.
+//! engine version, so a plugin is compiled once per machine, not once per run. Beside it,
+//! Cranelift's per-function cache: a new version of a plugin compiles only the
+//! functions that changed, which is most of what a hot reload waits for.
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    CacheStore, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use super::bindings::api::HostApi;
 use super::error::LoadError;
@@ -30,8 +35,9 @@ const KEEP_RESIDENT_TABLE: usize = 64 << 10;
 
 /// `instances` is the most plugin calls in flight in one process; each slot can hold a
 /// component as large as the per-component maxima, so a call that got a slot never
-/// finds the pool's memories or tables used up by others.
-pub(super) fn engine(instances: u32) -> Result<Engine, LoadError> {
+/// finds the pool's memories or tables used up by others. With a `cache_dir`, compiled
+/// functions are kept in it too.
+pub(super) fn engine(instances: u32, cache_dir: Option<&Path>) -> Result<Engine, LoadError> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
         .total_core_instances(instances * CORE_INSTANCES_PER_COMPONENT)
@@ -51,6 +57,14 @@ pub(super) fn engine(instances: u32) -> Result<Engine, LoadError> {
         .epoch_interruption(true)
         .consume_fuel(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if let Some(dir) = cache_dir {
+        let functions = FunctionCache {
+            dir: dir.join("functions"),
+        };
+        config
+            .enable_incremental_compilation(Arc::new(functions))
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    }
     Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))
 }
 
@@ -124,6 +138,34 @@ pub(super) fn compile(
         tracing::warn!(dir = %dir.display(), "compile cache not written: {e}");
     }
     Ok(component)
+}
+
+/// Cranelift's incremental compilation cache, one file per compiled function, named by
+/// the digest of its key (the function's IR and the compiler's settings). A read or
+/// write that fails is a cache miss: the function is compiled as if it were new.
+#[derive(Debug)]
+struct FunctionCache {
+    dir: PathBuf,
+}
+
+impl FunctionCache {
+    fn path(&self, key: &[u8]) -> PathBuf {
+        let name = super::load::digest(key);
+        // Two levels, so no directory holds every function of every plugin.
+        self.dir.join(&name[..2]).join(&name[2..])
+    }
+}
+
+impl CacheStore for FunctionCache {
+    fn get(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        std::fs::read(self.path(key)).ok().map(Cow::Owned)
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        let path = self.path(key);
+        path.parent()
+            .is_some_and(|dir| write_atomically(dir, &path, &value).is_ok())
+    }
 }
 
 fn artifact_path(engine: &Engine, dir: &Path, digest: &str) -> PathBuf {

@@ -134,9 +134,15 @@ pub struct ComponentFacts {
     pub exports: Vec<String>,
 }
 
+/// The SHA-256 of `bytes`, in hex.
 pub fn digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 /// The largest component file the host reads (the shipped plugins are under 1 MiB).

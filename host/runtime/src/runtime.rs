@@ -163,7 +163,7 @@ impl PluginRuntime {
                 options.instances
             )));
         }
-        let engine = engine::engine(options.instances)?;
+        let engine = engine::engine(options.instances, options.cache_dir.as_deref())?;
         let linker = engine::linker(&engine)?;
         let ticker = EpochTicker::start(engine.clone());
         Ok(Self {

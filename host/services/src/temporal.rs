@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use temporalio_client::tonic::IntoRequest;
 use temporalio_client::{Connection, ConnectionOptions, Url};
+use temporalio_common::protos::constants::LOCAL_ACTIVITY_MARKER_NAME;
+use temporalio_common::protos::coresdk::common::extract_local_activity_marker_data;
 use temporalio_common::protos::grpc::health::v1::HealthCheckRequest;
 use temporalio_common::protos::grpc::health::v1::health_check_response::ServingStatus;
 use temporalio_common::protos::temporal::api::common::v1::{Payloads, WorkflowExecution};
@@ -53,6 +55,38 @@ pub struct ActivitySummary {
     pub attempts: u32,
     pub failures: u32,
     pub last_failure: Option<String>,
+}
+
+impl ExecutionSummary {
+    /// The index of `activity_type`'s entry, added if it is new.
+    fn entry(&mut self, activity_type: String) -> usize {
+        match self
+            .activities
+            .iter()
+            .position(|s| s.activity_type == activity_type)
+        {
+            Some(i) => i,
+            None => {
+                self.activities.push(ActivitySummary {
+                    activity_type,
+                    ..ActivitySummary::default()
+                });
+                self.activities.len() - 1
+            }
+        }
+    }
+}
+
+impl ActivitySummary {
+    /// Counts an execution whose final attempt was `attempt`: the ones before it failed.
+    fn attempted(&mut self, attempt: u32, last_failure: Option<String>) {
+        let attempts = attempt.max(1);
+        self.attempts += attempts;
+        self.failures += attempts - 1;
+        if last_failure.is_some() {
+            self.last_failure = last_failure;
+        }
+    }
 }
 
 #[async_trait]
@@ -444,32 +478,34 @@ fn summarise_event(
     match attributes {
         Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
             let name = a.activity_type.map(|t| t.name).unwrap_or_default();
-            let index = match summary
-                .activities
-                .iter()
-                .position(|s| s.activity_type == name)
-            {
-                Some(i) => i,
-                None => {
-                    summary.activities.push(ActivitySummary {
-                        activity_type: name,
-                        ..ActivitySummary::default()
-                    });
-                    summary.activities.len() - 1
-                }
-            };
+            let index = summary.entry(name);
             scheduled.push((event_id, index));
         }
         Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
             if let Some(i) = activity(scheduled, a.scheduled_event_id) {
-                let s = &mut summary.activities[i];
-                let attempts = u32::try_from(a.attempt).unwrap_or(1).max(1);
-                s.attempts += attempts;
-                s.failures += attempts - 1;
-                if let Some(f) = a.last_failure {
-                    s.last_failure = Some(f.message);
-                }
+                let attempt = u32::try_from(a.attempt).unwrap_or(1);
+                summary.activities[i].attempted(attempt, a.last_failure.map(|f| f.message));
             }
+        }
+        // A local activity leaves one marker: its final attempt's number and, if it
+        // failed, the failure. One that backs off on a timer leaves a marker with
+        // `backoff` set, continued by a later marker that counts its attempts again.
+        Some(Attributes::MarkerRecordedEventAttributes(m))
+            if m.marker_name == LOCAL_ACTIVITY_MARKER_NAME =>
+        {
+            let Some(data) = extract_local_activity_marker_data(&m.details) else {
+                return;
+            };
+            let index = summary.entry(data.activity_type);
+            let s = &mut summary.activities[index];
+            let failure = m.failure.map(|f| f.message);
+            if data.backoff.is_some() {
+                s.last_failure = failure.or(s.last_failure.take());
+                return;
+            }
+            let failed = failure.is_some();
+            s.attempted(data.attempt, failure);
+            s.failures += u32::from(failed);
         }
         Some(Attributes::ActivityTaskFailedEventAttributes(a)) => {
             if let Some(i) = activity(scheduled, a.scheduled_event_id) {
@@ -518,4 +554,91 @@ fn payload_text(payloads: &Payloads) -> Option<String> {
 fn is_closed_or_missing(e: &ServiceError) -> bool {
     let text = e.to_string();
     text.contains("already completed") || text.contains("not found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use temporalio_common::protos::coresdk::common::build_local_activity_marker_details;
+    use temporalio_common::protos::coresdk::external_data::LocalActivityMarkerData;
+    use temporalio_common::protos::temporal::api::failure::v1::Failure as TemporalFailure;
+    use temporalio_common::protos::temporal::api::history::v1::MarkerRecordedEventAttributes;
+
+    fn marker(
+        activity_type: &str,
+        attempt: u32,
+        backoff: bool,
+        failure: Option<&str>,
+    ) -> Attributes {
+        let data = LocalActivityMarkerData {
+            seq: 1,
+            attempt,
+            activity_id: "1".into(),
+            activity_type: activity_type.into(),
+            backoff: backoff.then(Default::default),
+            ..Default::default()
+        };
+        Attributes::MarkerRecordedEventAttributes(MarkerRecordedEventAttributes {
+            marker_name: LOCAL_ACTIVITY_MARKER_NAME.into(),
+            details: build_local_activity_marker_details(data, None),
+            failure: failure.map(|m| TemporalFailure {
+                message: m.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn summarise(events: Vec<Attributes>) -> ExecutionSummary {
+        let mut summary = ExecutionSummary::default();
+        let mut scheduled = Vec::new();
+        for (id, e) in events.into_iter().enumerate() {
+            summarise_event(&mut summary, &mut scheduled, id as i64 + 1, Some(e));
+        }
+        summary
+    }
+
+    #[test]
+    fn local_activity_markers_count_attempts_and_failures() {
+        let s = summarise(vec![
+            marker("validate_request", 1, false, None),
+            marker("allocate_devices", 3, false, None),
+            marker("persist_decision", 2, false, Some("graph down")),
+        ]);
+        let got: Vec<_> = s
+            .activities
+            .iter()
+            .map(|a| (a.activity_type.as_str(), a.attempts, a.failures))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("validate_request", 1, 0),
+                ("allocate_devices", 3, 2),
+                ("persist_decision", 2, 2)
+            ]
+        );
+        assert_eq!(s.activities[2].last_failure.as_deref(), Some("graph down"));
+    }
+
+    #[test]
+    fn a_local_activity_backing_off_on_a_timer_is_counted_once() {
+        let s = summarise(vec![
+            marker("cache_context", 4, true, Some("redis down")),
+            marker("cache_context", 6, false, None),
+        ]);
+        assert_eq!(s.activities.len(), 1);
+        let a = &s.activities[0];
+        assert_eq!((a.attempts, a.failures), (6, 5));
+        assert_eq!(a.last_failure.as_deref(), Some("redis down"));
+    }
+
+    #[test]
+    fn other_markers_are_not_activities() {
+        let mut patch = marker("x", 1, false, None);
+        if let Attributes::MarkerRecordedEventAttributes(m) = &mut patch {
+            m.marker_name = "core_patch".into();
+        }
+        assert!(summarise(vec![patch]).activities.is_empty());
+    }
 }

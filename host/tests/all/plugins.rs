@@ -333,6 +333,64 @@ async fn a_plugin_is_swapped_mid_run_without_a_failed_call() {
     assert!(!seen.is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_compiles_only_the_functions_that_changed() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let options = aura_runtime::RuntimeOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    };
+    let rt = PluginRuntime::new(Arc::new(ServiceHub::new(offline())), options).expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("validator.wasm");
+    let original = std::fs::read(plugin_wasm("smoke-validator")).expect("read");
+    let functions = |what: &str| {
+        let files = walk(&cache.path().join("functions"));
+        assert!(files > 0, "{what}: no compiled function was cached");
+        files
+    };
+    let load = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).expect("write");
+        let mut spec = PluginSpec::from_path(&path);
+        spec.config = "mode = \"well-behaved\"".into();
+        rt.load(spec).expect("loads")
+    };
+    let first = load(&original);
+    let cached = functions("first version");
+
+    // The same code with one more custom section: a new component whose functions are
+    // nearly all found compiled (a few trampolines and adapters are compiled again).
+    let mut second = original.clone();
+    second.extend_from_slice(&[0, 5, 4, b'n', b'e', b'x', b't']);
+    let second = load(&second);
+    assert_ne!(first.digest, second.digest);
+    let again = functions("second version") - cached;
+    assert!(
+        again * 5 < cached,
+        "{again} of {cached} functions compiled again"
+    );
+    let inv = rt
+        .validate(&second, context("incremental", &second.spec.config))
+        .await;
+    assert!(inv.passed(), "{inv:?}");
+}
+
+/// Files under `dir`, at any depth.
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
+
 async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<ReloadEvent>) -> ReloadEvent {
     tokio::time::timeout(Duration::from_secs(30), events.recv())
         .await

@@ -475,9 +475,10 @@ async fn a_transient_store_failure_is_retried_and_visible_in_the_history() {
         .iter()
         .find(|a| a.activity_type == Step::AllocateDevices.name())
         .expect("allocate in history");
+    // A local activity's marker records its final attempt's number; the earlier
+    // attempts' failures are in the trace (below), not in the history.
     assert!(allocate.attempts >= 2, "{allocate:?}");
-    let last = allocate.last_failure.as_deref().unwrap_or("");
-    assert!(last.contains("redis"), "{allocate:?}");
+    assert_eq!(allocate.failures, allocate.attempts - 1, "{allocate:?}");
     let trace = driver
         .trace("req-flaky")
         .await
