@@ -128,23 +128,25 @@ fn scenario(setup: &Setup) -> Result<(String, Vec<String>), String> {
 
 /// The validators with the grants of `run --plugin` and time for every request: the
 /// row measures how fast they check, not whether their default deadlines suffice.
-fn plugin_set(setup: &Setup, validators: &[String]) -> String {
+fn plugin_set(setup: &Setup, validators: &[String]) -> Result<String, String> {
     validators
         .iter()
         .map(|v| {
             let path = setup.wasm_dir.join(format!("{v}.wasm"));
-            // Pinned, as a plugin set must be; an unreadable file fails the run, by name.
+            // Pinned, as a plugin set must be.
             let sha256 = std::fs::read(&path)
                 .map(|b| aura_runtime::digest(&b))
-                .unwrap_or_default();
-            format!(
+                .map_err(|e| {
+                    format!("plugin {}: cannot read: {e} (run `just plugins`)", path.display())
+                })?;
+            Ok(format!(
                 "[[plugin]]\nname = \"{v}\"\npath = {path:?}\nsha256 = \"{sha256}\"\nkind = \"validator\"\n\
                  grants = {{ graph = \"read\", workflow = true, trace = true, \
                  cache = {{ access = \"read\", key-prefixes = [\"aura:{{run}}:\"] }}, \
                  events = {{ access = \"read\", topics = [\"aura.{{run}}.*\"] }} }}\n\
                  limits = {{ timeout = \"1800s\", max-host-bytes = 268435456 }}\n\
                  config = {{ deadline_ms = 1800000 }}\n\n"
-            )
+            ))
         })
         .collect()
 }
@@ -158,7 +160,7 @@ async fn measure(setup: &Setup) -> Result<Scenario, String> {
     let set = dir.path().join("validators.toml");
     let (scenario, validators) = scenario(setup)?;
     std::fs::write(&file, scenario).map_err(|e| e.to_string())?;
-    std::fs::write(&set, plugin_set(setup, &validators)).map_err(|e| e.to_string())?;
+    std::fs::write(&set, plugin_set(setup, &validators)?).map_err(|e| e.to_string())?;
     let output = tokio::process::Command::new(&setup.exe)
         .arg("run")
         .arg("--scenario")
