@@ -3,7 +3,9 @@
 //! `(:Request {run_id, request_id})-[:DECIDED_BY]->(:Decision {run_id, request_id})`, a
 //! `(:Agent)-[:VOTED]->(d)` edge per vote and a `(d)-[:ALLOCATES]->(:Gpu {device_id})`
 //! edge per allocated device. The reference is the output of the request's Temporal
-//! workflow; the graph is polled until the decision node is there or the deadline passes.
+//! workflow. One query reads every request's decision (up to [`BATCH`] at a time); a
+//! request it did not find is polled on its own until its decision node is there or
+//! the deadline passes.
 //!
 //! Checks per request: `decision node`, `outcome`, `reason class` (the denial's class or
 //! `none`), `quorum`, `vote count` and `devices` (allocated device ids, sorted and
@@ -18,6 +20,8 @@
 //! poll_interval_ms = 100   # between two looks at a store
 //! ```
 
+use std::collections::HashMap;
+
 use aura_sdk::footprint::{Decision, sorted_ids};
 use aura_sdk::graph::{self, ResultSet, Value};
 use aura_sdk::validator::Guest;
@@ -28,19 +32,38 @@ use aura_sdk::{
 use aura_sdk::contract::names::{RUN_ID_PROPERTY, graph as g};
 
 const DEADLINE_MS: u64 = 5_000;
+/// Requests per query: a row each, well inside the host's answer limit.
+const BATCH: usize = 1_000;
 
-/// The decision with its votes and devices, in one row (none until it is written), in
-/// the contract's labels and properties.
+/// Each of `$request_ids`' decisions with its votes and devices, a row per request
+/// (none until it is written), in the contract's labels and properties.
 fn query() -> String {
     g::cypher(
-        "MATCH (r:<Request> {<run_id>: $run_id, <request_id>: $request_id})\
-         -[:<DECIDED_BY>]->(d:<Decision> {<run_id>: $run_id, <request_id>: $request_id}) \
+        "UNWIND $request_ids AS rid \
+         MATCH (r:<Request> {<run_id>: $run_id, <request_id>: rid})\
+         -[:<DECIDED_BY>]->(d:<Decision> {<run_id>: $run_id, <request_id>: rid}) \
          OPTIONAL MATCH (d)-[:<ALLOCATES>]->(g:<Gpu>) \
-         WITH d, collect(DISTINCT g.<device_id>) AS devices \
+         WITH rid, d, collect(DISTINCT g.<device_id>) AS devices \
          OPTIONAL MATCH (a:<Agent>)-[:<VOTED>]->(d) \
-         RETURN d.outcome AS outcome, d.reason_class AS reason_class, d.quorum AS quorum, \
-         devices, count(DISTINCT a) AS votes",
+         RETURN rid AS request_id, d.outcome AS outcome, d.reason_class AS reason_class, \
+         d.quorum AS quorum, devices, count(DISTINCT a) AS votes",
     )
+}
+
+/// The decisions of `request_ids` the graph holds, by request id.
+fn persisted(
+    query: &str,
+    run_id: &str,
+    request_ids: &[String],
+) -> Result<HashMap<String, Persisted>, aura_sdk::HostError> {
+    let params = [
+        (RUN_ID_PROPERTY.to_string(), Value::Text(run_id.to_string())),
+        (
+            "request_ids".to_string(),
+            Value::Json(serde_json::Value::from(request_ids).to_string()),
+        ),
+    ];
+    Ok(read_all(&graph::query(query, &params)?))
 }
 
 /// What the graph holds of one decision, in the words of the checks.
@@ -53,22 +76,33 @@ struct Persisted {
     devices: String,
 }
 
-fn read(set: &ResultSet) -> Option<Persisted> {
-    let row = set.rows.first()?;
-    let cell = |column: &str| {
-        set.columns
-            .iter()
-            .position(|c| c == column)
-            .and_then(|i| row.get(i))
-            .unwrap_or(&Value::Null)
-    };
-    Some(Persisted {
+fn read_all(set: &ResultSet) -> HashMap<String, Persisted> {
+    set.rows
+        .iter()
+        .filter_map(|row| {
+            let p = read(&set.columns, row);
+            Some((text(cell(&set.columns, row, "request_id"))?, p))
+        })
+        .collect()
+}
+
+fn cell<'a>(columns: &[String], row: &'a [Value], column: &str) -> &'a Value {
+    columns
+        .iter()
+        .position(|c| c == column)
+        .and_then(|i| row.get(i))
+        .unwrap_or(&Value::Null)
+}
+
+fn read(columns: &[String], row: &[Value]) -> Persisted {
+    let cell = |column: &str| cell(columns, row, column);
+    Persisted {
         outcome: text(cell("outcome")).unwrap_or_else(|| "none".into()),
         reason_class: text(cell("reason_class")).unwrap_or_else(|| "none".into()),
         quorum: boolean(cell("quorum")),
         votes: integer(cell("votes")),
         devices: sorted_ids(list(cell("devices"))),
-    })
+    }
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -120,7 +154,12 @@ fn list(v: &Value) -> Vec<String> {
     }
 }
 
-fn checks(fp: &Footprint, request_id: &str) -> Vec<Check> {
+fn checks(
+    fp: &Footprint,
+    query: &str,
+    batch: &mut HashMap<String, Persisted>,
+    request_id: &str,
+) -> Vec<Check> {
     let name = |what: &str| check_name(request_id, what);
     let decision = match fp
         .reference_decision(request_id)
@@ -129,22 +168,17 @@ fn checks(fp: &Footprint, request_id: &str) -> Vec<Check> {
         Ok(d) => d,
         Err(check) => return vec![check],
     };
-    let params = [
-        (
-            RUN_ID_PROPERTY.to_string(),
-            Value::Text(fp.ctx.run_id.clone()),
-        ),
-        (
-            "request_id".to_string(),
-            Value::Text(request_id.to_string()),
-        ),
-    ];
     let node = name("decision node");
     let expected_node = g::cypher("(:<Request>)-[:<DECIDED_BY>]->(:<Decision>)");
-    let query = query();
-    let persisted = match fp.poll(|| match graph::query(&query, &params) {
-        Ok(set) => read(&set).map_or(Poll::Pending(None), Poll::Ready),
-        Err(e) => Poll::Failed(e),
+    let one = [request_id.to_string()];
+    let found = batch.remove(request_id).map(Poll::Ready);
+    let persisted = match found.unwrap_or_else(|| {
+        fp.poll(|| match persisted(query, &fp.ctx.run_id, &one) {
+            Ok(mut rows) => rows
+                .remove(request_id)
+                .map_or(Poll::Pending(None), Poll::Ready),
+            Err(e) => Poll::Failed(e),
+        })
     }) {
         Poll::Ready(p) => p,
         Poll::Pending(_) => {
@@ -179,7 +213,15 @@ struct DecisionPersistence;
 impl Guest for DecisionPersistence {
     fn validate(ctx: RunContext) -> Result<ValidationResult, PluginError> {
         let fp = Footprint::new(&ctx, DEADLINE_MS)?;
-        Ok(fp.check_each(|request_id| checks(&fp, request_id)))
+        let query = query();
+        // One read for every request; one that fails leaves each request to its own.
+        let mut batch: HashMap<String, Persisted> = ctx
+            .request_ids
+            .chunks(BATCH)
+            .filter_map(|ids| persisted(&query, &ctx.run_id, ids).ok())
+            .flatten()
+            .collect();
+        Ok(fp.check_each(|request_id| checks(&fp, &query, &mut batch, request_id)))
     }
 }
 
@@ -190,12 +232,25 @@ mod tests {
     use super::*;
 
     fn set(row: Vec<Value>) -> ResultSet {
+        let mut row = row;
+        row.insert(0, Value::Text("req-1".into()));
         ResultSet {
-            columns: ["outcome", "reason_class", "quorum", "devices", "votes"]
-                .map(String::from)
-                .to_vec(),
+            columns: [
+                "request_id",
+                "outcome",
+                "reason_class",
+                "quorum",
+                "devices",
+                "votes",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows: vec![row],
         }
+    }
+
+    fn read_one(set: &ResultSet) -> Option<Persisted> {
+        read_all(set).remove("req-1")
     }
 
     #[test]
@@ -221,8 +276,8 @@ mod tests {
             votes: "5".into(),
             devices: "gpu-1,gpu-2".into(),
         };
-        assert_eq!(read(&neo4j).as_ref(), Some(&expected));
-        assert_eq!(read(&falkor).as_ref(), Some(&expected));
+        assert_eq!(read_one(&neo4j).as_ref(), Some(&expected));
+        assert_eq!(read_one(&falkor).as_ref(), Some(&expected));
     }
 
     #[test]
@@ -234,7 +289,7 @@ mod tests {
             Value::Json("[]".into()),
             Value::Integer(0),
         ]);
-        let Some(p) = read(&denied) else {
+        let Some(p) = read_one(&denied) else {
             panic!("no row read");
         };
         assert_eq!(
@@ -249,6 +304,6 @@ mod tests {
             columns: vec![],
             rows: vec![],
         };
-        assert_eq!(read(&empty), None);
+        assert_eq!(read_one(&empty), None);
     }
 }
