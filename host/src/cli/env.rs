@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
+use crate::environment::fault::{self, ProcessFault};
 use crate::environment::{self, Profile, ServiceOutcome};
 use std::collections::BTreeSet;
 
@@ -31,6 +32,16 @@ pub enum EnvCommand {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Inject a process fault into a local server and heal it after --for: `kill`
+    /// (SIGKILL, started again), `pause` (SIGSTOP, then SIGCONT) or `restart`. Ctrl-C
+    /// heals at once. Local profile only.
+    Fault {
+        fault: ProcessFault,
+        service: ServiceKind,
+        /// How long the fault holds (at most 1h); `restart` does not wait.
+        #[arg(long = "for", value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+        hold: std::time::Duration,
     },
     /// Empty the services' data, or with --run only that run's data.
     Reset {
@@ -67,6 +78,31 @@ pub async fn run(
             Ok(ExitCode::Ok)
         }
         EnvCommand::Status { json } => status(config, *json).await,
+        EnvCommand::Fault {
+            fault,
+            service,
+            hold,
+        } => {
+            // Listening before the fault is injected, so Ctrl-C always heals it.
+            let mut interrupt =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                    .map_err(|e| CliError::new(ExitCode::Failed, format!("Ctrl-C handler: {e}")))?;
+            let stop = async move {
+                interrupt.recv().await;
+            };
+            let done = fault::inject(&env, *service, *fault, *hold, stop).await?;
+            out!(
+                "{} {}: injected {} (pid {}), healed {} (pid {}){}",
+                done.fault.name(),
+                done.service,
+                done.injected_at.format("%H:%M:%S%.3f"),
+                done.pid,
+                done.healed_at.format("%H:%M:%S%.3f"),
+                done.healed_pid,
+                if done.cut_short { ", cut short" } else { "" }
+            );
+            Ok(ExitCode::Ok)
+        }
         EnvCommand::Reset { run: Some(run), .. } => {
             reset_run(config, hub, RunId::parse(run)?).await
         }

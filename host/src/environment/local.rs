@@ -290,6 +290,10 @@ fn plan(config: &EnvConfig, tools: &Tools, kind: ServiceKind) -> Result<Launch, 
                     &metrics.to_string(),
                     "--namespace",
                     &s.temporal.namespace,
+                    // In its data dir (the working directory), so a killed and
+                    // restarted server keeps its workflows, as a cluster would.
+                    "--db-filename",
+                    TEMPORAL_DB,
                     "--log-level",
                     "warn",
                 ]
@@ -317,6 +321,9 @@ fn plan(config: &EnvConfig, tools: &Tools, kind: ServiceKind) -> Result<Launch, 
     }
     Ok(launch)
 }
+
+/// The Temporal dev server's SQLite file, in its data dir.
+pub const TEMPORAL_DB: &str = "temporal.db";
 
 /// The history service reads each of its task queues at most 20 times a second by
 /// default, so on a dev server (one shard) every workflow task waited ~45 ms to be

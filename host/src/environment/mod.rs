@@ -5,6 +5,7 @@
 //! dir; `compose` drives `docker-compose.dev.yml` for people who have Docker.
 
 mod compose;
+pub mod fault;
 mod local;
 mod process;
 mod state;

@@ -60,7 +60,8 @@ pub fn terminate(pid: u32, binary: &Path, grace: Duration) -> bool {
     wait_gone(pid, binary, Duration::from_secs(5))
 }
 
-fn wait_gone(pid: u32, binary: &Path, within: Duration) -> bool {
+/// Waits until `pid` is no longer our `binary`; false if it still is after `within`.
+pub fn wait_gone(pid: u32, binary: &Path, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     loop {
         if !is_ours(pid, binary) {

@@ -283,6 +283,180 @@ fn private_environment_up_kill_check_down() {
     assert!(!state.join("env.json").exists());
 }
 
+/// The local Temporal keeps its state in a file in its data dir: killed and started
+/// again by `env up`, it still has the workflows it had.
+#[test]
+fn a_killed_temporal_restarts_with_its_workflows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let config = dir.path().join("aura.toml");
+    let address = format!("127.0.0.1:{}", common::free_port());
+    std::fs::write(
+        &config,
+        format!("[services.temporal]\nurl = \"http://{address}\"\n"),
+    )
+    .expect("write config");
+    let env = |args: &[&str]| {
+        let mut cmd = aura();
+        cmd.arg("--config")
+            .arg(&config)
+            .env("AURA_STATE_DIR", &state)
+            .args(args);
+        cmd
+    };
+    let up = run(&mut env(&["env", "up", "temporal"]));
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    let recorded: Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("env.json")).expect("env.json"))
+            .expect("env.json is JSON");
+    let temporal = &recorded["services"]["temporal"];
+    let binary = temporal["binary"].as_str().expect("binary").to_string();
+    let pid = temporal["pid"].as_u64().expect("pid") as u32;
+    let cli = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(&binary);
+        cmd.args(args).args(["--address", &address]);
+        run(&mut cmd)
+    };
+    // Nothing polls this queue: the workflow stays running, on the server only.
+    let started = cli(&[
+        "workflow",
+        "start",
+        "--task-queue",
+        "nobody-polls",
+        "--type",
+        "Kept",
+        "--workflow-id",
+        "kept-1",
+    ]);
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started));
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill temporal");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while common::pid_alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "temporal outlived SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let again = run(&mut env(&["env", "up", "temporal"]));
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("started"),
+        "{}",
+        text(&again)
+    );
+
+    let described = cli(&[
+        "workflow",
+        "describe",
+        "--workflow-id",
+        "kept-1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(described.status.code(), Some(0), "{}", text(&described));
+    let described: Value = serde_json::from_slice(&described.stdout).expect("JSON");
+    assert_eq!(
+        described["workflowExecutionInfo"]["status"], "WORKFLOW_EXECUTION_STATUS_RUNNING",
+        "{described}"
+    );
+    let down = run(&mut env(&["env", "down"]));
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
+}
+
+/// The state letter of `pid` in /proc (`T` when stopped).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
+/// `env fault` on an environment of its own: a paused Redis is stopped while the fault
+/// holds and continued when Ctrl-C cuts it short; a killed one is started again with a
+/// new pid; `check` says ready after each; a server not running is refused.
+#[test]
+fn env_fault_pauses_and_kills_a_server_and_heals_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let config = dir.path().join("aura.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"2s\"\n",
+            common::free_port()
+        ),
+    )
+    .expect("write config");
+    let env = |args: &[&str]| {
+        let mut cmd = aura();
+        cmd.arg("--config")
+            .arg(&config)
+            .env("AURA_STATE_DIR", &state)
+            .args(args);
+        cmd
+    };
+    let redis_pid = || {
+        recorded_pids(&state)
+            .into_iter()
+            .find(|(k, _)| k == "redis")
+            .map(|(_, pid)| pid)
+            .expect("redis pid")
+    };
+    let up = run(&mut env(&["env", "up", "redis"]));
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    let pid = redis_pid();
+
+    let pause = env(&["env", "fault", "pause", "redis", "--for", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn env fault");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while process_state(pid) != Some('T') {
+        assert!(std::time::Instant::now() < deadline, "redis never paused");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pause.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("interrupt");
+    let paused = pause.wait_with_output().expect("env fault");
+    assert_eq!(paused.status.code(), Some(0), "{}", text(&paused));
+    let said = String::from_utf8_lossy(&paused.stdout);
+    assert!(
+        said.contains("pause redis") && said.contains("cut short"),
+        "{said}"
+    );
+    assert_ne!(process_state(pid), Some('T'), "redis still stopped");
+    let ready = run(&mut env(&["check", "--service", "redis"]));
+    assert_eq!(ready.status.code(), Some(0), "{}", text(&ready));
+
+    let killed = run(&mut env(&[
+        "env", "fault", "kill", "redis", "--for", "100ms",
+    ]));
+    assert_eq!(killed.status.code(), Some(0), "{}", text(&killed));
+    let healed = redis_pid();
+    assert_ne!(healed, pid);
+    assert!(!common::pid_alive(pid) && common::pid_alive(healed));
+    let ready = run(&mut env(&["check", "--service", "redis"]));
+    assert_eq!(ready.status.code(), Some(0), "{}", text(&ready));
+
+    let down = run(&mut env(&["env", "down"]));
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
+    let refused = run(&mut env(&["env", "fault", "pause", "redis"]));
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("redis is not running"),
+        "{}",
+        text(&refused)
+    );
+}
+
 mod plugin_cli {
     use super::common::{aura, plugin_wasm, run, text};
 

@@ -1,0 +1,159 @@
+//! Process faults on the local profile's servers: a server killed (SIGKILL) and started
+//! again once the fault's time is over, paused (SIGSTOP) and continued (SIGCONT), or
+//! restarted. `env fault` injects them by hand; they are the process faults of the chaos
+//! engine. A fault always heals, also when its wait is cut short (Ctrl-C): the server is
+//! continued or started again before `inject` returns.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use serde::Serialize;
+
+use aura_services::ServiceKind;
+
+use super::state::EnvState;
+use super::{EnvConfig, EnvironmentError, Profile, process};
+
+/// The longest a fault may hold a server down.
+pub const MAX_HOLD: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessFault {
+    /// SIGKILL, then started again once the fault's time is over.
+    Kill,
+    /// SIGSTOP, then SIGCONT once the fault's time is over.
+    Pause,
+    /// Stopped (SIGTERM, then SIGKILL) and started again at once.
+    Restart,
+}
+
+impl ProcessFault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kill => "kill",
+            Self::Pause => "pause",
+            Self::Restart => "restart",
+        }
+    }
+}
+
+/// One fault, injected and healed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Injected {
+    pub service: ServiceKind,
+    pub fault: ProcessFault,
+    pub pid: u32,
+    /// The server's pid once healed: a new one after a kill or a restart.
+    pub healed_pid: u32,
+    pub injected_at: DateTime<Utc>,
+    pub healed_at: DateTime<Utc>,
+    /// The fault's time was cut short (`stop` fired first).
+    pub cut_short: bool,
+}
+
+/// Injects `fault` into the local server of `service`, holds it for `hold` or until
+/// `stop` completes, and heals it.
+pub async fn inject(
+    config: &EnvConfig,
+    service: ServiceKind,
+    fault: ProcessFault,
+    hold: Duration,
+    stop: impl Future<Output = ()>,
+) -> Result<Injected, EnvironmentError> {
+    if hold > MAX_HOLD {
+        return Err(EnvironmentError::Unsupported(format!(
+            "a fault holds at most {}, not {}",
+            humantime::format_duration(MAX_HOLD),
+            humantime::format_duration(hold)
+        )));
+    }
+    let record = EnvState::load(&config.state_dir)?
+        .services
+        .remove(&service)
+        .filter(|r| process::is_ours(r.pid, &r.binary))
+        .ok_or_else(|| {
+            EnvironmentError::Unsupported(format!(
+                "{service} is not running in {} (start it with `aura-host env up {service}`)",
+                config.state_dir.display()
+            ))
+        })?;
+    let pid = record.pid;
+    let injected_at = Utc::now();
+    let cut_short = match fault {
+        ProcessFault::Pause => {
+            signal(service, pid, Signal::SIGSTOP)?;
+            // Continued on every path out, a panic included.
+            let _resume = Resume(pid);
+            held(hold, stop).await
+        }
+        ProcessFault::Kill => {
+            signal(service, pid, Signal::SIGKILL)?;
+            let binary = record.binary.clone();
+            let gone = tokio::task::spawn_blocking(move || {
+                process::wait_gone(pid, &binary, Duration::from_secs(10))
+            })
+            .await
+            .unwrap_or(false);
+            if !gone {
+                return Err(EnvironmentError::Stop { service, pid });
+            }
+            held(hold, stop).await
+        }
+        ProcessFault::Restart => {
+            super::down(config, Profile::Local, &[service])?;
+            false
+        }
+    };
+    let healed_pid = match fault {
+        ProcessFault::Pause => pid,
+        ProcessFault::Kill | ProcessFault::Restart => {
+            let started = super::up(config, Profile::Local, &[service]).await?;
+            started.first().map_or(pid, |o| o.pid)
+        }
+    };
+    Ok(Injected {
+        service,
+        fault,
+        pid,
+        healed_pid,
+        injected_at,
+        healed_at: Utc::now(),
+        cut_short,
+    })
+}
+
+/// Waits out the fault; true when `stop` ended it first.
+async fn held(hold: Duration, stop: impl Future<Output = ()>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(hold) => false,
+        _ = stop => true,
+    }
+}
+
+/// `sig` to the server's process group (it leads one), else to the process alone.
+fn signal(service: ServiceKind, pid: u32, sig: Signal) -> Result<(), EnvironmentError> {
+    let raw = i32::try_from(pid).map_err(|_| EnvironmentError::Stop { service, pid })?;
+    let target = Pid::from_raw(raw);
+    killpg(target, sig)
+        .or_else(|_| kill(target, sig))
+        .map_err(|e| EnvironmentError::Io {
+            what: format!("{service}: send {sig} to pid {pid}"),
+            reason: e.to_string(),
+        })
+}
+
+/// Continues a paused server when dropped.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        if let Ok(raw) = i32::try_from(self.0) {
+            let target = Pid::from_raw(raw);
+            let _ = killpg(target, Signal::SIGCONT).or_else(|_| kill(target, Signal::SIGCONT));
+        }
+    }
+}
