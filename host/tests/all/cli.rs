@@ -190,39 +190,56 @@ fn recorded_pids(state_dir: &Path) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// An environment of its own: a state dir and an `aura.toml` holding `services` (TOML),
+/// and `aura-host` commands run against them.
+struct PrivateEnv {
+    _dir: tempfile::TempDir,
+    state: std::path::PathBuf,
+    config: std::path::PathBuf,
+}
+
+impl PrivateEnv {
+    fn new(services: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (state, config) = (dir.path().join("state"), dir.path().join("aura.toml"));
+        std::fs::write(&config, services).expect("write config");
+        Self {
+            _dir: dir,
+            state,
+            config,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = aura();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .env("AURA_STATE_DIR", &self.state)
+            .args(args);
+        cmd
+    }
+}
+
 /// A whole environment of its own (own ports, own state dir): up, ready, a killed
 /// service turns `check` to exit 3 naming it, `down` leaves no process behind.
 #[test]
 fn private_environment_up_kill_check_down() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
-    let config = dir.path().join("aura.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"2s\"\n\
-             [services.graph]\nurl = \"falkor://127.0.0.1:{}\"\n\
-             [services.kafka]\nbrokers = \"127.0.0.1:{}\"\n\
-             [services.temporal]\nurl = \"http://127.0.0.1:{}\"\n",
-            common::free_port(),
-            common::free_port(),
-            common::free_port(),
-            common::free_port()
-        ),
-    )
-    .expect("write config");
-    let env = |args: &[&str]| {
-        let mut cmd = aura();
-        cmd.arg("--config")
-            .arg(&config)
-            .env("AURA_STATE_DIR", &state)
-            .args(args);
-        cmd
-    };
+    let private = PrivateEnv::new(&format!(
+        "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"2s\"\n\
+         [services.graph]\nurl = \"falkor://127.0.0.1:{}\"\n\
+         [services.kafka]\nbrokers = \"127.0.0.1:{}\"\n\
+         [services.temporal]\nurl = \"http://127.0.0.1:{}\"\n",
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+        common::free_port()
+    ));
+    let env = |args: &[&str]| private.cmd(args);
+    let state = &private.state;
 
     let up = run(&mut env(&["env", "up"]));
     assert_eq!(up.status.code(), Some(0), "{}", text(&up));
-    let pids = recorded_pids(&state);
+    let pids = recorded_pids(state);
     assert_eq!(pids.len(), 4, "{pids:?}");
     assert!(pids.iter().all(|(_, pid)| common::pid_alive(*pid)));
     let again = run(&mut env(&["env", "up"]));
@@ -287,23 +304,12 @@ fn private_environment_up_kill_check_down() {
 /// again by `env up`, it still has the workflows it had.
 #[test]
 fn a_killed_temporal_restarts_with_its_workflows() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
-    let config = dir.path().join("aura.toml");
     let address = format!("127.0.0.1:{}", common::free_port());
-    std::fs::write(
-        &config,
-        format!("[services.temporal]\nurl = \"http://{address}\"\n"),
-    )
-    .expect("write config");
-    let env = |args: &[&str]| {
-        let mut cmd = aura();
-        cmd.arg("--config")
-            .arg(&config)
-            .env("AURA_STATE_DIR", &state)
-            .args(args);
-        cmd
-    };
+    let private = PrivateEnv::new(&format!(
+        "[services.temporal]\nurl = \"http://{address}\"\n"
+    ));
+    let env = |args: &[&str]| private.cmd(args);
+    let state = &private.state;
     let up = run(&mut env(&["env", "up", "temporal"]));
     assert_eq!(up.status.code(), Some(0), "{}", text(&up));
     let recorded: Value =
@@ -380,27 +386,14 @@ fn process_state(pid: u32) -> Option<char> {
 /// new pid; `check` says ready after each; a server not running is refused.
 #[test]
 fn env_fault_pauses_and_kills_a_server_and_heals_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
-    let config = dir.path().join("aura.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"2s\"\n",
-            common::free_port()
-        ),
-    )
-    .expect("write config");
-    let env = |args: &[&str]| {
-        let mut cmd = aura();
-        cmd.arg("--config")
-            .arg(&config)
-            .env("AURA_STATE_DIR", &state)
-            .args(args);
-        cmd
-    };
+    let private = PrivateEnv::new(&format!(
+        "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"2s\"\n",
+        common::free_port()
+    ));
+    let env = |args: &[&str]| private.cmd(args);
+    let state = &private.state;
     let redis_pid = || {
-        recorded_pids(&state)
+        recorded_pids(state)
             .into_iter()
             .find(|(k, _)| k == "redis")
             .map(|(_, pid)| pid)
