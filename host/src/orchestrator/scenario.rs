@@ -357,6 +357,20 @@ impl Scenario {
                 "must be more than zero".into(),
             );
         }
+        for (i, f) in self.faults.iter().enumerate() {
+            let Some(d) = f.duration else { continue };
+            let reason = if d.is_zero() {
+                "a fault of zero time never happens".to_string()
+            } else if d > self.max_execution_time {
+                format!(
+                    "the fault would outlast its scenario (max_execution_time {})",
+                    humantime::format_duration(self.max_execution_time)
+                )
+            } else {
+                continue;
+            };
+            return bad(format!("faults[{i}].duration"), "duration", reason);
+        }
         let plugins = self
             .validation_rules
             .iter()
@@ -489,6 +503,27 @@ at_step = "publish_decision"
         );
         let e = err(&GOOD.replace("action = \"kill\"", "action = \"explode\""));
         assert!(e.contains("faults[0].action"), "{e}");
+    }
+
+    #[test]
+    fn a_fault_lasts_some_time_within_its_scenario() {
+        let with = |d: &str| {
+            GOOD.replace(
+                "action = \"kill\"",
+                &format!("action = \"kill\"\nduration = \"{d}\""),
+            )
+        };
+        let e = err(&with("0s"));
+        assert!(
+            e.contains("faults[0].duration") && e.contains("zero time"),
+            "{e}"
+        );
+        let e = err(&with("2h"));
+        assert!(
+            e.contains("faults[0].duration") && e.contains("outlast its scenario"),
+            "{e}"
+        );
+        assert!(Scenario::parse(Path::new("s.toml"), &with("3s")).is_ok());
     }
 
     #[test]
