@@ -220,6 +220,13 @@ impl PrivateEnv {
     }
 }
 
+impl Drop for PrivateEnv {
+    /// A test that fails halfway leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.cmd(&["env", "down"]).output();
+    }
+}
+
 /// A whole environment of its own (own ports, own state dir): up, ready, a killed
 /// service turns `check` to exit 3 naming it, `down` leaves no process behind.
 #[test]
