@@ -331,7 +331,7 @@ fn plan(config: &EnvConfig, tools: &Tools, kind: ServiceKind) -> Result<Launch, 
 }
 
 /// The Temporal dev server's SQLite file, in its data dir.
-pub const TEMPORAL_DB: &str = "temporal.db";
+const TEMPORAL_DB: &str = "temporal.db";
 
 /// The history service reads each of its task queues at most 20 times a second by
 /// default, so on a dev server (one shard) every workflow task waited ~45 ms to be
