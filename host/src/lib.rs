@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 pub mod bench;
+pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod environment;

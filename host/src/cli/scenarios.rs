@@ -187,6 +187,7 @@ pub async fn run(
             cleanup_timeout: config.run.cleanup_timeout,
         },
         abort,
+        chaos: crate::chaos::Chaos::new(config.environment()),
     };
     let result = execution
         .run(Box::new(Progress::new(req.quiet).observer()))

@@ -71,6 +71,34 @@ pub async fn inject(
             humantime::format_duration(hold)
         )));
     }
+    let struck = strike(config, service, fault)?;
+    let cut_short = match fault {
+        ProcessFault::Restart => false,
+        ProcessFault::Kill | ProcessFault::Pause => held(hold, stop).await,
+    };
+    struck.heal(config, cut_short).await
+}
+
+/// A fault in effect: healed by [`Struck::heal`]. Dropped unhealed, a paused server is
+/// continued; a killed one stays down until `env up`.
+#[derive(Debug)]
+pub struct Struck {
+    pub service: ServiceKind,
+    pub fault: ProcessFault,
+    pub pid: u32,
+    binary: std::path::PathBuf,
+    pub injected_at: DateTime<Utc>,
+    _resume: Option<Resume>,
+}
+
+/// Injects `fault` into the local server of `service` at once, in the caller's thread
+/// (a signal; a restart stops the server first): what lets a fault hit the step that
+/// fired it, before that step's work.
+pub fn strike(
+    config: &EnvConfig,
+    service: ServiceKind,
+    fault: ProcessFault,
+) -> Result<Struck, EnvironmentError> {
     let record = EnvState::load(&config.state_dir)?
         .services
         .remove(&service)
@@ -83,16 +111,42 @@ pub async fn inject(
         })?;
     let pid = record.pid;
     let injected_at = Utc::now();
-    let cut_short = match fault {
+    let resume = match fault {
         ProcessFault::Pause => {
             signal(service, pid, Signal::SIGSTOP)?;
             // Continued on every path out, a panic included.
-            let _resume = Resume(pid);
-            held(hold, stop).await
+            Some(Resume(pid))
         }
         ProcessFault::Kill => {
             signal(service, pid, Signal::SIGKILL)?;
-            let binary = record.binary.clone();
+            None
+        }
+        ProcessFault::Restart => {
+            super::down(config, Profile::Local, &[service])?;
+            None
+        }
+    };
+    Ok(Struck {
+        service,
+        fault,
+        pid,
+        binary: record.binary,
+        injected_at,
+        _resume: resume,
+    })
+}
+
+impl Struck {
+    /// Ends the fault: a paused server is continued, a killed or stopped one started
+    /// again and awaited until it answers.
+    pub async fn heal(
+        self,
+        config: &EnvConfig,
+        cut_short: bool,
+    ) -> Result<Injected, EnvironmentError> {
+        let (service, pid) = (self.service, self.pid);
+        if self.fault == ProcessFault::Kill {
+            let binary = self.binary.clone();
             let gone = tokio::task::spawn_blocking(move || {
                 process::wait_gone(pid, &binary, Duration::from_secs(10))
             })
@@ -101,29 +155,27 @@ pub async fn inject(
             if !gone {
                 return Err(EnvironmentError::Stop { service, pid });
             }
-            held(hold, stop).await
         }
-        ProcessFault::Restart => {
-            super::down(config, Profile::Local, &[service])?;
-            false
-        }
-    };
-    let healed_pid = match fault {
-        ProcessFault::Pause => pid,
-        ProcessFault::Kill | ProcessFault::Restart => {
-            let started = super::up(config, Profile::Local, &[service]).await?;
-            started.first().map_or(pid, |o| o.pid)
-        }
-    };
-    Ok(Injected {
-        service,
-        fault,
-        pid,
-        healed_pid,
-        injected_at,
-        healed_at: Utc::now(),
-        cut_short,
-    })
+        let healed_pid = match self.fault {
+            ProcessFault::Pause => pid,
+            ProcessFault::Kill | ProcessFault::Restart => {
+                let started = super::up(config, Profile::Local, &[service]).await?;
+                started.first().map_or(pid, |o| o.pid)
+            }
+        };
+        let (fault, injected_at) = (self.fault, self.injected_at);
+        // The pause ends here, when `_resume` is dropped.
+        drop(self);
+        Ok(Injected {
+            service,
+            fault,
+            pid,
+            healed_pid,
+            injected_at,
+            healed_at: Utc::now(),
+            cut_short,
+        })
+    }
 }
 
 /// Waits out the fault; true when `stop` ended it first.
@@ -147,6 +199,7 @@ fn signal(service: ServiceKind, pid: u32, sig: Signal) -> Result<(), Environment
 }
 
 /// Continues a paused server when dropped.
+#[derive(Debug)]
 struct Resume(u32);
 
 impl Drop for Resume {

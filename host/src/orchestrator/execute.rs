@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::plan::{self, PlanError};
 use super::plugins::{self, PluginSet};
 use super::runner::Runner;
-use super::scenario::{self, Scenario};
+use super::scenario::Scenario;
+use crate::chaos::{Chaos, Journal};
 use crate::report::model::PlannedScenario;
 use crate::report::{
     Check, JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth,
@@ -25,6 +26,7 @@ use aura_reference::driver::InProcess;
 use aura_reference::gpu::GpuConfig;
 use aura_reference::{Target, TargetConfig, TargetError};
 use aura_services::namespace::{self, RunId, RunNamespace};
+use aura_services::trace::TraceStore;
 use aura_services::{ServiceHub, ServiceKind, ServiceReport, ServiceStatus, health};
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +109,8 @@ pub struct Execution<'a> {
     pub plugins: PluginSet,
     pub options: RunOptions,
     pub abort: Abort,
+    /// Injects and heals the scenarios' faults.
+    pub chaos: Chaos,
 }
 
 fn health_of(reports: &[ServiceReport]) -> Vec<ServiceHealth> {
@@ -178,7 +182,7 @@ impl Execution<'_> {
             return Err(RunError::NotReady(down.join(", ")));
         }
         let path = crate::report::journal_path(self.state_dir, self.run_id.as_str());
-        let recorder = Recorder::open(&path, observer)?;
+        let recorder = Arc::new(Recorder::open(&path, observer)?);
         recorder.record(RunEvent::RunStarted {
             run_id: self.run_id.to_string(),
             started_at: chrono::Utc::now().timestamp_millis(),
@@ -223,14 +227,6 @@ impl Execution<'_> {
                     continue;
                 };
                 let s = &self.scenarios[k].1;
-                if let Some(reason) = scenario::not_injected(s) {
-                    outcome.insert(id.clone(), false);
-                    recorder.record(RunEvent::ScenarioSkipped {
-                        scenario: id.clone(),
-                        reason,
-                    });
-                    continue;
-                }
                 match s.depends_on.iter().find(|d| outcome.get(*d) != Some(&true)) {
                     Some(dep) => {
                         outcome.insert(id.clone(), false);
@@ -252,7 +248,11 @@ impl Execution<'_> {
                             .unwrap_or_else(PoisonError::into_inner)
                             .insert(s.id.clone());
                         let driver = InProcess::in_run(target.clone(), ns.clone());
-                        (s.id.clone(), this.scenario(&driver, ns, recorder, s).await)
+                        let traces = &target.core().traces;
+                        (
+                            s.id.clone(),
+                            this.scenario(&driver, traces, ns, recorder, s).await,
+                        )
                     }
                 })
                 .buffer_unordered(self.options.jobs.max(1));
@@ -290,6 +290,8 @@ impl Execution<'_> {
                 });
             }
         }
+        // Faults of scenarios cancelled in flight heal before anything else.
+        self.chaos.healed().await;
         // In-flight scenarios were dropped with their drivers' handles.
         if let Ok(t) = Arc::try_unwrap(target) {
             t.stop().await;
@@ -304,8 +306,9 @@ impl Execution<'_> {
     async fn scenario(
         &self,
         driver: &InProcess,
+        traces: &TraceStore,
         ns: &RunId,
-        recorder: &Recorder,
+        recorder: &Arc<Recorder>,
         s: &Scenario,
     ) -> (bool, Option<String>) {
         recorder.record(RunEvent::ScenarioStarted {
@@ -356,7 +359,21 @@ impl Execution<'_> {
                 }
             }
         };
-        let record = |e: RunEvent| recorder.record(e);
+        let journal: Journal = {
+            let recorder = recorder.clone();
+            Arc::new(move |e| recorder.record(e))
+        };
+        let faults = self
+            .chaos
+            .arm(&s.id, ns.as_str(), &s.faults, traces, journal);
+        let record = |e: RunEvent| {
+            if let RunEvent::RequestFinished { result, .. } = &e
+                && result.decision.is_some()
+            {
+                faults.decided();
+            }
+            recorder.record(e)
+        };
         let runner = Runner {
             driver,
             run_id: ns.as_str(),
@@ -365,7 +382,13 @@ impl Execution<'_> {
             record: &record,
         };
         let result = runner.run(s).await;
-        let mut passed = result.passed();
+        // The faults heal before the validators look at the stores.
+        // A year stands for "no deadline" where the scenario's is past any instant.
+        let deadline = started
+            .checked_add(s.max_execution_time)
+            .unwrap_or_else(|| started + std::time::Duration::from_secs(365 * 86_400));
+        let faults = faults.settle(deadline.into()).await;
+        let mut passed = result.passed() && faults.iter().all(|f| f.held());
         if result.abort.is_none() {
             let ids: Vec<String> = match &self.options.existing {
                 Some(e) => e.request_ids.clone(),

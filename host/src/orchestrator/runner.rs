@@ -195,6 +195,8 @@ impl Runner<'_> {
             result.attempts += 1;
             let failure = match self.attempt(scenario, r, deadline).await {
                 Ok(decision) => {
+                    // Earlier attempts' failures are in the recovery records.
+                    result.error = None;
                     if let Some(e) = expected {
                         result.checks = expectation_checks(e, &decision);
                     }

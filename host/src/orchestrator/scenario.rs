@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::chaos::FaultSpec;
 use aura_contract::{Step, check_request_id};
 use aura_reference::request::{DenialClass, GpuAllocationRequest, Outcome};
 use aura_services::ServiceKind;
@@ -48,9 +49,9 @@ pub struct Scenario {
     pub required_services: Vec<ServiceKind>,
     #[serde(default)]
     pub feature_flags: BTreeMap<String, bool>,
-    /// Declared here, executed by the chaos engine.
+    /// Faults the chaos engine injects while the scenario runs.
     #[serde(default)]
-    pub faults: Vec<Fault>,
+    pub faults: Vec<FaultSpec>,
     /// Scenario ids that must run (and pass) first.
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -165,61 +166,6 @@ impl Scenario {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Fault {
-    pub service: ServiceKind,
-    pub action: FaultAction,
-    /// Inject when this step starts (any request); at the start of the scenario if absent.
-    pub at_step: Option<Step>,
-    /// How long the fault lasts (pause, delay, partition).
-    #[serde(default, with = "humantime_serde::option")]
-    pub duration: Option<Duration>,
-}
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let action = serde_json::to_value(self.action)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        write!(f, "{action} {}", self.service)?;
-        if let Some(step) = &self.at_step {
-            write!(f, " at {step}")?;
-        }
-        if let Some(d) = self.duration {
-            write!(f, " for {}", humantime::format_duration(d))?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a scenario cannot run as written: it declares faults, and no chaos engine executes
-/// them yet. Running it without them would report a pass for a test that never happened.
-pub fn not_injected(s: &Scenario) -> Option<String> {
-    (!s.faults.is_empty()).then(|| {
-        let faults: Vec<String> = s
-            .faults
-            .iter()
-            .map(|f| format!("{f}: not injected"))
-            .collect();
-        format!(
-            "declares {} fault(s) the host does not execute yet ({})",
-            faults.len(),
-            faults.join("; ")
-        )
-    })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultAction {
-    Kill,
-    Pause,
-    Delay,
-    Partition,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error(transparent)]
@@ -269,7 +215,7 @@ impl Scenario {
     pub fn parse(path: &Path, text: &str) -> Result<Self, ScenarioError> {
         let scenario: Self = parse_toml(path, text)?;
         scenario.check().map_err(|(field, value, reason)| {
-            let (line, column) = locate(text, &value);
+            let (line, column) = locate_field(text, &field).unwrap_or_else(|| locate(text, &value));
             ScenarioError::Invalid {
                 path: path.to_path_buf(),
                 line,
@@ -357,19 +303,16 @@ impl Scenario {
                 "must be more than zero".into(),
             );
         }
+        // With a generator, requests are known only at run time.
+        let known = self.generator.is_none().then_some(&requests);
         for (i, f) in self.faults.iter().enumerate() {
-            let Some(d) = f.duration else { continue };
-            let reason = if d.is_zero() {
-                "a fault of zero time never happens".to_string()
-            } else if d > self.max_execution_time {
-                format!(
-                    "the fault would outlast its scenario (max_execution_time {})",
-                    humantime::format_duration(self.max_execution_time)
-                )
-            } else {
-                continue;
-            };
-            return bad(format!("faults[{i}].duration"), "duration", reason);
+            if let Err((field, reason)) = f.check(self.max_execution_time, known) {
+                let value = match field {
+                    "request" => f.request.clone().unwrap_or_default(),
+                    _ => field.to_string(),
+                };
+                return bad(format!("faults[{i}].{field}"), &value, reason);
+            }
         }
         let plugins = self
             .validation_rules
@@ -402,6 +345,35 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// 1-based line and column of `key` in the i-th `[[table]]` of a field `table[i].key`,
+/// when the file writes it that way.
+fn locate_field(text: &str, field: &str) -> Option<(usize, usize)> {
+    let (table, rest) = field.split_once('[')?;
+    let (index, key) = rest.split_once("].")?;
+    let index: usize = index.parse().ok()?;
+    let header = format!("[[{table}]]");
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == header)
+        .nth(index)?
+        .0;
+    lines
+        .iter()
+        .enumerate()
+        .skip(start + 1)
+        .take_while(|(_, l)| !l.trim_start().starts_with('['))
+        .find_map(|(i, l)| {
+            let code = l.split('#').next().unwrap_or("");
+            let (name, value) = code.split_once('=')?;
+            let column = name.chars().count() + 1 + value.chars().count()
+                - value.trim_start().chars().count()
+                + 1;
+            (name.trim() == key).then_some((i + 1, column))
+        })
 }
 
 /// 1-based line and column of the first line mentioning `value` (as a quoted string,
@@ -455,6 +427,7 @@ config = { deadline = "2s" }
 service = "kafka"
 action = "kill"
 at_step = "publish_decision"
+duration = "1s"
 "#;
 
     fn err(text: &str) -> String {
@@ -469,7 +442,7 @@ at_step = "publish_decision"
         assert_eq!(s.gpu_requests.len(), 1);
         assert_eq!(s.step_timeouts["council_vote"], Duration::from_secs(2));
         assert_eq!(s.invariants, vec![Invariant::MaxApproved { count: 1 }]);
-        assert_eq!(s.faults[0].action, FaultAction::Kill);
+        assert_eq!(s.faults[0].action, crate::chaos::FaultAction::Kill);
     }
 
     #[test]
@@ -506,24 +479,22 @@ at_step = "publish_decision"
     }
 
     #[test]
-    fn a_fault_lasts_some_time_within_its_scenario() {
-        let with = |d: &str| {
-            GOOD.replace(
-                "action = \"kill\"",
-                &format!("action = \"kill\"\nduration = \"{d}\""),
-            )
-        };
-        let e = err(&with("0s"));
-        assert!(
-            e.contains("faults[0].duration") && e.contains("zero time"),
-            "{e}"
-        );
-        let e = err(&with("2h"));
+    fn a_fault_is_checked_against_its_scenario() {
+        let e = err(&GOOD.replace("duration = \"1s\"", "duration = \"2h\""));
         assert!(
             e.contains("faults[0].duration") && e.contains("outlast its scenario"),
             "{e}"
         );
-        assert!(Scenario::parse(Path::new("s.toml"), &with("3s")).is_ok());
+        let e = err(&GOOD.replace(
+            "at_step = \"publish_decision\"",
+            "at_step = \"publish_decision\"\nrequest = \"r7\"",
+        ));
+        assert!(
+            e.starts_with("s.toml:") && e.contains("faults[0].request") && e.contains("never fire"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("at_step = \"publish_decision\"", "at_step = \"publish\""));
+        assert!(e.contains("faults[0].at_step"), "{e}");
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub fn log_line(event: &RunEvent) -> String {
             "{}: {} {} failed (attempt {}): {}; {} → {}",
             r.scenario, r.request_id, r.service, r.attempt, r.error, r.strategy, r.action
         ),
+        RunEvent::FaultInjected(f) | RunEvent::FaultEnded(f) => {
+            format!("{}: fault {}", f.scenario, f.describe())
+        }
         RunEvent::ValidatorFinished { scenario, result } => format!(
             "{scenario}: validator {} {} ({}/{} checks passed{})",
             result.validator,

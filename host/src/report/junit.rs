@@ -1,5 +1,6 @@
 //! JUnit XML (quick-junit): one test suite per scenario, one test case for the
-//! scenario's own expectations (outcomes and invariants) and one per validator. A
+//! scenario's own expectations (outcomes and invariants), one per fault and one per
+//! validator. A
 //! failure's message is the first expected/actual difference, its text all of them;
 //! scenarios that did not run are skipped test cases saying why.
 
@@ -42,6 +43,18 @@ fn suite(s: &ScenarioReport) -> TestSuite {
         failed(&failures)
     };
     ts.add_test_case(case(s, "outcomes", status, s.elapsed_ms as f64));
+    for f in &s.faults {
+        let status = if f.held() {
+            TestCaseStatus::success()
+        } else {
+            failed(&[f.describe()])
+        };
+        let held = f.injected_at.zip(f.healed_at).map_or(0, |(a, b)| b - a);
+        let name = format!("fault {} {} {}", f.index, f.action, f.service);
+        let mut tc = case(s, &name, status, held as f64);
+        tc.set_system_out(f.describe());
+        ts.add_test_case(tc);
+    }
     for v in &s.validators {
         let mut messages: Vec<String> = v.error.iter().cloned().collect();
         messages.extend(v.checks.iter().filter(|c| !c.passed).map(|c| c.diff()));

@@ -131,6 +131,71 @@ pub struct RecoveryRecord {
     pub action: String,
 }
 
+/// One fault of a scenario: what it was, what fired it, when it held and what it hit.
+/// Journaled as it is injected and again, whole, as it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    pub scenario: String,
+    /// Its place in the scenario's `[[faults]]`.
+    pub index: usize,
+    pub service: String,
+    pub action: String,
+    /// `when persist_decision starts for request r1`, `at +2s`, `at the start`...
+    pub trigger: String,
+    /// How long it was to hold.
+    pub hold_ms: Option<u64>,
+    /// Milliseconds since the Unix epoch.
+    pub injected_at: Option<i64>,
+    pub healed_at: Option<i64>,
+    /// The request and step whose edge fired it.
+    pub request_id: Option<String>,
+    pub step: Option<String>,
+    /// The server's pid when struck, and once healed (new after a kill or restart).
+    pub pid: Option<u32>,
+    pub healed_pid: Option<u32>,
+    /// Healed before its time: its scenario ended or the run stopped.
+    pub cut_short: bool,
+    /// Why it was not injected, never fired or did not heal: its scenario fails.
+    pub error: Option<String>,
+}
+
+impl FaultRecord {
+    /// `kill redis when council_vote starts: injected 12:00:01.250 (hit chaos-1
+    /// council_vote), healed after 3.02 s` and what went wrong.
+    pub fn describe(&self) -> String {
+        let mut out = format!("{} {} {}", self.action, self.service, self.trigger);
+        let time = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%H:%M:%S%.3f").to_string())
+                .unwrap_or_else(|| ms.to_string())
+        };
+        if let Some(at) = self.injected_at {
+            out.push_str(&format!(": injected {}", time(at)));
+            if let (Some(r), Some(step)) = (&self.request_id, &self.step) {
+                out.push_str(&format!(" (hit {r} {step})"));
+            }
+            match self.healed_at {
+                Some(h) => out.push_str(&format!(
+                    ", healed after {:.2} s{}",
+                    (h - at) as f64 / 1000.0,
+                    if self.cut_short { " (cut short)" } else { "" }
+                )),
+                None if self.error.is_none() => out.push_str(", not healed yet"),
+                None => {}
+            }
+        }
+        if let Some(e) = &self.error {
+            out.push_str(&format!(": {e}"));
+        }
+        out
+    }
+
+    /// Injected and healed, with nothing wrong on the way.
+    pub fn held(&self) -> bool {
+        self.error.is_none() && self.injected_at.is_some() && self.healed_at.is_some()
+    }
+}
+
 /// A service's state at one moment (before or after the run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceHealth {
@@ -174,6 +239,10 @@ pub enum RunEvent {
         result: Box<RequestResult>,
     },
     Recovery(RecoveryRecord),
+    /// A fault struck its service.
+    FaultInjected(FaultRecord),
+    /// A fault healed, or could not be injected or healed, or never fired: the whole record.
+    FaultEnded(FaultRecord),
     ValidatorFinished {
         scenario: String,
         result: ValidatorResult,
@@ -218,6 +287,8 @@ impl RunEvent {
             Self::ScenarioStarted { .. } => "scenario_started",
             Self::RequestFinished { .. } => "request_finished",
             Self::Recovery(_) => "recovery",
+            Self::FaultInjected(_) => "fault_injected",
+            Self::FaultEnded(_) => "fault_ended",
             Self::ValidatorFinished { .. } => "validator_finished",
             Self::ScenarioFinished { .. } => "scenario_finished",
             Self::NotRun { .. } => "not_run",
@@ -267,6 +338,9 @@ pub struct ScenarioReport {
     pub requests: Vec<RequestResult>,
     pub invariants: Vec<Check>,
     pub validators: Vec<ValidatorResult>,
+    /// Its faults, in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultRecord>,
     /// Why it did not run or did not finish.
     pub note: Option<String>,
 }
@@ -410,6 +484,7 @@ impl RunReport {
                             requests: Vec::new(),
                             invariants: Vec::new(),
                             validators: Vec::new(),
+                            faults: Vec::new(),
                             note: None,
                         })
                         .collect(),
@@ -456,6 +531,17 @@ impl RunReport {
                 }
             }
             RunEvent::Recovery(rec) => self.recoveries.push(rec.clone()),
+            RunEvent::FaultInjected(f) | RunEvent::FaultEnded(f) => {
+                if let Some(s) = self.scenario(&f.scenario) {
+                    match s.faults.iter_mut().find(|x| x.index == f.index) {
+                        Some(x) => *x = f.clone(),
+                        None => {
+                            s.faults.push(f.clone());
+                            s.faults.sort_by_key(|x| x.index);
+                        }
+                    }
+                }
+            }
             RunEvent::ValidatorFinished { scenario, result } => {
                 if let Some(s) = self.scenario(scenario) {
                     s.validators.push(result.clone());
@@ -472,7 +558,8 @@ impl RunReport {
                     s.note = None;
                     let ok = s.requests.iter().all(|r| r.status != RequestStatus::Failed)
                         && s.invariants.iter().all(|c| c.passed)
-                        && s.validators.iter().all(|v| v.passed);
+                        && s.validators.iter().all(|v| v.passed)
+                        && s.faults.iter().all(FaultRecord::held);
                     s.status = if ok { Status::Passed } else { Status::Failed };
                 }
             }

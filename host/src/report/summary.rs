@@ -25,6 +25,10 @@ pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
     if let Some(note) = &s.note {
         let _ = write!(out, " · {note}");
     }
+    for f in &s.faults {
+        let ok = if f.held() { "PASS" } else { "FAIL" };
+        let _ = write!(out, "\n    {ok} fault {}", f.describe());
+    }
     for f in s.failures() {
         let _ = write!(out, "\n    FAIL {f}");
     }

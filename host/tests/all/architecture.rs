@@ -234,6 +234,7 @@ fn host_modules_import_only_the_layers_below() {
             "cli",
             &[
                 "bench",
+                "chaos",
                 "cli",
                 "config",
                 "environment",
@@ -243,10 +244,11 @@ fn host_modules_import_only_the_layers_below() {
             ][..],
         ),
         ("bench", &["bench"][..]),
+        ("chaos", &["chaos", "environment", "report"][..]),
         ("config", &["config", "environment"][..]),
         ("environment", &["environment"][..]),
         ("gpus", &["gpus"][..]),
-        ("orchestrator", &["orchestrator", "report"][..]),
+        ("orchestrator", &["chaos", "orchestrator", "report"][..]),
         ("report", &["report"][..]),
     ]
     .into();
@@ -267,7 +269,7 @@ fn host_modules_import_only_the_layers_below() {
 #[test]
 fn only_the_cli_and_config_name_the_whole_config() {
     let src = workspace_root().join("host/src");
-    for module in ["bench", "environment", "orchestrator", "report"] {
+    for module in ["bench", "chaos", "environment", "orchestrator", "report"] {
         for (file, _) in crate_paths(&src.join(module)) {
             let text = std::fs::read_to_string(&file).expect("source");
             assert!(

@@ -190,57 +190,11 @@ fn recorded_pids(state_dir: &Path) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// An environment of its own: a state dir and an `aura.toml` holding `services` (TOML),
-/// and `aura-host` commands run against them.
-struct PrivateEnv {
-    _dir: tempfile::TempDir,
-    state: std::path::PathBuf,
-    config: std::path::PathBuf,
-}
-
-impl PrivateEnv {
-    fn new(services: &str) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (state, config) = (dir.path().join("state"), dir.path().join("aura.toml"));
-        std::fs::write(&config, services).expect("write config");
-        Self {
-            _dir: dir,
-            state,
-            config,
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = aura();
-        cmd.arg("--config")
-            .arg(&self.config)
-            .env("AURA_STATE_DIR", &self.state)
-            .args(args);
-        cmd
-    }
-}
-
-impl Drop for PrivateEnv {
-    /// A test that fails halfway leaves no server behind.
-    fn drop(&mut self) {
-        let _ = self.cmd(&["env", "down"]).output();
-    }
-}
-
 /// A whole environment of its own (own ports, own state dir): up, ready, a killed
 /// service turns `check` to exit 3 naming it, `down` leaves no process behind.
 #[test]
 fn private_environment_up_kill_check_down() {
-    let private = PrivateEnv::new(&format!(
-        "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"2s\"\n\
-         [services.graph]\nurl = \"falkor://127.0.0.1:{}\"\n\
-         [services.kafka]\nbrokers = \"127.0.0.1:{}\"\n\
-         [services.temporal]\nurl = \"http://127.0.0.1:{}\"\n",
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-        common::free_port()
-    ));
+    let private = common::PrivateEnv::all_services();
     let env = |args: &[&str]| private.cmd(args);
     let state = &private.state;
 
@@ -312,7 +266,7 @@ fn private_environment_up_kill_check_down() {
 #[test]
 fn a_killed_temporal_restarts_with_its_workflows() {
     let address = format!("127.0.0.1:{}", common::free_port());
-    let private = PrivateEnv::new(&format!(
+    let private = common::PrivateEnv::new(&format!(
         "[services.temporal]\nurl = \"http://{address}\"\n"
     ));
     let env = |args: &[&str]| private.cmd(args);
@@ -393,7 +347,7 @@ fn process_state(pid: u32) -> Option<char> {
 /// new pid; `check` says ready after each; a server not running is refused.
 #[test]
 fn env_fault_pauses_and_kills_a_server_and_heals_it() {
-    let private = PrivateEnv::new(&format!(
+    let private = common::PrivateEnv::new(&format!(
         "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"2s\"\n",
         common::free_port()
     ));

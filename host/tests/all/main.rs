@@ -9,6 +9,7 @@
 mod common;
 
 mod architecture;
+mod chaos;
 mod cli;
 mod gpu;
 mod graph_conformance;

@@ -9,7 +9,7 @@ mod store;
 use serde::{Deserialize, Serialize};
 
 pub use layer::{STEP_SPAN, TraceLayer};
-pub use store::{StepEnd, StepObserver, StepStart, TraceStore};
+pub use store::{StepEdge, StepEnd, StepHook, StepObserver, StepPhase, StepStart, TraceStore};
 
 use aura_contract::names;
 

@@ -6,7 +6,7 @@
 //! Redis is back, and meanwhile the target serves it from memory.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -23,10 +23,35 @@ const RETRY: Duration = Duration::from_millis(250);
 /// What a finished step reports to observers (metrics).
 pub type StepObserver = Box<dyn Fn(&TraceStep) + Send + Sync>;
 
+/// Called in the step's own thread as a step starts (before its work) and as it ends:
+/// what fires a fault at a step of a workflow. Held weakly: dropping the `Arc` removes it.
+pub type StepHook = dyn Fn(&StepEdge<'_>) + Send + Sync;
+
+/// Which edge of a step a hook sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepPhase {
+    #[default]
+    Started,
+    Completed,
+}
+
+/// A step starting or ending, as hooks see it.
+#[derive(Debug, Clone, Copy)]
+pub struct StepEdge<'a> {
+    pub run_id: &'a str,
+    pub request_id: &'a str,
+    pub step: &'a str,
+    pub phase: StepPhase,
+    /// Milliseconds since the Unix epoch, as the trace records it.
+    pub at: i64,
+}
+
 pub struct TraceStore {
     traces: Mutex<Kept>,
     writer: Option<mpsc::UnboundedSender<(String, String)>>,
     observers: Mutex<Vec<StepObserver>>,
+    hooks: Mutex<Vec<Weak<StepHook>>>,
 }
 
 #[derive(Default)]
@@ -67,6 +92,7 @@ impl TraceStore {
             traces: Mutex::default(),
             writer: Some(tx),
             observers: Mutex::default(),
+            hooks: Mutex::default(),
         })
     }
 
@@ -76,11 +102,32 @@ impl TraceStore {
             traces: Mutex::default(),
             writer: None,
             observers: Mutex::default(),
+            hooks: Mutex::default(),
         })
     }
 
     pub fn observe(&self, observer: StepObserver) {
         self.lock_observers().push(observer);
+    }
+
+    /// Calls `hook` at every step's start and end until the caller drops it.
+    pub fn hook(&self, hook: &Arc<StepHook>) {
+        self.hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(hook));
+    }
+
+    /// The live hooks, called outside the lock so a hook may take its time.
+    fn call_hooks(&self, edge: StepEdge<'_>) {
+        let live: Vec<Arc<StepHook>> = {
+            let mut hooks = self.hooks.lock().unwrap_or_else(|p| p.into_inner());
+            hooks.retain(|h| h.strong_count() > 0);
+            hooks.iter().filter_map(Weak::upgrade).collect()
+        };
+        for h in live {
+            h(&edge);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
@@ -130,6 +177,14 @@ impl TraceStore {
     }
 
     pub fn step_started(&self, s: StepStart) {
+        let edge = StepEdge {
+            run_id: &s.run_id,
+            request_id: &s.request_id,
+            step: &s.step,
+            phase: StepPhase::Started,
+            at: s.at,
+        };
+        self.call_hooks(edge);
         self.update(&s.run_id, &s.request_id, s.at, |t| {
             t.current_step = Some(s.step.clone());
             let step = TraceStep {
@@ -157,6 +212,15 @@ impl TraceStore {
     }
 
     pub fn step_finished(&self, e: StepEnd) {
+        if e.error.is_none() {
+            self.call_hooks(StepEdge {
+                run_id: &e.run_id,
+                request_id: &e.request_id,
+                step: &e.step,
+                phase: StepPhase::Completed,
+                at: e.at,
+            });
+        }
         let mut finished = None;
         self.update(&e.run_id, &e.request_id, e.at, |t| {
             if let Some(step) = t.steps.iter_mut().rev().find(|x| x.step_name == e.step) {
@@ -307,6 +371,35 @@ mod tests {
             terminal,
             last,
         });
+    }
+
+    #[test]
+    fn hooks_see_starts_and_completions_until_dropped() {
+        let store = TraceStore::in_memory();
+        let seen: Arc<Mutex<Vec<(String, StepPhase, i64)>>> = Arc::default();
+        let log = seen.clone();
+        let hook: Arc<StepHook> = Arc::new(move |e: &StepEdge<'_>| {
+            log.lock()
+                .expect("log")
+                .push((e.step.to_string(), e.phase, e.at));
+        });
+        store.hook(&hook);
+        start(&store, "a", 1);
+        end(&store, "a", 2, Some("down"), false, false);
+        start(&store, "a", 3);
+        end(&store, "a", 4, None, false, false);
+        drop(hook);
+        start(&store, "b", 5);
+        let seen = seen.lock().expect("log").clone();
+        // A failed end is no completion; a dropped hook sees nothing more.
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), StepPhase::Started, 1),
+                ("a".to_string(), StepPhase::Started, 3),
+                ("a".to_string(), StepPhase::Completed, 4),
+            ]
+        );
     }
 
     #[test]

@@ -383,3 +383,59 @@ pub async fn start_target(
         .expect("the target starts");
     std::sync::Arc::new(target)
 }
+
+/// An environment of its own: a state dir and an `aura.toml` holding `services` (TOML),
+/// and `aura-host` commands run against them.
+pub struct PrivateEnv {
+    _dir: tempfile::TempDir,
+    pub state: std::path::PathBuf,
+    pub config: std::path::PathBuf,
+}
+
+impl PrivateEnv {
+    pub fn new(services: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (state, config) = (dir.path().join("state"), dir.path().join("aura.toml"));
+        std::fs::write(&config, services).expect("write config");
+        Self {
+            _dir: dir,
+            state,
+            config,
+        }
+    }
+
+    /// All four services, each on a free port of its own.
+    pub fn all_services() -> Self {
+        Self::new(&format!(
+            "[services.redis]\nurl = \"redis://127.0.0.1:{}\"\ntimeout = \"2s\"\n\
+             [services.graph]\nurl = \"falkor://127.0.0.1:{}\"\n\
+             [services.kafka]\nbrokers = \"127.0.0.1:{}\"\n\
+             [services.temporal]\nurl = \"http://127.0.0.1:{}\"\n",
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port()
+        ))
+    }
+
+    /// A file beside the config (a scenario, an output).
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self._dir.path().join(name)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = aura();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .env("AURA_STATE_DIR", &self.state)
+            .args(args);
+        cmd
+    }
+}
+
+impl Drop for PrivateEnv {
+    /// A test that fails halfway leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.cmd(&["env", "down"]).output();
+    }
+}

@@ -1,0 +1,342 @@
+//! Faults armed for one scenario, each fired once by its trigger, held for its time and
+//! healed. A step trigger fires in the thread of the step edge that trips it, through the
+//! trace store's hook, so the fault is in effect before that step does its work; the
+//! other triggers fire from a timer or as requests are decided. Every fault is journaled
+//! as it strikes and again as it ends, and a fault that cannot be injected, never fires
+//! or cannot be healed carries the reason and fails its scenario.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::spec::{FaultSpec, Trigger};
+use crate::environment::EnvConfig;
+use crate::environment::fault::{self, Struck};
+use crate::report::{FaultRecord, RunEvent};
+use aura_services::trace::{StepEdge, StepHook, TraceStore};
+
+/// Where a fault's records go (the run's journal).
+pub type Journal = Arc<dyn Fn(RunEvent) + Send + Sync>;
+
+/// The chaos engine of a run: the environment its faults act on, and every fault's task,
+/// so none outlives the run unhealed.
+pub struct Chaos {
+    env: Arc<EnvConfig>,
+    tasks: TaskTracker,
+}
+
+impl Chaos {
+    pub fn new(env: EnvConfig) -> Self {
+        Self {
+            env: Arc::new(env),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Arms the faults of scenario `scenario`, whose requests run in `namespace` and
+    /// whose steps `traces` records. Faults triggered at the start strike before this
+    /// returns.
+    pub fn arm(
+        &self,
+        scenario: &str,
+        namespace: &str,
+        faults: &[FaultSpec],
+        traces: &TraceStore,
+        journal: Journal,
+    ) -> Armed {
+        let unfired = CancellationToken::new();
+        let heal_now = CancellationToken::new();
+        let started = Instant::now();
+        let mut slots = Vec::new();
+        let mut handles = Vec::new();
+        for (index, spec) in faults.iter().enumerate() {
+            let (tx, rx) = oneshot::channel();
+            let slot = Arc::new(Slot {
+                spec: spec.clone(),
+                trigger: spec.trigger(),
+                env: self.env.clone(),
+                reached: Mutex::default(),
+                fired: AtomicBool::new(false),
+                tx: Mutex::new(Some(tx)),
+            });
+            let record = FaultRecord {
+                scenario: scenario.to_string(),
+                index,
+                service: spec.service.to_string(),
+                action: spec.action.name().to_string(),
+                trigger: slot.trigger.to_string(),
+                hold_ms: spec.duration.map(|d| d.as_millis() as u64),
+                injected_at: None,
+                healed_at: None,
+                request_id: None,
+                step: None,
+                pid: None,
+                healed_pid: None,
+                cut_short: false,
+                error: None,
+            };
+            let task = Task {
+                slot: slot.clone(),
+                record,
+                started,
+                unfired: unfired.clone(),
+                heal_now: heal_now.clone(),
+                journal: journal.clone(),
+            };
+            handles.push((record_of(&task), self.tasks.spawn(task.run(rx))));
+            if slot.trigger == Trigger::Start {
+                slot.fire(None);
+            }
+            slots.push(slot);
+        }
+        let slots = Arc::new(slots);
+        let hook = slots
+            .iter()
+            .any(|s| matches!(s.trigger, Trigger::Step { .. }))
+            .then(|| {
+                let (slots, namespace) = (slots.clone(), namespace.to_string());
+                let hook: Arc<StepHook> = Arc::new(move |edge: &StepEdge<'_>| {
+                    if edge.run_id == namespace {
+                        slots.iter().for_each(|s| s.on_edge(edge));
+                    }
+                });
+                traces.hook(&hook);
+                hook
+            });
+        Armed {
+            slots,
+            _hook: hook,
+            decided: AtomicU32::new(0),
+            unfired,
+            heal_now,
+            handles,
+        }
+    }
+
+    /// Waits until every fault of the run has ended, healed.
+    pub async fn healed(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.tasks.reopen();
+    }
+}
+
+/// One declared fault and what has fired it.
+struct Slot {
+    spec: FaultSpec,
+    trigger: Trigger,
+    env: Arc<EnvConfig>,
+    /// Requests that reached the trigger's step (for `nth`).
+    reached: Mutex<BTreeSet<String>>,
+    fired: AtomicBool,
+    tx: Mutex<Option<oneshot::Sender<Fired>>>,
+}
+
+/// A fault as it struck (or failed to).
+struct Fired {
+    struck: Result<Struck, String>,
+    /// The request and step whose edge fired it.
+    hit: Option<(String, String)>,
+}
+
+impl Slot {
+    /// Whoever claims a slot first fires it, or gives it up as never fired.
+    fn claim(&self) -> bool {
+        !self.fired.swap(true, Ordering::SeqCst)
+    }
+
+    /// Strikes now, in the caller's thread, once, and hands the fault to its task.
+    fn fire(&self, hit: Option<(String, String)>) {
+        if !self.claim() {
+            return;
+        }
+        let struck = fault::strike(&self.env, self.spec.service, self.spec.action.process())
+            .map_err(|e| e.to_string());
+        let tx = self
+            .tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(tx) = tx {
+            // Its task waits for it: a claimed slot is never given up.
+            let _ = tx.send(Fired { struck, hit });
+        }
+    }
+
+    fn on_edge(&self, edge: &StepEdge<'_>) {
+        let Trigger::Step {
+            step,
+            phase,
+            request,
+            nth,
+        } = &self.trigger
+        else {
+            return;
+        };
+        if edge.step != step.name() || edge.phase != *phase {
+            return;
+        }
+        if request.as_deref().is_some_and(|r| r != edge.request_id) {
+            return;
+        }
+        if let Some(n) = nth {
+            let mut reached = self.reached.lock().unwrap_or_else(PoisonError::into_inner);
+            let new = reached.insert(edge.request_id.to_string());
+            if !new || reached.len() as u32 != *n {
+                return;
+            }
+        }
+        self.fire(Some((edge.request_id.to_string(), edge.step.to_string())));
+    }
+}
+
+/// The task that waits for a fault to fire, holds it and heals it.
+struct Task {
+    slot: Arc<Slot>,
+    record: FaultRecord,
+    started: Instant,
+    unfired: CancellationToken,
+    heal_now: CancellationToken,
+    journal: Journal,
+}
+
+impl Task {
+    async fn run(self, mut rx: oneshot::Receiver<Fired>) -> FaultRecord {
+        let offset = match self.slot.trigger {
+            Trigger::After(d) => Some(self.started + d),
+            _ => None,
+        };
+        let timer = async {
+            match offset {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let fired = tokio::select! {
+            fired = &mut rx => fired,
+            _ = timer => {
+                self.slot.fire(None);
+                (&mut rx).await
+            }
+            _ = self.unfired.cancelled() => {
+                if self.slot.claim() {
+                    return self.end(Err("never fired: the scenario's requests finished first".into()));
+                }
+                (&mut rx).await
+            }
+        };
+        let fired = match fired {
+            Ok(f) => f,
+            Err(_) => return self.end(Err("its trigger failed before it struck".into())),
+        };
+        self.held(fired).await
+    }
+
+    async fn held(mut self, fired: Fired) -> FaultRecord {
+        if let Some((request, step)) = fired.hit {
+            self.record.request_id = Some(request);
+            self.record.step = Some(step);
+        }
+        let struck = match fired.struck {
+            Ok(s) => s,
+            Err(e) => return self.end(Err(format!("not injected: {e}"))),
+        };
+        self.record.injected_at = Some(struck.injected_at.timestamp_millis());
+        self.record.pid = Some(struck.pid);
+        (self.journal)(RunEvent::FaultInjected(self.record.clone()));
+        let hold = self.slot.spec.duration.unwrap_or(Duration::ZERO);
+        let cut_short = tokio::select! {
+            _ = tokio::time::sleep(hold) => false,
+            _ = self.heal_now.cancelled() => true,
+        };
+        let service = self.slot.spec.service;
+        match struck.heal(&self.slot.env, cut_short).await {
+            Ok(done) => {
+                self.record.healed_at = Some(done.healed_at.timestamp_millis());
+                self.record.healed_pid = Some(done.healed_pid);
+                self.record.cut_short = done.cut_short;
+                self.end(Ok(()))
+            }
+            Err(e) => self.end(Err(format!(
+                "not healed: {e}; `aura-host env up {service}` starts it again"
+            ))),
+        }
+    }
+
+    fn end(mut self, outcome: Result<(), String>) -> FaultRecord {
+        self.record.error = outcome.err();
+        (self.journal)(RunEvent::FaultEnded(self.record.clone()));
+        self.record
+    }
+}
+
+/// A scenario's armed faults. Dropped before [`Armed::settle`] (the run stopped), every
+/// fault still unfired is given up and every fault holding heals at once.
+pub struct Armed {
+    slots: Arc<Vec<Arc<Slot>>>,
+    _hook: Option<Arc<StepHook>>,
+    decided: AtomicU32,
+    unfired: CancellationToken,
+    heal_now: CancellationToken,
+    /// Each fault's task, with its record as armed (for a task that panicked).
+    handles: Vec<(FaultRecord, JoinHandle<FaultRecord>)>,
+}
+
+fn record_of(task: &Task) -> FaultRecord {
+    task.record.clone()
+}
+
+impl Armed {
+    /// One more of the scenario's requests is decided.
+    pub fn decided(&self) {
+        let n = self.decided.fetch_add(1, Ordering::SeqCst) + 1;
+        for s in self.slots.iter() {
+            if s.trigger == Trigger::Decided(n) {
+                s.fire(None);
+            }
+        }
+    }
+
+    /// The scenario's requests are done: a fault not fired by now never will be; one
+    /// holding holds to its time, or heals at `deadline` (the scenario's). Every fault's
+    /// record, ended.
+    pub async fn settle(mut self, deadline: Instant) -> Vec<FaultRecord> {
+        self.unfired.cancel();
+        let (armed, handles): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.handles).into_iter().unzip();
+        let mut all = std::pin::pin!(futures::future::join_all(handles));
+        let ended = match tokio::time::timeout_at(deadline, &mut all).await {
+            Ok(ended) => ended,
+            Err(_) => {
+                self.heal_now.cancel();
+                all.await
+            }
+        };
+        armed
+            .into_iter()
+            .zip(ended)
+            .map(|(armed, ended)| {
+                ended.unwrap_or_else(|e| FaultRecord {
+                    error: Some(format!("its task failed: {e}")),
+                    ..armed
+                })
+            })
+            .collect()
+    }
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        self.unfired.cancel();
+        if !self.handles.is_empty() {
+            self.heal_now.cancel();
+        }
+    }
+}

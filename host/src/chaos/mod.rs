@@ -1,0 +1,13 @@
+//! The chaos engine: the faults a scenario declares (`[[faults]]`), executed. Each is
+//! armed before the scenario's requests, fired once by its trigger (at the start, at a
+//! time offset, at a step of the reference workflow, once N requests are decided), held
+//! for its `duration` and healed, whatever happens to the run; its record (kind, target,
+//! trigger, when it struck and healed, the step it hit) is journaled. A fault that
+//! cannot be injected or never fires fails its scenario: a chaos test never passes
+//! without its chaos. See `docs/chaos.md`.
+
+mod engine;
+mod spec;
+
+pub use engine::{Armed, Chaos, Journal};
+pub use spec::{FaultAction, FaultSpec, Trigger};

@@ -1,0 +1,327 @@
+//! A fault as a scenario declares it (`[[faults]]`): the service, the action, what fires
+//! it and how long it holds. Checked against its scenario before anything runs.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::environment::fault::{MAX_HOLD, ProcessFault};
+use aura_contract::Step;
+use aura_services::ServiceKind;
+use aura_services::trace::StepPhase;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub service: ServiceKind,
+    pub action: FaultAction,
+    /// Fire when this step of the reference workflow starts (or completes: `phase`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_step: Option<Step>,
+    /// With `at_step`: fire as the step starts (default) or as it completes.
+    #[serde(default)]
+    pub phase: StepPhase,
+    /// With `at_step`: only when this request reaches the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// With `at_step`: when the n-th request (1-based) to reach the step does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nth: Option<u32>,
+    /// Fire this long after the scenario starts.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub after: Option<Duration>,
+    /// Fire once this many of the scenario's requests are decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_decided: Option<u32>,
+    /// How long the fault holds before it heals (kill, pause); a restart does not hold.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration: Option<Duration>,
+}
+
+/// What a fault does to its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultAction {
+    /// SIGKILL; the environment starts the server again after `duration`.
+    Kill,
+    /// SIGSTOP, then SIGCONT after `duration`.
+    Pause,
+    /// Stopped and started again at once.
+    Restart,
+}
+
+impl FaultAction {
+    /// The environment's process fault that carries it out.
+    pub fn process(self) -> ProcessFault {
+        match self {
+            Self::Kill => ProcessFault::Kill,
+            Self::Pause => ProcessFault::Pause,
+            Self::Restart => ProcessFault::Restart,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.process().name()
+    }
+
+    fn holds(self) -> bool {
+        self.process() != ProcessFault::Restart
+    }
+}
+
+/// What fires a fault.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// As the scenario starts, before its requests are submitted.
+    Start,
+    /// This long after the scenario starts.
+    After(Duration),
+    /// At an edge of a step.
+    Step {
+        step: Step,
+        phase: StepPhase,
+        request: Option<String>,
+        nth: Option<u32>,
+    },
+    /// Once this many requests are decided.
+    Decided(u32),
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Start => write!(f, "at the start"),
+            Self::After(d) => write!(f, "at +{}", humantime::format_duration(*d)),
+            Self::Decided(n) => write!(f, "once {n} request(s) are decided"),
+            Self::Step {
+                step,
+                phase,
+                request,
+                nth,
+            } => {
+                let edge = match phase {
+                    StepPhase::Started => "starts",
+                    StepPhase::Completed => "completes",
+                };
+                write!(f, "when {step} {edge}")?;
+                match (request, nth) {
+                    (Some(r), _) => write!(f, " for request {r}"),
+                    (None, Some(n)) => write!(f, " for the request #{n} to reach it"),
+                    (None, None) => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl FaultSpec {
+    pub fn trigger(&self) -> Trigger {
+        match (self.at_step, self.after, self.after_decided) {
+            (Some(step), _, _) => Trigger::Step {
+                step,
+                phase: self.phase,
+                request: self.request.clone(),
+                nth: self.nth,
+            },
+            (None, _, Some(n)) => Trigger::Decided(n),
+            (None, Some(d), None) => Trigger::After(d),
+            (None, None, None) => Trigger::Start,
+        }
+    }
+
+    /// What the declaration cannot say through its types: `(field, reason)`. `requests`
+    /// are the scenario's request ids, `None` when a generator adds more at run time.
+    pub fn check(
+        &self,
+        max_execution_time: Duration,
+        requests: Option<&BTreeSet<&str>>,
+    ) -> Result<(), (&'static str, String)> {
+        let bound = max_execution_time.min(MAX_HOLD);
+        let triggers = [
+            self.at_step.is_some(),
+            self.after.is_some(),
+            self.after_decided.is_some(),
+        ];
+        if triggers.iter().filter(|t| **t).count() > 1 {
+            return Err((
+                "at_step",
+                "give one trigger: at_step, after or after_decided".into(),
+            ));
+        }
+        if self.at_step.is_none() {
+            if self.request.is_some() {
+                return Err((
+                    "request",
+                    "names the request of an at_step trigger; give at_step".into(),
+                ));
+            }
+            if self.nth.is_some() {
+                return Err((
+                    "nth",
+                    "counts requests reaching an at_step trigger; give at_step".into(),
+                ));
+            }
+        }
+        if self.request.is_some() && self.nth.is_some() {
+            return Err(("nth", "give request or nth, not both".into()));
+        }
+        let count = requests.map(|r| r.len() as u32);
+        if let (Some(r), Some(known)) = (&self.request, requests)
+            && !known.contains(r.as_str())
+        {
+            return Err((
+                "request",
+                format!("no gpu_request has id {r}: the fault could never fire"),
+            ));
+        }
+        for (field, n) in [("nth", self.nth), ("after_decided", self.after_decided)] {
+            match (n, count) {
+                (Some(0), _) => return Err((field, "counts from 1".into())),
+                (Some(n), Some(c)) if n > c => {
+                    return Err((
+                        field,
+                        format!("the scenario has {c} request(s): the fault could never fire"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(after) = self.after
+            && after >= max_execution_time
+        {
+            return Err((
+                "after",
+                format!(
+                    "fires after the scenario's max_execution_time ({})",
+                    humantime::format_duration(max_execution_time)
+                ),
+            ));
+        }
+        match (self.action.holds(), self.duration) {
+            (true, None) => Err((
+                "duration",
+                format!("a {} fault needs the time it holds", self.action.name()),
+            )),
+            (false, Some(_)) => Err((
+                "duration",
+                "a restart does not hold; use kill with a duration to keep a server down".into(),
+            )),
+            (_, Some(d)) if d.is_zero() => {
+                Err(("duration", "a fault of zero time never happens".into()))
+            }
+            (_, Some(d)) if d > bound => Err((
+                "duration",
+                format!(
+                    "the fault would outlast its scenario (max_execution_time {}; at most {})",
+                    humantime::format_duration(max_execution_time),
+                    humantime::format_duration(MAX_HOLD)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Display for FaultSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.action.name(),
+            self.service,
+            self.trigger()
+        )?;
+        if let Some(d) = self.duration {
+            write!(f, " for {}", humantime::format_duration(d))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> FaultSpec {
+        toml::from_str(text).expect("a fault")
+    }
+
+    fn refused(text: &str, requests: &[&str]) -> (&'static str, String) {
+        let known: BTreeSet<&str> = requests.iter().copied().collect();
+        spec(text)
+            .check(Duration::from_secs(60), Some(&known))
+            .expect_err("refused")
+    }
+
+    #[test]
+    fn a_fault_names_its_trigger() {
+        let f = spec(
+            "service = \"graph\"\naction = \"pause\"\nat_step = \"persist_decision\"\nrequest = \"r2\"\nduration = \"300ms\"",
+        );
+        assert_eq!(
+            f.to_string(),
+            "pause graph when persist_decision starts for request r2 for 300ms"
+        );
+        let f = spec("service = \"redis\"\naction = \"restart\"\nafter_decided = 2");
+        assert_eq!(f.trigger(), Trigger::Decided(2));
+        assert!(f.check(Duration::from_secs(5), None).is_ok());
+    }
+
+    #[test]
+    fn a_trigger_that_can_never_fire_is_refused() {
+        let base = "service = \"redis\"\naction = \"kill\"\nduration = \"1s\"\n";
+        let (field, why) = refused(
+            &format!("{base}at_step = \"council_vote\"\nrequest = \"r9\""),
+            &["r1"],
+        );
+        assert_eq!(field, "request");
+        assert!(why.contains("r9"), "{why}");
+        let (field, _) = refused(
+            &format!("{base}at_step = \"council_vote\"\nnth = 3"),
+            &["r1", "r2"],
+        );
+        assert_eq!(field, "nth");
+        let (field, _) = refused(&format!("{base}after_decided = 0"), &["r1"]);
+        assert_eq!(field, "after_decided");
+        let (field, _) = refused(&format!("{base}after = \"2m\""), &["r1"]);
+        assert_eq!(field, "after");
+        let (field, _) = refused(&format!("{base}request = \"r1\""), &["r1"]);
+        assert_eq!(field, "request");
+        let (field, _) = refused(
+            &format!("{base}at_step = \"council_vote\"\nafter = \"1s\""),
+            &["r1"],
+        );
+        assert_eq!(field, "at_step");
+    }
+
+    #[test]
+    fn a_fault_holds_some_time_within_its_scenario() {
+        let (field, why) = refused("service = \"kafka\"\naction = \"pause\"", &[]);
+        assert_eq!(field, "duration");
+        assert!(why.contains("needs the time it holds"), "{why}");
+        let (_, why) = refused(
+            "service = \"kafka\"\naction = \"pause\"\nduration = \"0s\"",
+            &[],
+        );
+        assert!(why.contains("zero time"), "{why}");
+        let (_, why) = refused(
+            "service = \"kafka\"\naction = \"pause\"\nduration = \"2m\"",
+            &[],
+        );
+        assert!(why.contains("outlast its scenario"), "{why}");
+        let (_, why) = refused(
+            "service = \"kafka\"\naction = \"restart\"\nduration = \"2s\"",
+            &[],
+        );
+        assert!(why.contains("does not hold"), "{why}");
+    }
+}

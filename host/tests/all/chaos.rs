@@ -1,0 +1,230 @@
+//! The chaos engine against real servers: every test runs on an environment of its own
+//! (`PrivateEnv`), since its faults kill and pause servers the other tests use.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{PrivateEnv, run_within, text};
+use crate::run::{assert_valid_report, junit_cases};
+
+/// Two requests the target approves, and `faults` (TOML) to inject meanwhile.
+fn scenario(id: &str, faults: &str) -> String {
+    format!(
+        r#"id = "{id}"
+name = "{id}"
+required_services = ["redis", "graph", "kafka", "temporal"]
+max_execution_time = "60s"
+
+[[gpu_requests]]
+request_id = "c1"
+team = "platform"
+gpu_count = 1
+memory_gb = 16
+priority = 6
+duration_minutes = 30
+
+[[gpu_requests]]
+request_id = "c2"
+team = "nlp"
+gpu_count = 1
+memory_gb = 40
+priority = 7
+duration_minutes = 30
+
+[[validation_rules]]
+plugin = "decision_persistence"
+
+{faults}
+"#
+    )
+}
+
+/// Runs `scenario` on `env` and returns the exit code, the JSON report and the output.
+fn run_scenario(env: &PrivateEnv, name: &str, scenario: &str) -> (Option<i32>, Value, String) {
+    let file = env.path(&format!("{name}.toml"));
+    std::fs::write(&file, scenario).expect("write the scenario");
+    let json = env.path(&format!("{name}.json"));
+    let (out, _) = run_within(
+        &mut env.cmd(&[
+            "run",
+            "--quiet",
+            "--scenario",
+            &file.to_string_lossy(),
+            "--json",
+            &json.to_string_lossy(),
+        ]),
+        Duration::from_secs(180),
+    );
+    let report = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    (out.status.code(), report, text(&out))
+}
+
+fn up(env: &PrivateEnv) {
+    let (out, _) = run_within(&mut env.cmd(&["env", "up"]), Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+fn step<'a>(report: &'a Value, request: &str, step: &str) -> &'a Value {
+    report["scenarios"][0]["requests"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["request_id"] == request))
+        .and_then(|r| r["trace"]["steps"].as_array())
+        .and_then(|steps| steps.iter().find(|s| s["step_name"] == step))
+        .unwrap_or_else(|| panic!("no {step} in {request}'s trace: {report:#}"))
+}
+
+/// A pause of the graph fired by `persist_decision` of one request strikes while that
+/// step runs (trace timestamps), for that request only, holds the step for its time,
+/// heals, and the journal rebuilds the same fault record.
+#[test]
+fn a_fault_at_a_step_fires_while_that_step_runs_for_the_named_request() {
+    let env = PrivateEnv::all_services();
+    up(&env);
+    let (code, report, out) = run_scenario(
+        &env,
+        "at-step",
+        &scenario(
+            "chaos-at-step",
+            "[[faults]]\nservice = \"graph\"\naction = \"pause\"\nat_step = \"persist_decision\"\nrequest = \"c2\"\nduration = \"400ms\"\n",
+        ),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let fault = &report["scenarios"][0]["faults"][0];
+    assert_eq!(fault["action"], "pause", "{fault:#}");
+    assert_eq!(fault["request_id"], "c2", "{fault:#}");
+    assert_eq!(fault["step"], "persist_decision", "{fault:#}");
+    let injected = fault["injected_at"].as_i64().expect("injected_at");
+    let healed = fault["healed_at"].as_i64().expect("healed_at");
+    assert!(healed - injected >= 400, "{fault:#}");
+    let hit = step(&report, "c2", "persist_decision");
+    let (start, end) = (
+        hit["start_time"].as_i64().expect("start"),
+        hit["end_time"].as_i64().expect("end"),
+    );
+    assert!(
+        start <= injected && injected <= end,
+        "injected at {injected}, outside persist_decision [{start}, {end}]"
+    );
+    assert!(
+        end - start >= 390,
+        "the paused graph held the step: {hit:#}"
+    );
+    assert!(
+        out.contains("PASS fault pause graph when persist_decision starts for request c2"),
+        "{out}"
+    );
+
+    // The journal says the same.
+    let run_id = report["run_id"].as_str().expect("run id");
+    let rebuilt_json = env.path("rebuilt.json");
+    let (again, _) = run_within(
+        &mut env.cmd(&[
+            "report",
+            "--run",
+            run_id,
+            "--json",
+            &rebuilt_json.to_string_lossy(),
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(again.status.code().is_some(), "{}", text(&again));
+    let rebuilt: Value =
+        serde_json::from_str(&std::fs::read_to_string(&rebuilt_json).expect("rebuilt report"))
+            .expect("JSON");
+    assert_eq!(
+        rebuilt["scenarios"][0]["faults"],
+        report["scenarios"][0]["faults"]
+    );
+}
+
+/// A fault whose trigger never comes fails its scenario, naming the fault; a killed
+/// server is started again (new pid) and the run's health after says ready.
+#[test]
+fn a_fault_that_never_fires_fails_its_scenario_and_a_kill_heals() {
+    let env = PrivateEnv::all_services();
+    up(&env);
+    let (code, report, out) = run_scenario(
+        &env,
+        "never",
+        &scenario(
+            "chaos-never",
+            "[[faults]]\nservice = \"kafka\"\naction = \"kill\"\nafter = \"50s\"\nduration = \"1s\"\n\n\
+             [[faults]]\nservice = \"redis\"\naction = \"kill\"\nafter_decided = 2\nduration = \"500ms\"\n",
+        ),
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let faults = report["scenarios"][0]["faults"].as_array().expect("faults");
+    assert_eq!(faults.len(), 2, "{report:#}");
+    assert!(
+        faults[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("never fired")),
+        "{faults:#?}"
+    );
+    assert!(faults[0]["injected_at"].is_null(), "{faults:#?}");
+    assert!(faults[1]["error"].is_null(), "{faults:#?}");
+    assert_ne!(faults[1]["pid"], faults[1]["healed_pid"], "{faults:#?}");
+    assert!(
+        out.contains("FAIL fault kill kafka at +50s") && out.contains("never fired"),
+        "{out}"
+    );
+    let after = report["health_after"].as_array().expect("health after");
+    assert!(after.iter().all(|h| h["status"] == "ready"), "{after:#?}");
+    let (check, _) = run_within(&mut env.cmd(&["check"]), Duration::from_secs(30));
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}
+
+/// The shipped chaos suite injects every fault it declares, and passes only with them;
+/// the JSON (schema-checked) and JUnit (a test case per fault) say what struck when.
+#[test]
+fn the_chaos_suite_injects_every_declared_fault() {
+    let env = PrivateEnv::all_services();
+    up(&env);
+    let (json, junit) = (env.path("suite.json"), env.path("suite.xml"));
+    let (out, _) = run_within(
+        &mut env.cmd(&[
+            "run",
+            "--quiet",
+            "--suite",
+            "chaos",
+            "--json",
+            &json.to_string_lossy(),
+            "--junit",
+            &junit.to_string_lossy(),
+        ]),
+        Duration::from_secs(300),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_valid_report(&json);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let scenarios = report["scenarios"].as_array().expect("scenarios");
+    assert!(!scenarios.is_empty());
+    let mut declared = 0;
+    for s in scenarios {
+        let faults = s["faults"].as_array().cloned().unwrap_or_default();
+        assert!(!faults.is_empty(), "{} injected nothing: {s:#}", s["id"]);
+        declared += faults.len();
+        for f in &faults {
+            assert!(
+                f["injected_at"].is_i64() && f["healed_at"].is_i64() && f["error"].is_null(),
+                "{}: {f:#}",
+                s["id"]
+            );
+        }
+    }
+    let cases = junit_cases(&junit);
+    let fault_cases: Vec<&Value> = cases
+        .iter()
+        .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with("fault ")))
+        .collect();
+    assert_eq!(fault_cases.len(), declared, "{cases:#?}");
+    assert!(
+        fault_cases.iter().all(|c| c["passed"] == true),
+        "{cases:#?}"
+    );
+}
