@@ -7,7 +7,9 @@
 //! without its chaos. See `docs/chaos.md`.
 
 mod engine;
+mod schedule;
 mod spec;
 
 pub use engine::{Armed, Chaos, Journal};
+pub use schedule::RandomFaults;
 pub use spec::{FaultAction, FaultSpec, Trigger};

@@ -33,7 +33,8 @@ pub struct RunArgs {
     /// `--run-id`) with the validators given, instead of running scenarios (repeatable).
     #[arg(long = "request", value_name = "ID")]
     requests: Vec<String>,
-    /// Seed for scenario generators [default: each scenario's own, else 0].
+    /// Seed for scenario generators and `[chaos]` fault schedules [default: each
+    /// scenario's own; else 0 for generators and a fresh one, reported, for schedules].
     #[arg(long)]
     seed: Option<u64>,
     /// Keep running: when a plugin given with `--plugin` changes, load it again and run

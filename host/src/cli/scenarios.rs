@@ -184,6 +184,7 @@ pub async fn run(
             existing,
             keep_data: req.keep_data,
             command: std::env::args().collect::<Vec<_>>().join(" "),
+            seed: req.seed,
             cleanup_timeout: config.run.cleanup_timeout,
         },
         abort,

@@ -60,6 +60,8 @@ pub struct RunOptions {
     pub keep_data: bool,
     /// The command line, for the report.
     pub command: String,
+    /// Replaces every `[chaos]` seed (`run --seed`).
+    pub seed: Option<u64>,
     /// The most the run's own work after its scenarios (health, ending its workflows,
     /// cleaning every namespace, all at once) may take.
     pub cleanup_timeout: std::time::Duration,
@@ -363,9 +365,8 @@ impl Execution<'_> {
             let recorder = recorder.clone();
             Arc::new(move |e| recorder.record(e))
         };
-        let faults = self
-            .chaos
-            .arm(&s.id, ns.as_str(), &s.faults, traces, journal);
+        let faults = self.faults(s, recorder);
+        let faults = self.chaos.arm(&s.id, ns.as_str(), &faults, traces, journal);
         let record = |e: RunEvent| {
             if let RunEvent::RequestFinished { result, .. } = &e
                 && result.decision.is_some()
@@ -430,6 +431,27 @@ impl Execution<'_> {
             invariants: result.invariants,
         });
         (passed, result.abort)
+    }
+
+    /// The scenario's faults: those it declares, then those its `[chaos]` seed draws
+    /// (journaled with the seed, so the run can be replayed).
+    fn faults(&self, s: &Scenario, recorder: &Recorder) -> Vec<crate::chaos::FaultSpec> {
+        let mut faults = s.faults.clone();
+        if let Some(c) = &s.chaos {
+            let seed = self
+                .options
+                .seed
+                .or(c.seed)
+                .unwrap_or_else(rand::random::<u64>);
+            let drawn = c.draw(seed, &s.required_services, s.gpu_requests.len() as u32);
+            recorder.record(RunEvent::ChaosScheduled(crate::report::ChaosSchedule {
+                scenario: s.id.clone(),
+                seed,
+                faults: drawn.iter().map(ToString::to_string).collect(),
+            }));
+            faults.extend(drawn);
+        }
+        faults
     }
 
     /// Health after, cleanup, and the closing record.

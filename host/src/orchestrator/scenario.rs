@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chaos::FaultSpec;
+use crate::chaos::{FaultSpec, RandomFaults};
 use aura_contract::{Step, check_request_id};
 use aura_reference::request::{DenialClass, GpuAllocationRequest, Outcome};
 use aura_services::ServiceKind;
@@ -52,6 +52,9 @@ pub struct Scenario {
     /// Faults the chaos engine injects while the scenario runs.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// More faults, drawn at random from ranges by a seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<RandomFaults>,
     /// Scenario ids that must run (and pass) first.
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -199,6 +202,7 @@ impl Scenario {
             required_services: ServiceKind::ALL.to_vec(),
             feature_flags: BTreeMap::new(),
             faults: Vec::new(),
+            chaos: None,
             depends_on: Vec::new(),
         }
     }
@@ -314,6 +318,12 @@ impl Scenario {
                 return bad(format!("faults[{i}].{field}"), &value, reason);
             }
         }
+        if let Some(c) = &self.chaos
+            && let Err((field, reason)) =
+                c.check(self.max_execution_time, known.map(|k| k.len() as u32))
+        {
+            return bad(format!("chaos.{field}"), field, reason);
+        }
         let plugins = self
             .validation_rules
             .iter()
@@ -347,13 +357,19 @@ impl Scenario {
     }
 }
 
-/// 1-based line and column of `key` in the i-th `[[table]]` of a field `table[i].key`,
-/// when the file writes it that way.
+/// 1-based line and column of `key` in the i-th `[[table]]` of a field `table[i].key`
+/// (or in `[table]` of `table.key`), when the file writes it that way.
 fn locate_field(text: &str, field: &str) -> Option<(usize, usize)> {
-    let (table, rest) = field.split_once('[')?;
-    let (index, key) = rest.split_once("].")?;
-    let index: usize = index.parse().ok()?;
-    let header = format!("[[{table}]]");
+    let (header, index, key) = match field.split_once('[') {
+        Some((table, rest)) => {
+            let (index, key) = rest.split_once("].")?;
+            (format!("[[{table}]]"), index.parse().ok()?, key)
+        }
+        None => {
+            let (table, key) = field.split_once('.')?;
+            (format!("[{table}]"), 0, key)
+        }
+    };
     let lines: Vec<&str> = text.lines().collect();
     let start = lines
         .iter()

@@ -38,6 +38,13 @@ pub fn log_line(event: &RunEvent) -> String {
             "{}: {} {} failed (attempt {}): {}; {} → {}",
             r.scenario, r.request_id, r.service, r.attempt, r.error, r.strategy, r.action
         ),
+        RunEvent::ChaosScheduled(c) => format!(
+            "{}: chaos seed {} drew {} fault(s): {}",
+            c.scenario,
+            c.seed,
+            c.faults.len(),
+            c.faults.join("; ")
+        ),
         RunEvent::FaultInjected(f) | RunEvent::FaultEnded(f) => {
             format!("{}: fault {}", f.scenario, f.describe())
         }

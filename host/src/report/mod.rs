@@ -12,8 +12,8 @@ pub mod summary;
 
 pub use journal::{Journal, JournalError, Record};
 pub use model::{
-    Check, FaultRecord, RecoveryRecord, RequestResult, RequestStatus, RunEvent, RunReport,
-    SandboxCost, ServiceHealth, Status, ValidatorResult,
+    ChaosSchedule, Check, FaultRecord, RecoveryRecord, RequestResult, RequestStatus, RunEvent,
+    RunReport, SandboxCost, ServiceHealth, Status, ValidatorResult,
 };
 pub use recorder::{
     Recorder, journal_path, journaled_workflows, killed_runs, mark_ended, read_events, workflows,

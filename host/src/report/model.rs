@@ -131,6 +131,16 @@ pub struct RecoveryRecord {
     pub action: String,
 }
 
+/// The faults a seed drew for a scenario: the same seed, the same lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChaosSchedule {
+    pub scenario: String,
+    /// `run --seed <seed>` draws this schedule again.
+    pub seed: u64,
+    /// Each drawn fault in words, in the order drawn (after the declared ones).
+    pub faults: Vec<String>,
+}
+
 /// One fault of a scenario: what it was, what fired it, when it held and what it hit.
 /// Journaled as it is injected and again, whole, as it ends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,6 +249,8 @@ pub enum RunEvent {
         result: Box<RequestResult>,
     },
     Recovery(RecoveryRecord),
+    /// Faults drawn by a seed for a scenario (`[chaos]`), before any strikes.
+    ChaosScheduled(ChaosSchedule),
     /// A fault struck its service.
     FaultInjected(FaultRecord),
     /// A fault healed, or could not be injected or healed, or never fired: the whole record.
@@ -287,6 +299,7 @@ impl RunEvent {
             Self::ScenarioStarted { .. } => "scenario_started",
             Self::RequestFinished { .. } => "request_finished",
             Self::Recovery(_) => "recovery",
+            Self::ChaosScheduled(_) => "chaos_scheduled",
             Self::FaultInjected(_) => "fault_injected",
             Self::FaultEnded(_) => "fault_ended",
             Self::ValidatorFinished { .. } => "validator_finished",
@@ -341,6 +354,9 @@ pub struct ScenarioReport {
     /// Its faults, in declaration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRecord>,
+    /// The faults a seed drew for it (`[chaos]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<ChaosSchedule>,
     /// Why it did not run or did not finish.
     pub note: Option<String>,
 }
@@ -485,6 +501,7 @@ impl RunReport {
                             invariants: Vec::new(),
                             validators: Vec::new(),
                             faults: Vec::new(),
+                            chaos: None,
                             note: None,
                         })
                         .collect(),
@@ -531,6 +548,11 @@ impl RunReport {
                 }
             }
             RunEvent::Recovery(rec) => self.recoveries.push(rec.clone()),
+            RunEvent::ChaosScheduled(c) => {
+                if let Some(s) = self.scenario(&c.scenario) {
+                    s.chaos = Some(c.clone());
+                }
+            }
             RunEvent::FaultInjected(f) | RunEvent::FaultEnded(f) => {
                 if let Some(s) = self.scenario(&f.scenario) {
                     match s.faults.iter_mut().find(|x| x.index == f.index) {

@@ -25,6 +25,15 @@ pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
     if let Some(note) = &s.note {
         let _ = write!(out, " · {note}");
     }
+    if let Some(c) = &s.chaos {
+        let _ = write!(
+            out,
+            "\n    chaos seed {} drew {} fault(s); `run --seed {}` draws them again",
+            c.seed,
+            c.faults.len(),
+            c.seed
+        );
+    }
     for f in &s.faults {
         let ok = if f.held() { "PASS" } else { "FAIL" };
         let _ = write!(out, "\n    {ok} fault {}", f.describe());

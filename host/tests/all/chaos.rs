@@ -40,22 +40,21 @@ plugin = "decision_persistence"
     )
 }
 
-/// Runs `scenario` on `env` and returns the exit code, the JSON report and the output.
-fn run_scenario(env: &PrivateEnv, name: &str, scenario: &str) -> (Option<i32>, Value, String) {
+/// Runs `scenario` on `env` (with `extra` arguments) and returns the exit code, the JSON
+/// report and the output.
+fn run_scenario(
+    env: &PrivateEnv,
+    name: &str,
+    scenario: &str,
+    extra: &[&str],
+) -> (Option<i32>, Value, String) {
     let file = env.path(&format!("{name}.toml"));
     std::fs::write(&file, scenario).expect("write the scenario");
     let json = env.path(&format!("{name}.json"));
-    let (out, _) = run_within(
-        &mut env.cmd(&[
-            "run",
-            "--quiet",
-            "--scenario",
-            &file.to_string_lossy(),
-            "--json",
-            &json.to_string_lossy(),
-        ]),
-        Duration::from_secs(180),
-    );
+    let (file, json_arg) = (file.to_string_lossy(), json.to_string_lossy());
+    let mut args = vec!["run", "--quiet", "--scenario", &file, "--json", &json_arg];
+    args.extend_from_slice(extra);
+    let (out, _) = run_within(&mut env.cmd(&args), Duration::from_secs(180));
     let report = std::fs::read_to_string(&json)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -91,6 +90,7 @@ fn a_fault_at_a_step_fires_while_that_step_runs_for_the_named_request() {
             "chaos-at-step",
             "[[faults]]\nservice = \"graph\"\naction = \"pause\"\nat_step = \"persist_decision\"\nrequest = \"c2\"\nduration = \"400ms\"\n",
         ),
+        &[],
     );
     assert_eq!(code, Some(0), "{out}");
     let fault = &report["scenarios"][0]["faults"][0];
@@ -155,6 +155,7 @@ fn a_fault_that_never_fires_fails_its_scenario_and_a_kill_heals() {
             "[[faults]]\nservice = \"kafka\"\naction = \"kill\"\nafter = \"50s\"\nduration = \"1s\"\n\n\
              [[faults]]\nservice = \"redis\"\naction = \"kill\"\nafter_decided = 2\nduration = \"500ms\"\n",
         ),
+        &[],
     );
     assert_eq!(code, Some(1), "{out}");
     let faults = report["scenarios"][0]["faults"].as_array().expect("faults");
@@ -227,4 +228,38 @@ fn the_chaos_suite_injects_every_declared_fault() {
         fault_cases.iter().all(|c| c["passed"] == true),
         "{cases:#?}"
     );
+}
+
+/// `run --seed` replays a `[chaos]` schedule: the same seed draws the same faults, word
+/// for word, another seed others; every drawn fault strikes and heals.
+#[test]
+fn the_same_seed_draws_the_same_fault_schedule() {
+    let env = PrivateEnv::all_services();
+    up(&env);
+    let text = scenario(
+        "chaos-seeded",
+        "[chaos]\nfaults = 3\nstart = [\"0ms\", \"50ms\"]\nduration = [\"100ms\", \"300ms\"]\n\
+         services = [\"redis\", \"graph\", \"kafka\"]\nactions = [\"pause\"]\n",
+    );
+    let schedule = |seed: &str| {
+        let (code, report, out) =
+            run_scenario(&env, &format!("seed-{seed}"), &text, &["--seed", seed]);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            out.contains(&format!("`run --seed {seed}` draws them again")),
+            "{out}"
+        );
+        let s = &report["scenarios"][0];
+        assert_eq!(s["chaos"]["seed"], seed.parse::<u64>().expect("seed"));
+        let faults = s["faults"].as_array().expect("faults");
+        assert_eq!(faults.len(), 3, "{s:#}");
+        assert!(
+            faults.iter().all(|f| f["healed_at"].is_i64()),
+            "{faults:#?}"
+        );
+        s["chaos"]["faults"].clone()
+    };
+    let first = schedule("7");
+    assert_eq!(schedule("7"), first);
+    assert_ne!(schedule("8"), first);
 }
