@@ -219,6 +219,9 @@ impl Execution<'_> {
         };
         let mut outcome: BTreeMap<String, bool> = BTreeMap::new();
         let started: Mutex<BTreeSet<String>> = Mutex::default();
+        // Faults strike servers every scenario shares: a scenario with faults runs
+        // alone, the others together.
+        let isolation = tokio::sync::RwLock::new(());
         for stage in stages {
             if self.abort.token.is_cancelled() {
                 break;
@@ -243,8 +246,14 @@ impl Execution<'_> {
             let mut running = futures::stream::iter(ready)
                 .map(|(s, ns)| {
                     let (target, recorder, started) = (&target, &recorder, &started);
-                    let this = &self;
+                    let (this, isolation) = (&self, &isolation);
                     async move {
+                        let faulty = !s.faults.is_empty() || s.chaos.is_some();
+                        let (_alone, _shared) = if faulty {
+                            (Some(isolation.write().await), None)
+                        } else {
+                            (None, Some(isolation.read().await))
+                        };
                         started
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
