@@ -130,26 +130,53 @@ impl Runner<'_> {
             error,
             final_,
         };
-        if let Err(e) = self.driver.submit_with(r, &scenario.step_timeouts).await {
-            return Err(fail(
-                "temporal",
-                "submit",
-                format!("not submitted: {e}"),
-                false,
-            ));
+        let submit = self.driver.submit_with(r, &scenario.step_timeouts);
+        match tokio::time::timeout_at(deadline.into(), submit).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(fail(
+                    "temporal",
+                    "submit",
+                    format!("not submitted: {e}"),
+                    false,
+                ));
+            }
+            Err(_) => {
+                return Err(fail(
+                    "temporal",
+                    "submit",
+                    format!(
+                        "not submitted within the scenario's {}: temporal did not answer",
+                        humantime::format_duration(scenario.max_execution_time)
+                    ),
+                    true,
+                ));
+            }
         }
         let wait = deadline.saturating_duration_since(Instant::now());
         match self.driver.decision(&r.request_id, wait).await {
             Ok(DecisionState::Decided { decision }) => Ok(*decision),
-            Ok(DecisionState::Pending) => Err(fail(
-                "workflow",
-                "decision",
-                format!(
-                    "no decision within the scenario's {:?}",
-                    scenario.max_execution_time
-                ),
-                true,
-            )),
+            Ok(DecisionState::Pending) => {
+                // Where it is stuck names the service that holds it.
+                let stuck = self
+                    .driver
+                    .trace(&r.request_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|t| t.current_step)
+                    .and_then(|s| aura_contract::Step::parse(&s));
+                let (service, step) = failing_service(stuck);
+                let within = format!(
+                    "no decision within the scenario's {}",
+                    humantime::format_duration(scenario.max_execution_time)
+                );
+                let error = match stuck {
+                    Some(_) => format!("{within}; still in {step}, on {service}"),
+                    None => within,
+                };
+                Err(fail(&service, &step, error, true))
+            }
             Ok(DecisionState::Failed { reason, step }) => {
                 let (service, step) = failing_service(step);
                 Err(fail(

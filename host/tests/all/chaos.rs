@@ -263,3 +263,53 @@ fn the_same_seed_draws_the_same_fault_schedule() {
     assert_eq!(schedule("7"), first);
     assert_ne!(schedule("8"), first);
 }
+
+/// No hang: each server paused, then each killed, for all of a scenario's
+/// `max_execution_time` ends the run by its deadline with the request reported, the
+/// service it was stuck on named, and the server healed (ready after the run).
+#[test]
+fn a_server_held_down_past_the_deadline_ends_the_run_on_time_naming_it() {
+    let env = PrivateEnv::all_services();
+    up(&env);
+    for action in ["pause", "kill"] {
+        for (service, named) in [
+            ("redis", "on redis"),
+            ("graph", "on graph"),
+            ("kafka", "on kafka"),
+            ("temporal", "temporal"),
+        ] {
+            let id = format!("hang-{action}-{service}");
+            let text = scenario(
+                &id,
+                &format!(
+                    "[[faults]]\nservice = \"{service}\"\naction = \"{action}\"\nduration = \"3s\"\n"
+                ),
+            )
+            .replace("max_execution_time = \"60s\"", "max_execution_time = \"3s\"");
+            let started = std::time::Instant::now();
+            let (code, report, out) = run_scenario(&env, &id, &text, &[]);
+            // The deadline, the target's start and the run's own bounded cleanup.
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{id}: {:?}\n{out}",
+                started.elapsed()
+            );
+            assert_eq!(code, Some(1), "{id}: {out}");
+            let s = &report["scenarios"][0];
+            let requests = s["requests"].as_array().expect("requests");
+            assert_eq!(requests.len(), 2, "{id}: every request reported: {s:#}");
+            assert!(
+                requests
+                    .iter()
+                    .any(|r| r["error"].as_str().is_some_and(|e| e.contains(named))),
+                "{id}: {named} not named: {requests:#?}"
+            );
+            assert!(s["faults"][0]["healed_at"].is_i64(), "{id}: {s:#}");
+            let after = report["health_after"].as_array().expect("health after");
+            assert!(
+                after.iter().all(|h| h["status"] == "ready"),
+                "{id}: {after:#?}"
+            );
+        }
+    }
+}
