@@ -61,6 +61,12 @@ pub trait Cache: Send + Sync {
         owner: &str,
         ttl: Duration,
     ) -> Result<Vec<String>, ServiceError>;
+    /// Releases those of `keys` that `owner` holds; returns how many.
+    async fn release(&self, keys: &[String], owner: &str) -> Result<u64, ServiceError>;
+    /// A server setting (`CONFIG GET`).
+    async fn setting(&self, name: &str) -> Result<Option<String>, ServiceError>;
+    /// Changes a server setting (`CONFIG SET`).
+    async fn set_setting(&self, name: &str, value: &str) -> Result<(), ServiceError>;
     /// Version, role, used memory and keyspace hit rate.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
 }
@@ -81,6 +87,16 @@ for _, k in ipairs(free) do
   redis.call('SET', k, ARGV[2], 'PX', ARGV[3])
 end
 return free
+"#;
+
+const RELEASE_SCRIPT: &str = r#"
+local released = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then
+    released = released + redis.call('DEL', k)
+  end
+end
+return released
 "#;
 
 #[derive(Clone)]
@@ -273,6 +289,51 @@ impl Cache for RedisCache {
         let mut conn = self.conn();
         self.endpoint
             .call("EVALSHA lease", invocation.invoke_async(&mut conn))
+            .await
+    }
+
+    async fn release(&self, keys: &[String], owner: &str) -> Result<u64, ServiceError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let script = redis::Script::new(RELEASE_SCRIPT);
+        let mut invocation = script.prepare_invoke();
+        for k in keys {
+            invocation.key(k);
+        }
+        invocation.arg(owner);
+        let mut conn = self.conn();
+        self.endpoint
+            .call("EVALSHA release", invocation.invoke_async(&mut conn))
+            .await
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, ServiceError> {
+        let mut conn = self.conn();
+        let pairs: Vec<String> = self
+            .endpoint
+            .call(
+                "CONFIG GET",
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg(name)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(pairs.into_iter().nth(1))
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> Result<(), ServiceError> {
+        let mut conn = self.conn();
+        self.endpoint
+            .call(
+                "CONFIG SET",
+                redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg(name)
+                    .arg(value)
+                    .query_async::<()>(&mut conn),
+            )
             .await
     }
 

@@ -16,46 +16,61 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::resource;
 use super::spec::{FaultSpec, Trigger};
 use crate::environment::EnvConfig;
 use crate::environment::fault::{self, Struck};
 use crate::report::{FaultRecord, RunEvent};
+use aura_services::ServiceHub;
 use aura_services::trace::{StepEdge, StepHook, TraceStore};
 
 /// Where a fault's records go (the run's journal).
 pub type Journal = Arc<dyn Fn(RunEvent) + Send + Sync>;
 
-/// The chaos engine of a run: the environment its faults act on, and every fault's task,
-/// so none outlives the run unhealed.
+/// The chaos engine of a run: the environment and services its faults act on, and
+/// every fault's task, so none outlives the run unhealed.
 pub struct Chaos {
     env: Arc<EnvConfig>,
+    hub: Arc<ServiceHub>,
     tasks: TaskTracker,
 }
 
+/// Where a scenario's faults act: its namespace, the trace store its steps are recorded
+/// in, the GPUs of its target, and where their records go.
+pub struct Scope<'a> {
+    pub scenario: &'a str,
+    pub namespace: &'a str,
+    pub traces: &'a TraceStore,
+    pub devices: Vec<String>,
+    pub journal: Journal,
+}
+
 impl Chaos {
-    pub fn new(env: EnvConfig) -> Self {
+    pub fn new(env: EnvConfig, hub: Arc<ServiceHub>) -> Self {
         Self {
             env: Arc::new(env),
+            hub,
             tasks: TaskTracker::new(),
         }
     }
 
-    /// Arms the faults of scenario `scenario`, whose requests run in `namespace` and
-    /// whose steps `traces` records. Faults triggered at the start strike before this
-    /// returns.
-    pub fn arm(
-        &self,
-        scenario: &str,
-        namespace: &str,
-        faults: &[FaultSpec],
-        traces: &TraceStore,
-        journal: Journal,
-    ) -> Armed {
+    /// Arms `faults` in `scope`. Faults triggered at the start have struck (or failed
+    /// to) when this returns.
+    pub async fn arm(&self, faults: &[FaultSpec], scope: Scope<'_>) -> Armed {
+        let Scope {
+            scenario,
+            namespace,
+            traces,
+            devices,
+            journal,
+        } = scope;
+        let devices = Arc::new(devices);
         let unfired = CancellationToken::new();
         let heal_now = CancellationToken::new();
         let started = Instant::now();
         let mut slots = Vec::new();
         let mut handles = Vec::new();
+        let mut at_start = Vec::new();
         for (index, spec) in faults.iter().enumerate() {
             let (tx, rx) = oneshot::channel();
             let slot = Arc::new(Slot {
@@ -69,7 +84,7 @@ impl Chaos {
             let record = FaultRecord {
                 scenario: scenario.to_string(),
                 index,
-                service: spec.service.to_string(),
+                service: spec.target(),
                 action: spec.action.name().to_string(),
                 trigger: slot.trigger.to_string(),
                 hold_ms: spec.duration.map(|d| d.as_millis() as u64),
@@ -80,22 +95,31 @@ impl Chaos {
                 pid: None,
                 healed_pid: None,
                 cut_short: false,
+                detail: None,
                 error: None,
             };
+            let (struck_tx, struck_rx) = oneshot::channel();
             let task = Task {
+                struck: Some(struck_tx),
                 slot: slot.clone(),
                 record,
                 started,
                 unfired: unfired.clone(),
                 heal_now: heal_now.clone(),
                 journal: journal.clone(),
+                hub: self.hub.clone(),
+                namespace: namespace.to_string(),
+                devices: devices.clone(),
             };
             handles.push((record_of(&task), self.tasks.spawn(task.run(rx))));
             if slot.trigger == Trigger::Start {
                 slot.fire(None);
+                at_start.push(struck_rx);
             }
             slots.push(slot);
         }
+        // A dropped sender is a task that ended: nothing more to wait for.
+        futures::future::join_all(at_start).await;
         let slots = Arc::new(slots);
         let hook = slots
             .iter()
@@ -139,11 +163,18 @@ struct Slot {
     tx: Mutex<Option<oneshot::Sender<Fired>>>,
 }
 
-/// A fault as it struck (or failed to).
+/// A fault as it fired: a process fault struck (or failed to) in the firing thread; a
+/// resource fault, which talks to a service, is struck by its task.
 struct Fired {
-    struck: Result<Struck, String>,
+    struck: Option<Result<Struck, String>>,
     /// The request and step whose edge fired it.
     hit: Option<(String, String)>,
+}
+
+/// A fault in effect, whichever kind.
+enum InEffect {
+    Process(Struck),
+    Resource(resource::Held),
 }
 
 impl Slot {
@@ -157,8 +188,13 @@ impl Slot {
         if !self.claim() {
             return;
         }
-        let struck = fault::strike(&self.env, self.spec.service, self.spec.action.process())
-            .map_err(|e| e.to_string());
+        let struck = match (self.spec.action.process(), self.spec.service) {
+            (Some(p), Some(service)) => {
+                Some(fault::strike(&self.env, service, p).map_err(|e| e.to_string()))
+            }
+            (Some(_), None) => Some(Err("a process fault names no service".into())),
+            (None, _) => None,
+        };
         let tx = self
             .tx
             .lock()
@@ -199,12 +235,17 @@ impl Slot {
 
 /// The task that waits for a fault to fire, holds it and heals it.
 struct Task {
+    /// Told once the fault has struck or failed to.
+    struck: Option<oneshot::Sender<()>>,
     slot: Arc<Slot>,
     record: FaultRecord,
     started: Instant,
     unfired: CancellationToken,
     heal_now: CancellationToken,
     journal: Journal,
+    hub: Arc<ServiceHub>,
+    namespace: String,
+    devices: Arc<Vec<String>>,
 }
 
 impl Task {
@@ -244,29 +285,64 @@ impl Task {
             self.record.request_id = Some(request);
             self.record.step = Some(step);
         }
+        let hold = self.slot.spec.duration.unwrap_or(Duration::ZERO);
         let struck = match fired.struck {
+            Some(Ok(s)) => {
+                self.record.injected_at = Some(s.injected_at.timestamp_millis());
+                self.record.pid = Some(s.pid);
+                Ok(InEffect::Process(s))
+            }
+            Some(Err(e)) => Err(e),
+            None => {
+                let at = chrono::Utc::now().timestamp_millis();
+                let action = self.slot.spec.action;
+                resource::strike(&self.hub, action, &self.namespace, &self.devices, hold)
+                    .await
+                    .map(|(held, said)| {
+                        self.record.injected_at = Some(at);
+                        self.record.detail = Some(said);
+                        InEffect::Resource(held)
+                    })
+            }
+        };
+        let struck = match struck {
             Ok(s) => s,
             Err(e) => return self.end(Err(format!("not injected: {e}"))),
         };
-        self.record.injected_at = Some(struck.injected_at.timestamp_millis());
-        self.record.pid = Some(struck.pid);
         (self.journal)(RunEvent::FaultInjected(self.record.clone()));
-        let hold = self.slot.spec.duration.unwrap_or(Duration::ZERO);
+        if let Some(tx) = self.struck.take() {
+            let _ = tx.send(());
+        }
         let cut_short = tokio::select! {
             _ = tokio::time::sleep(hold) => false,
             _ = self.heal_now.cancelled() => true,
         };
-        let service = self.slot.spec.service;
-        match struck.heal(&self.slot.env, cut_short).await {
-            Ok(done) => {
-                self.record.healed_at = Some(done.healed_at.timestamp_millis());
-                self.record.healed_pid = Some(done.healed_pid);
-                self.record.cut_short = done.cut_short;
+        self.record.cut_short = cut_short;
+        let healed = match struck {
+            InEffect::Process(s) => {
+                let service = s.service;
+                s.heal(&self.slot.env, cut_short)
+                    .await
+                    .map(|done| {
+                        self.record.healed_pid = Some(done.healed_pid);
+                        done.healed_at.timestamp_millis()
+                    })
+                    .map_err(|e| {
+                        format!("not healed: {e}; `aura-host env up {service}` starts it again")
+                    })
+            }
+            InEffect::Resource(held) => held
+                .heal(&self.hub)
+                .await
+                .map(|()| chrono::Utc::now().timestamp_millis())
+                .map_err(|e| format!("not healed: {e}")),
+        };
+        match healed {
+            Ok(at) => {
+                self.record.healed_at = Some(at);
                 self.end(Ok(()))
             }
-            Err(e) => self.end(Err(format!(
-                "not healed: {e}; `aura-host env up {service}` starts it again"
-            ))),
+            Err(e) => self.end(Err(e)),
         }
     }
 

@@ -7,9 +7,10 @@
 //! without its chaos. See `docs/chaos.md`.
 
 mod engine;
+mod resource;
 mod schedule;
 mod spec;
 
-pub use engine::{Armed, Chaos, Journal};
+pub use engine::{Armed, Chaos, Journal, Scope};
 pub use schedule::RandomFaults;
 pub use spec::{FaultAction, FaultSpec, Trigger};

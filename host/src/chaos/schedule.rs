@@ -92,7 +92,7 @@ impl RandomFaults {
                 let duration =
                     (action != FaultAction::Restart).then(|| between(&mut rng, self.duration));
                 Some(FaultSpec {
-                    service,
+                    service: Some(service),
                     action,
                     at_step: step,
                     phase: StepPhase::Started,
@@ -169,7 +169,7 @@ mod tests {
         let drawn = table().draw(42, &services, 3);
         assert_eq!(drawn.len(), 5);
         for f in &drawn {
-            assert!(services.contains(&f.service), "{f}");
+            assert!(f.service.is_some_and(|s| services.contains(&s)), "{f}");
             let after = f.after.expect("an offset");
             assert!(after >= Duration::from_millis(100) && after <= Duration::from_secs(5));
             assert!(f.check(Duration::from_secs(60), None).is_ok(), "{f}");

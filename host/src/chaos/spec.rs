@@ -14,7 +14,9 @@ use aura_services::trace::StepPhase;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    pub service: ServiceKind,
+    /// The service it strikes; none for `exhaust_gpus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceKind>,
     pub action: FaultAction,
     /// Fire when this step of the reference workflow starts (or completes: `phase`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,24 +59,42 @@ pub enum FaultAction {
     Pause,
     /// Stopped and started again at once.
     Restart,
+    /// Redis `maxmemory` down to 1 byte with `noeviction`: every write fails with OOM.
+    ExhaustMemory,
+    /// Every GPU of the scenario's inventory leased away: approvals are short of capacity.
+    ExhaustGpus,
 }
 
 impl FaultAction {
-    /// The environment's process fault that carries it out.
-    pub fn process(self) -> ProcessFault {
+    /// The environment's process fault that carries it out, if it is one.
+    pub fn process(self) -> Option<ProcessFault> {
         match self {
-            Self::Kill => ProcessFault::Kill,
-            Self::Pause => ProcessFault::Pause,
-            Self::Restart => ProcessFault::Restart,
+            Self::Kill => Some(ProcessFault::Kill),
+            Self::Pause => Some(ProcessFault::Pause),
+            Self::Restart => Some(ProcessFault::Restart),
+            Self::ExhaustMemory | Self::ExhaustGpus => None,
         }
     }
 
-    pub fn name(self) -> &'static str {
-        self.process().name()
+    /// Its name in scenario files (the serde name, written once).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
     }
 
     fn holds(self) -> bool {
-        self.process() != ProcessFault::Restart
+        self != Self::Restart
+    }
+
+    /// The services it can strike: `None` for an action that strikes no service.
+    fn services(self) -> Option<&'static [ServiceKind]> {
+        match self {
+            Self::Kill | Self::Pause | Self::Restart => Some(&ServiceKind::ALL),
+            Self::ExhaustMemory => Some(&[ServiceKind::Redis]),
+            Self::ExhaustGpus => None,
+        }
     }
 }
 
@@ -124,6 +144,12 @@ impl std::fmt::Display for Trigger {
 }
 
 impl FaultSpec {
+    /// What it strikes, in words: the service, or `gpus`.
+    pub fn target(&self) -> String {
+        self.service
+            .map_or_else(|| "gpus".to_string(), |s| s.to_string())
+    }
+
     pub fn trigger(&self) -> Trigger {
         match (self.at_step, self.after, self.after_decided) {
             (Some(step), _, _) => Trigger::Step {
@@ -146,6 +172,30 @@ impl FaultSpec {
         requests: Option<&BTreeSet<&str>>,
     ) -> Result<(), (&'static str, String)> {
         let bound = max_execution_time.min(MAX_HOLD);
+        match (self.action.services(), self.service) {
+            (Some(_), None) => {
+                return Err((
+                    "service",
+                    format!("{} needs the service it strikes", self.action.name()),
+                ));
+            }
+            (Some(allowed), Some(s)) if !allowed.contains(&s) => {
+                return Err((
+                    "service",
+                    format!("{} strikes {}, not {s}", self.action.name(), names(allowed)),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "service",
+                    format!(
+                        "{} strikes no service; leave service out",
+                        self.action.name()
+                    ),
+                ));
+            }
+            _ => {}
+        }
         let triggers = [
             self.at_step.is_some(),
             self.after.is_some(),
@@ -237,7 +287,7 @@ impl std::fmt::Display for FaultSpec {
             f,
             "{} {} {}",
             self.action.name(),
-            self.service,
+            self.target(),
             self.trigger()
         )?;
         if let Some(d) = self.duration {
@@ -245,6 +295,14 @@ impl std::fmt::Display for FaultSpec {
         }
         Ok(())
     }
+}
+
+fn names(services: &[ServiceKind]) -> String {
+    services
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 #[cfg(test)]
@@ -301,6 +359,26 @@ mod tests {
             &["r1"],
         );
         assert_eq!(field, "at_step");
+    }
+
+    #[test]
+    fn each_action_strikes_only_what_it_can() {
+        let (field, why) = refused("action = \"kill\"\nduration = \"1s\"", &[]);
+        assert_eq!(field, "service");
+        assert!(why.contains("needs the service"), "{why}");
+        let (_, why) = refused(
+            "service = \"graph\"\naction = \"exhaust_memory\"\nduration = \"1s\"",
+            &[],
+        );
+        assert!(why.contains("strikes redis, not graph"), "{why}");
+        let (_, why) = refused(
+            "service = \"redis\"\naction = \"exhaust_gpus\"\nduration = \"1s\"",
+            &[],
+        );
+        assert!(why.contains("leave service out"), "{why}");
+        let f = spec("action = \"exhaust_gpus\"\nafter = \"1s\"\nduration = \"2s\"");
+        assert_eq!(f.to_string(), "exhaust_gpus gpus at +1s for 2s");
+        assert!(f.check(Duration::from_secs(60), None).is_ok());
     }
 
     #[test]

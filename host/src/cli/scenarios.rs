@@ -172,6 +172,7 @@ pub async fn run(
         }
     });
     let execution = Execution {
+        chaos: crate::chaos::Chaos::new(config.environment(), hub.clone()),
         hub,
         state_dir: &config.state_dir,
         target: &config.target,
@@ -188,7 +189,6 @@ pub async fn run(
             cleanup_timeout: config.run.cleanup_timeout,
         },
         abort,
-        chaos: crate::chaos::Chaos::new(config.environment()),
     };
     let result = execution
         .run(Box::new(Progress::new(req.quiet).observer()))

@@ -16,7 +16,7 @@ use super::plan::{self, PlanError};
 use super::plugins::{self, PluginSet};
 use super::runner::Runner;
 use super::scenario::Scenario;
-use crate::chaos::{Chaos, Journal};
+use crate::chaos::{Chaos, Journal, Scope};
 use crate::report::model::PlannedScenario;
 use crate::report::{
     Check, JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth,
@@ -24,9 +24,8 @@ use crate::report::{
 use aura_contract::names;
 use aura_reference::driver::InProcess;
 use aura_reference::gpu::GpuConfig;
-use aura_reference::{Target, TargetConfig, TargetError};
+use aura_reference::{Target, TargetConfig, TargetCore, TargetError};
 use aura_services::namespace::{self, RunId, RunNamespace};
-use aura_services::trace::TraceStore;
 use aura_services::{ServiceHub, ServiceKind, ServiceReport, ServiceStatus, health};
 
 #[derive(Debug, thiserror::Error)]
@@ -259,10 +258,9 @@ impl Execution<'_> {
                             .unwrap_or_else(PoisonError::into_inner)
                             .insert(s.id.clone());
                         let driver = InProcess::in_run(target.clone(), ns.clone());
-                        let traces = &target.core().traces;
                         (
                             s.id.clone(),
-                            this.scenario(&driver, traces, ns, recorder, s).await,
+                            this.scenario(&driver, target.core(), ns, recorder, s).await,
                         )
                     }
                 })
@@ -317,7 +315,7 @@ impl Execution<'_> {
     async fn scenario(
         &self,
         driver: &InProcess,
-        traces: &TraceStore,
+        core: &TargetCore,
         ns: &RunId,
         recorder: &Arc<Recorder>,
         s: &Scenario,
@@ -375,7 +373,17 @@ impl Execution<'_> {
             Arc::new(move |e| recorder.record(e))
         };
         let faults = self.faults(s, recorder);
-        let faults = self.chaos.arm(&s.id, ns.as_str(), &faults, traces, journal);
+        let faults = self.chaos.arm(
+            &faults,
+            Scope {
+                scenario: &s.id,
+                namespace: ns.as_str(),
+                traces: &core.traces,
+                devices: core.gpu.devices.iter().map(|d| d.id.clone()).collect(),
+                journal,
+            },
+        )
+        .await;
         let record = |e: RunEvent| {
             if let RunEvent::RequestFinished { result, .. } = &e
                 && result.decision.is_some()

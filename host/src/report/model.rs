@@ -165,6 +165,9 @@ pub struct FaultRecord {
     pub healed_pid: Option<u32>,
     /// Healed before its time: its scenario ended or the run stopped.
     pub cut_short: bool,
+    /// What a resource fault changed (`leased 8 of 8 device(s)`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Why it was not injected, never fired or did not heal: its scenario fails.
     pub error: Option<String>,
 }
@@ -181,6 +184,9 @@ impl FaultRecord {
         };
         if let Some(at) = self.injected_at {
             out.push_str(&format!(": injected {}", time(at)));
+            if let Some(d) = &self.detail {
+                out.push_str(&format!(" ({d})"));
+            }
             if let (Some(r), Some(step)) = (&self.request_id, &self.step) {
                 out.push_str(&format!(" (hit {r} {step})"));
             }

@@ -313,3 +313,86 @@ fn a_server_held_down_past_the_deadline_ends_the_run_on_time_naming_it() {
         }
     }
 }
+
+/// Resource faults through the services: every GPU leased away denies an approval for
+/// capacity, and gives the leases back; Redis out of memory fails the workflow's writes
+/// until it heals, and its settings are restored.
+#[test]
+fn resource_faults_exhaust_gpus_and_redis_memory_and_heal() {
+    let env = PrivateEnv::all_services();
+    up(&env);
+    let one = |id: &str, faults: &str, expected: &str| {
+        format!(
+            "id = \"{id}\"\nname = \"{id}\"\n\
+             required_services = [\"redis\", \"graph\", \"kafka\", \"temporal\"]\n\
+             max_execution_time = \"30s\"\n\
+             [recovery]\nplugin = \"exponential_backoff\"\nconfig = {{ base_ms = 300, max_attempts = 8 }}\n\
+             [[gpu_requests]]\nrequest_id = \"r1\"\nteam = \"platform\"\ngpu_count = 1\n\
+             memory_gb = 16\npriority = 6\nduration_minutes = 30\n\
+             [[expected_outcomes]]\nrequest_id = \"r1\"\n{expected}\n{faults}"
+        )
+    };
+    let (code, report, out) = run_scenario(
+        &env,
+        "gpus",
+        &one(
+            "chaos-gpus",
+            "[[faults]]\naction = \"exhaust_gpus\"\nduration = \"2s\"\n",
+            "decision = \"denied\"\nreason = \"capacity_short\"",
+        ),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let fault = &report["scenarios"][0]["faults"][0];
+    assert_eq!(fault["service"], "gpus", "{fault:#}");
+    assert!(
+        fault["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("leased 8 of 8")),
+        "{fault:#}"
+    );
+
+    let (code, report, out) = run_scenario(
+        &env,
+        "oom",
+        &one(
+            "chaos-oom",
+            "[[faults]]\nservice = \"redis\"\naction = \"exhaust_memory\"\nduration = \"1500ms\"\n",
+            "decision = \"approved\"",
+        ),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let fault = &report["scenarios"][0]["faults"][0];
+    assert!(
+        fault["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("→ 1 byte")),
+        "{fault:#}"
+    );
+    let recoveries = report["recoveries"].as_array().expect("recoveries");
+    assert!(
+        recoveries
+            .iter()
+            .any(|r| r["error"].as_str().is_some_and(|e| e.contains("OOM"))),
+        "a write failed with OOM meanwhile: {recoveries:#?}"
+    );
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let url = config
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \"redis://"))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("the private Redis");
+    let client = redis::Client::open(format!("redis://{url}")).expect("a client");
+    let mut conn = client.get_connection().expect("connected");
+    let max: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut conn)
+        .expect("CONFIG GET");
+    assert_eq!(
+        max.get(1).map(String::as_str),
+        Some("0"),
+        "restored: {max:?}"
+    );
+}
