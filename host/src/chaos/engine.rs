@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::network::{NetHeld, Routes};
 use super::resource;
 use super::spec::{FaultSpec, Trigger};
 use crate::environment::EnvConfig;
@@ -32,6 +33,8 @@ pub type Journal = Arc<dyn Fn(RunEvent) + Send + Sync>;
 pub struct Chaos {
     env: Arc<EnvConfig>,
     hub: Arc<ServiceHub>,
+    /// The fault proxy in front of the services network faults strike.
+    routes: Option<Arc<Routes>>,
     tasks: TaskTracker,
 }
 
@@ -46,10 +49,11 @@ pub struct Scope<'a> {
 }
 
 impl Chaos {
-    pub fn new(env: EnvConfig, hub: Arc<ServiceHub>) -> Self {
+    pub fn new(env: EnvConfig, hub: Arc<ServiceHub>, routes: Option<Arc<Routes>>) -> Self {
         Self {
             env: Arc::new(env),
             hub,
+            routes,
             tasks: TaskTracker::new(),
         }
     }
@@ -77,6 +81,7 @@ impl Chaos {
                 spec: spec.clone(),
                 trigger: spec.trigger(),
                 env: self.env.clone(),
+                routes: self.routes.clone(),
                 reached: Mutex::default(),
                 fired: AtomicBool::new(false),
                 tx: Mutex::new(Some(tx)),
@@ -108,6 +113,7 @@ impl Chaos {
                 heal_now: heal_now.clone(),
                 journal: journal.clone(),
                 hub: self.hub.clone(),
+                routes: self.routes.clone(),
                 namespace: namespace.to_string(),
                 devices: devices.clone(),
             };
@@ -157,24 +163,35 @@ struct Slot {
     spec: FaultSpec,
     trigger: Trigger,
     env: Arc<EnvConfig>,
+    routes: Option<Arc<Routes>>,
     /// Requests that reached the trigger's step (for `nth`).
     reached: Mutex<BTreeSet<String>>,
     fired: AtomicBool,
     tx: Mutex<Option<oneshot::Sender<Fired>>>,
 }
 
-/// A fault as it fired: a process fault struck (or failed to) in the firing thread; a
-/// resource fault, which talks to a service, is struck by its task.
+/// A fault as it fired: a process or network fault struck (or failed to) in the firing
+/// thread; a resource fault, which talks to a service on the run's connections, is
+/// struck by its task.
 struct Fired {
-    struck: Option<Result<Struck, String>>,
+    struck: Option<Result<Strike, String>>,
     /// The request and step whose edge fired it.
     hit: Option<(String, String)>,
+}
+
+/// A fault that struck: when, the server's pid, what it changed.
+struct Strike {
+    effect: InEffect,
+    at: i64,
+    pid: Option<u32>,
+    detail: Option<String>,
 }
 
 /// A fault in effect, whichever kind.
 enum InEffect {
     Process(Struck),
     Resource(resource::Held),
+    Network(NetHeld),
 }
 
 impl Slot {
@@ -188,11 +205,31 @@ impl Slot {
         if !self.claim() {
             return;
         }
+        let now = || chrono::Utc::now().timestamp_millis();
         let struck = match (self.spec.action.process(), self.spec.service) {
-            (Some(p), Some(service)) => {
-                Some(fault::strike(&self.env, service, p).map_err(|e| e.to_string()))
-            }
+            (Some(p), Some(service)) => Some(
+                fault::strike(&self.env, service, p)
+                    .map(|s| Strike {
+                        at: s.injected_at.timestamp_millis(),
+                        pid: Some(s.pid),
+                        detail: None,
+                        effect: InEffect::Process(s),
+                    })
+                    .map_err(|e| e.to_string()),
+            ),
             (Some(_), None) => Some(Err("a process fault names no service".into())),
+            (None, _) if self.spec.action.network() => Some(match &self.routes {
+                Some(r) => {
+                    let at = now();
+                    r.strike_now(&self.spec).map(|(held, said)| Strike {
+                        at,
+                        pid: None,
+                        detail: Some(said),
+                        effect: InEffect::Network(held),
+                    })
+                }
+                None => Err(format!("no fault proxy in front of {}", self.spec.target())),
+            }),
             (None, _) => None,
         };
         let tx = self
@@ -244,6 +281,7 @@ struct Task {
     heal_now: CancellationToken,
     journal: Journal,
     hub: Arc<ServiceHub>,
+    routes: Option<Arc<Routes>>,
     namespace: String,
     devices: Arc<Vec<String>>,
 }
@@ -287,26 +325,27 @@ impl Task {
         }
         let hold = self.slot.spec.duration.unwrap_or(Duration::ZERO);
         let struck = match fired.struck {
-            Some(Ok(s)) => {
-                self.record.injected_at = Some(s.injected_at.timestamp_millis());
-                self.record.pid = Some(s.pid);
-                Ok(InEffect::Process(s))
-            }
-            Some(Err(e)) => Err(e),
+            Some(s) => s,
             None => {
                 let at = chrono::Utc::now().timestamp_millis();
-                let action = self.slot.spec.action;
-                resource::strike(&self.hub, action, &self.namespace, &self.devices, hold)
+                let spec = &self.slot.spec;
+                resource::strike(&self.hub, spec.action, &self.namespace, &self.devices, hold)
                     .await
-                    .map(|(held, said)| {
-                        self.record.injected_at = Some(at);
-                        self.record.detail = Some(said);
-                        InEffect::Resource(held)
+                    .map(|(held, said)| Strike {
+                        at,
+                        pid: None,
+                        detail: Some(said),
+                        effect: InEffect::Resource(held),
                     })
             }
         };
         let struck = match struck {
-            Ok(s) => s,
+            Ok(s) => {
+                self.record.injected_at = Some(s.at);
+                self.record.pid = s.pid;
+                self.record.detail = s.detail;
+                s.effect
+            }
             Err(e) => return self.end(Err(format!("not injected: {e}"))),
         };
         (self.journal)(RunEvent::FaultInjected(self.record.clone()));
@@ -336,6 +375,12 @@ impl Task {
                 .await
                 .map(|()| chrono::Utc::now().timestamp_millis())
                 .map_err(|e| format!("not healed: {e}")),
+            InEffect::Network(held) => match &self.routes {
+                Some(r) => r.heal(held).await,
+                None => Err("the fault proxy is gone".into()),
+            }
+            .map(|()| chrono::Utc::now().timestamp_millis())
+            .map_err(|e| format!("not healed: {e}")),
         };
         match healed {
             Ok(at) => {

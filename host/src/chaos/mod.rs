@@ -7,10 +7,13 @@
 //! without its chaos. See `docs/chaos.md`.
 
 mod engine;
+mod network;
+pub mod proxy;
 mod resource;
 mod schedule;
 mod spec;
 
 pub use engine::{Armed, Chaos, Journal, Scope};
+pub use network::{Routes, proxied, proxy_name};
 pub use schedule::RandomFaults;
 pub use spec::{FaultAction, FaultSpec, Trigger};

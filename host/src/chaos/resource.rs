@@ -75,9 +75,7 @@ pub async fn strike(
             }
             Ok((Held::Gpus { keys }, said))
         }
-        FaultAction::Kill | FaultAction::Pause | FaultAction::Restart => {
-            Err(format!("{} is a process fault", action.name()))
-        }
+        _ => Err(format!("{} is not a resource fault", action.name())),
     }
 }
 

@@ -42,7 +42,18 @@ pub struct RandomFaults {
     /// instead of at an offset.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
+    /// `[least, most]` latency a drawn `latency` fault adds.
+    #[serde(with = "range", default = "default_latency")]
+    pub latency: [Duration; 2],
 }
+
+fn default_latency() -> [Duration; 2] {
+    [Duration::from_millis(100), Duration::from_secs(1)]
+}
+
+/// What a drawn `bandwidth` or `limit_data` fault allows.
+const DRAWN_RATE_KB: u64 = 10;
+const DRAWN_BYTES: u64 = 512;
 
 fn default_actions() -> Vec<FaultAction> {
     vec![FaultAction::Kill, FaultAction::Pause]
@@ -84,15 +95,31 @@ impl RandomFaults {
         };
         (0..self.faults.min(MAX_DRAWN))
             .filter_map(|_| {
-                let service = *services.choose(&mut rng)?;
                 let action = *self.actions.choose(&mut rng)?;
+                let service = match action.services() {
+                    None => None,
+                    Some(allowed) => {
+                        let fit: Vec<ServiceKind> = services
+                            .iter()
+                            .copied()
+                            .filter(|s| allowed.contains(s))
+                            .collect();
+                        Some(*fit.choose(&mut rng)?)
+                    }
+                };
                 let step = self.steps.choose(&mut rng).copied();
                 let nth = step.map(|_| rng.random_range(1..=requests.max(1)));
                 let after = step.is_none().then(|| between(&mut rng, self.start));
                 let duration =
                     (action != FaultAction::Restart).then(|| between(&mut rng, self.duration));
+                let latency =
+                    (action == FaultAction::Latency).then(|| between(&mut rng, self.latency));
                 Some(FaultSpec {
-                    service: Some(service),
+                    service,
+                    latency,
+                    jitter: None,
+                    rate_kb: (action == FaultAction::Bandwidth).then_some(DRAWN_RATE_KB),
+                    bytes: (action == FaultAction::LimitData).then_some(DRAWN_BYTES),
                     action,
                     at_step: step,
                     phase: StepPhase::Started,
@@ -118,7 +145,14 @@ impl RandomFaults {
         if self.actions.is_empty() {
             return Err(("actions", "names no action to draw".into()));
         }
-        for (field, [lo, hi]) in [("start", self.start), ("duration", self.duration)] {
+        if self.latency[0].is_zero() || self.latency[1] > super::spec::MAX_LATENCY {
+            return Err(("latency", "more than zero and at most 60s".into()));
+        }
+        for (field, [lo, hi]) in [
+            ("start", self.start),
+            ("duration", self.duration),
+            ("latency", self.latency),
+        ] {
             if lo > hi {
                 return Err((field, "the first bound is past the second".into()));
             }

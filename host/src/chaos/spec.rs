@@ -47,7 +47,30 @@ pub struct FaultSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub duration: Option<Duration>,
+    /// `latency`: added to every chunk the service sends back.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub latency: Option<Duration>,
+    /// `latency`: up to this much more or less, at random.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub jitter: Option<Duration>,
+    /// `bandwidth`: KB per second each way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_kb: Option<u64>,
+    /// `limit_data`: bytes a connection carries before it is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
+
+/// The longest latency a fault may add.
+pub const MAX_LATENCY: Duration = Duration::from_secs(60);
 
 /// What a fault does to its service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +86,22 @@ pub enum FaultAction {
     ExhaustMemory,
     /// Every GPU of the scenario's inventory leased away: approvals are short of capacity.
     ExhaustGpus,
+    /// Through the fault proxy: answers delayed by `latency` (± `jitter`).
+    Latency,
+    /// Through the fault proxy: `rate_kb` KB/s each way.
+    Bandwidth,
+    /// Through the fault proxy: requests arrive, answers never come (a black hole).
+    Timeout,
+    /// Through the fault proxy: every connection reset (TCP RST) as it carries data.
+    ResetPeer,
+    /// Through the fault proxy: answers cut into small slices with a delay between them.
+    Slice,
+    /// Through the fault proxy: a connection is closed after `bytes`.
+    LimitData,
+    /// Through the fault proxy: no traffic either way, connections held open.
+    Partition,
+    /// Through the fault proxy: connections refused, open ones closed.
+    Down,
 }
 
 impl FaultAction {
@@ -72,8 +111,23 @@ impl FaultAction {
             Self::Kill => Some(ProcessFault::Kill),
             Self::Pause => Some(ProcessFault::Pause),
             Self::Restart => Some(ProcessFault::Restart),
-            Self::ExhaustMemory | Self::ExhaustGpus => None,
+            _ => None,
         }
+    }
+
+    /// Whether it acts through the fault proxy.
+    pub fn network(self) -> bool {
+        matches!(
+            self,
+            Self::Latency
+                | Self::Bandwidth
+                | Self::Timeout
+                | Self::ResetPeer
+                | Self::Slice
+                | Self::LimitData
+                | Self::Partition
+                | Self::Down
+        )
     }
 
     /// Its name in scenario files (the serde name, written once).
@@ -89,11 +143,12 @@ impl FaultAction {
     }
 
     /// The services it can strike: `None` for an action that strikes no service.
-    fn services(self) -> Option<&'static [ServiceKind]> {
+    pub fn services(self) -> Option<&'static [ServiceKind]> {
         match self {
             Self::Kill | Self::Pause | Self::Restart => Some(&ServiceKind::ALL),
             Self::ExhaustMemory => Some(&[ServiceKind::Redis]),
             Self::ExhaustGpus => None,
+            _ => Some(&ServiceKind::ALL),
         }
     }
 }
@@ -256,6 +311,7 @@ impl FaultSpec {
                 ),
             ));
         }
+        self.check_network()?;
         match (self.action.holds(), self.duration) {
             (true, None) => Err((
                 "duration",
@@ -278,6 +334,54 @@ impl FaultSpec {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+impl FaultSpec {
+    /// The proxy settings: each given to the action that uses it, in range.
+    fn check_network(&self) -> Result<(), (&'static str, String)> {
+        let a = self.action;
+        let misplaced = [
+            ("latency", self.latency.is_some(), a == FaultAction::Latency),
+            ("jitter", self.jitter.is_some(), a == FaultAction::Latency),
+            (
+                "rate_kb",
+                self.rate_kb.is_some(),
+                a == FaultAction::Bandwidth,
+            ),
+            ("bytes", self.bytes.is_some(), a == FaultAction::LimitData),
+        ];
+        for (field, given, used) in misplaced {
+            if given && !used {
+                return Err((field, format!("{} has no {field}", a.name())));
+            }
+            if used && !given && field != "jitter" {
+                return Err((field, format!("{} needs {field}", a.name())));
+            }
+        }
+        if let Some(l) = self.latency
+            && (l.is_zero() || l > MAX_LATENCY)
+        {
+            return Err((
+                "latency",
+                format!(
+                    "more than zero and at most {}",
+                    humantime::format_duration(MAX_LATENCY)
+                ),
+            ));
+        }
+        if let (Some(j), Some(l)) = (self.jitter, self.latency)
+            && j > l
+        {
+            return Err(("jitter", "at most the latency".into()));
+        }
+        if self.rate_kb == Some(0) {
+            return Err(("rate_kb", "at least 1 KB/s".into()));
+        }
+        if self.bytes == Some(0) {
+            return Err(("bytes", "at least 1 byte".into()));
+        }
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{CliError, ExitCode};
+use crate::chaos::Routes;
 use crate::config::AuraConfig;
 use aura_runtime::reload::{self, PluginSlot, ReloadEvent};
 use aura_runtime::{Plugin, PluginKind, PluginRuntime, PluginSpec, manifest};
@@ -67,10 +68,43 @@ pub struct RunArgs {
     quiet: bool,
 }
 
+impl RunArgs {
+    /// The suite to run: the one named, else smoke when no scenario file is given.
+    fn suite(&self) -> Option<&str> {
+        self.suite
+            .as_deref()
+            .or(self.scenarios.is_empty().then_some("smoke"))
+    }
+}
+
 pub async fn run(
     config: &AuraConfig,
     hub: Arc<ServiceHub>,
     args: &RunArgs,
+) -> Result<ExitCode, CliError> {
+    // Network faults need the target's and the plugins' connections through the fault
+    // proxy: the hub is built with the proxied addresses before anything connects.
+    let routes = match args.requests.is_empty() {
+        true => super::scenarios::fault_routes(config, args.suite(), &args.scenarios).await?,
+        false => None,
+    };
+    let (hub, routes) = match routes {
+        Some((r, routed)) => (Arc::new(ServiceHub::new(routed)), Some(Arc::new(r))),
+        None => (hub, None),
+    };
+    let code = routed(config, hub, args, routes.clone()).await;
+    if let Some(r) = routes.and_then(Arc::into_inner) {
+        r.stop().await;
+    }
+    code
+}
+
+/// `run` with the services reached as `hub` says, through `routes` where faulted.
+async fn routed(
+    config: &AuraConfig,
+    hub: Arc<ServiceHub>,
+    args: &RunArgs,
+    routes: Option<Arc<Routes>>,
 ) -> Result<ExitCode, CliError> {
     let mut specs = Vec::new();
     for name in &args.plugins {
@@ -112,22 +146,18 @@ pub async fn run(
             "--watch runs again when a plugin given with --plugin changes: give one",
         ));
     }
+    let once = |plugins: Vec<Plugin>, run_id: Option<RunId>| {
+        let (hub, runtime, routes) = (hub.clone(), runtime.clone(), routes.clone());
+        async move { once(config, &hub, &runtime, &plugins, args, run_id, routes).await }
+    };
     if !args.watch {
-        return once(config, &hub, &runtime, &plugins, args, args.run_id.clone()).await;
+        return once(plugins, args.run_id.clone()).await;
     }
     let slots: Vec<Arc<PluginSlot>> = plugins.into_iter().map(PluginSlot::new).collect();
     let current = |slots: &[Arc<PluginSlot>]| -> Vec<Plugin> {
         slots.iter().map(|s| Plugin::clone(&s.get())).collect()
     };
-    let mut code = once(
-        config,
-        &hub,
-        &runtime,
-        &current(&slots),
-        args,
-        args.run_id.clone(),
-    )
-    .await?;
+    let mut code = once(current(&slots), args.run_id.clone()).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let _watcher = reload::watch(runtime.clone(), slots.clone(), tx)?;
     out!("watching {} plugin file(s); Ctrl-C to stop", slots.len());
@@ -148,7 +178,7 @@ pub async fn run(
                     } else {
                         args.run_id.clone()
                     };
-                    code = once(config, &hub, &runtime, &current(&slots), args, run_id).await?;
+                    code = once(current(&slots), run_id).await?;
                 }
             },
         }
@@ -163,12 +193,10 @@ async fn once(
     plugins: &[Plugin],
     args: &RunArgs,
     run_id: Option<RunId>,
+    routes: Option<Arc<Routes>>,
 ) -> Result<ExitCode, CliError> {
     let request = super::scenarios::Request {
-        suite: args
-            .suite
-            .as_deref()
-            .or((args.scenarios.is_empty()).then_some("smoke")),
+        suite: args.suite(),
         files: &args.scenarios,
         run_id,
         jobs: args.jobs.map(usize::from),
@@ -178,6 +206,7 @@ async fn once(
         junit: args.junit.as_deref(),
         seed: args.seed,
         existing: &args.requests,
+        routes,
     };
     super::scenarios::run(config, hub.clone(), runtime.clone(), plugins, request).await
 }

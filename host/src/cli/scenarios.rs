@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, ExitCode};
+use crate::chaos::Routes;
 use crate::config::AuraConfig;
 use crate::orchestrator::execute::{Abort, Existing};
 use crate::orchestrator::plugins::PluginSet;
@@ -36,6 +37,38 @@ pub struct Request<'a> {
     /// Requests an earlier run decided (`--request`, in the namespace `run_id`): the
     /// validators check them instead of scenarios running.
     pub existing: &'a [String],
+    /// The fault proxy in front of the services network faults strike.
+    pub routes: Option<Arc<Routes>>,
+}
+
+/// A fault proxy in front of each service the scenarios' network faults may strike, and
+/// the services' config routed through it; `None` when no scenario has network faults
+/// (or the scenarios do not load: that is said when they are run).
+pub async fn fault_routes(
+    config: &AuraConfig,
+    suite_name: Option<&str>,
+    files: &[PathBuf],
+) -> Result<Option<(Routes, aura_services::config::ServicesConfig)>, CliError> {
+    let Ok(scenarios) = load(&config.run.scenarios_dir, suite_name, files) else {
+        return Ok(None);
+    };
+    let mut services: Vec<_> = scenarios
+        .iter()
+        .flat_map(|(_, s)| crate::chaos::proxied(&s.faults, s.chaos.as_ref(), &s.required_services))
+        .collect();
+    services.sort();
+    services.dedup();
+    if services.is_empty() {
+        return Ok(None);
+    }
+    Routes::start(
+        config.run.fault_proxy.as_deref(),
+        &config.services,
+        &services,
+    )
+    .await
+    .map(Some)
+    .map_err(|e| CliError::new(ExitCode::NotReady, format!("fault proxy: {e}")))
 }
 
 /// Refuses, before anything runs, a scenario with more requests than `run.max_requests`:
@@ -164,6 +197,17 @@ pub async fn run(
         scenarios.len(),
         crate::report::journal_path(&config.state_dir, run_id.as_str()).display()
     );
+    if let Some(r) = &req.routes {
+        let through: Vec<String> = r
+            .proxied()
+            .iter()
+            .map(|(s, addr)| format!("{s} via {addr}"))
+            .collect();
+        out!(
+            "network faults go through the fault proxy: {}; the other services directly",
+            through.join(", ")
+        );
+    }
     let abort = Abort::default();
     let on_ctrl_c = abort.clone();
     let watcher = tokio::spawn(async move {
@@ -172,7 +216,7 @@ pub async fn run(
         }
     });
     let execution = Execution {
-        chaos: crate::chaos::Chaos::new(config.environment(), hub.clone()),
+        chaos: crate::chaos::Chaos::new(config.environment(), hub.clone(), req.routes.clone()),
         hub,
         state_dir: &config.state_dir,
         target: &config.target,

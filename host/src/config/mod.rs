@@ -55,6 +55,10 @@ pub struct RunConfig {
     /// cleanup) may take.
     #[serde(with = "humantime_serde")]
     pub cleanup_timeout: std::time::Duration,
+    /// The Toxiproxy API network faults go through (compose: `http://127.0.0.1:8474`)
+    /// [default: the host's embedded fault proxy].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_proxy: Option<String>,
 }
 
 impl Default for RunConfig {
@@ -66,6 +70,7 @@ impl Default for RunConfig {
             plugin_instances: aura_runtime::DEFAULT_INSTANCES,
             max_requests: 10_000,
             cleanup_timeout: std::time::Duration::from_secs(30),
+            fault_proxy: None,
         }
     }
 }

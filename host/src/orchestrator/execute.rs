@@ -373,17 +373,19 @@ impl Execution<'_> {
             Arc::new(move |e| recorder.record(e))
         };
         let faults = self.faults(s, recorder);
-        let faults = self.chaos.arm(
-            &faults,
-            Scope {
-                scenario: &s.id,
-                namespace: ns.as_str(),
-                traces: &core.traces,
-                devices: core.gpu.devices.iter().map(|d| d.id.clone()).collect(),
-                journal,
-            },
-        )
-        .await;
+        let faults = self
+            .chaos
+            .arm(
+                &faults,
+                Scope {
+                    scenario: &s.id,
+                    namespace: ns.as_str(),
+                    traces: &core.traces,
+                    devices: core.gpu.devices.iter().map(|d| d.id.clone()).collect(),
+                    journal,
+                },
+            )
+            .await;
         let record = |e: RunEvent| {
             if let RunEvent::RequestFinished { result, .. } = &e
                 && result.decision.is_some()

@@ -396,3 +396,113 @@ fn resource_faults_exhaust_gpus_and_redis_memory_and_heal() {
         "restored: {max:?}"
     );
 }
+
+/// Network faults through the fault proxy: a 300 ms latency on the graph makes
+/// `persist_decision` last at least that long; a Redis partition fails Redis calls
+/// while it holds (the recovery strategy retries) and they succeed once it heals. Only
+/// the faulted services go through the proxy; a run without network faults has none.
+#[test]
+fn network_faults_go_through_the_fault_proxy() {
+    let env = PrivateEnv::all_services();
+    up(&env);
+    let (code, report, out) = run_scenario(
+        &env,
+        "latency",
+        &scenario(
+            "chaos-latency",
+            "[[faults]]\nservice = \"graph\"\naction = \"latency\"\nlatency = \"300ms\"\n\
+             at_step = \"persist_decision\"\nrequest = \"c1\"\nduration = \"5s\"\n",
+        ),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("network faults go through the fault proxy: graph via 127.0.0.1:"),
+        "{out}"
+    );
+    let hit = step(&report, "c1", "persist_decision");
+    let took = hit["end_time"].as_i64().expect("end") - hit["start_time"].as_i64().expect("start");
+    assert!(
+        took >= 300,
+        "persist_decision took {took} ms under 300 ms latency: {hit:#}"
+    );
+
+    let partition = scenario(
+        "chaos-partition",
+        "[recovery]\nplugin = \"exponential_backoff\"\nconfig = { base_ms = 300, max_attempts = 10 }\n\n\
+         [[faults]]\nservice = \"redis\"\naction = \"partition\"\nat_step = \"cache_context\"\nnth = 1\nduration = \"3s\"\n",
+    )
+    .replace("[[validation_rules]]", "[[validation_rules]]\nplugin = \"context_caching\"\n\n[[validation_rules]]");
+    let (code, report, out) = run_scenario(&env, "partition", &partition, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let fault = &report["scenarios"][0]["faults"][0];
+    assert!(fault["healed_at"].is_i64(), "{fault:#}");
+    // The step's own retries are in its trace: the attempt the partition held failed.
+    let hit = step(&report, "c1", "cache_context");
+    assert!(
+        hit["error_details"]
+            .as_str()
+            .is_some_and(|e| e.contains("earlier attempt") && e.contains("redis")),
+        "a Redis call failed while partitioned: {hit:#}\n{out}"
+    );
+    assert_eq!(hit["status"], "completed", "and succeeded after: {hit:#}");
+    let requests = report["scenarios"][0]["requests"]
+        .as_array()
+        .expect("requests");
+    assert!(
+        requests.iter().all(|r| r["status"] == "passed"),
+        "{requests:#?}"
+    );
+
+    let (code, _, out) = run_scenario(&env, "direct", &scenario("chaos-none", ""), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("fault proxy"), "{out}");
+}
+
+/// The compose stack has Toxiproxy in front of every service: a proxy named as the
+/// chaos engine looks for it, its port published, its upstream a service of the stack;
+/// Kafka advertises a listener at the proxy; the compose config points the host at the
+/// proxy's API.
+#[test]
+fn the_compose_stack_has_toxiproxy_in_front_of_every_service() {
+    let root = crate::common::workspace_root();
+    let compose = std::fs::read_to_string(root.join("docker-compose.dev.yml")).expect("compose");
+    let proxies: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(root.join("docs/compose/toxiproxy.json")).expect("toxiproxy.json"),
+    )
+    .expect("JSON");
+    for service in aura_services::ServiceKind::ALL {
+        let name = aura_host::chaos::proxy_name(service);
+        let p = proxies
+            .iter()
+            .find(|p| p["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("no proxy {name} in toxiproxy.json"));
+        let port = p["listen"]
+            .as_str()
+            .and_then(|l| l.rsplit_once(':'))
+            .map(|(_, port)| port.to_string())
+            .expect("listen host:port");
+        assert!(
+            compose.contains(&format!("\"{port}:{port}\"")),
+            "{name}: port {port} not published"
+        );
+        let upstream = p["upstream"].as_str().expect("upstream");
+        let host = upstream.split(':').next().unwrap_or_default();
+        assert!(
+            compose.contains(&format!("\n  {host}:\n")),
+            "{name}: upstream {upstream} is no service of the stack"
+        );
+        if service == aura_services::ServiceKind::Kafka {
+            assert!(
+                compose.contains(&format!("PROXIED://localhost:{port}")),
+                "Kafka must advertise a listener at the proxy's port {port}"
+            );
+        }
+    }
+    let config = std::fs::read_to_string(root.join("docs/aura.compose.toml")).expect("config");
+    assert!(
+        config.contains("fault_proxy = \"http://127.0.0.1:8474\""),
+        "{config}"
+    );
+    assert!(compose.contains("\"8474:8474\""));
+}

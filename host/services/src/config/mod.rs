@@ -171,6 +171,52 @@ impl ServicesConfig {
         }
     }
 
+    /// `host:port` where `kind` listens (Kafka: the first broker).
+    pub fn endpoint(&self, kind: crate::ServiceKind) -> Option<String> {
+        use crate::ServiceKind;
+        let url = match kind {
+            ServiceKind::Redis => &self.redis.url,
+            ServiceKind::Graph => &self.graph.url,
+            ServiceKind::Temporal => &self.temporal.url,
+            ServiceKind::Kafka => {
+                return self
+                    .kafka
+                    .brokers
+                    .split(',')
+                    .next()
+                    .map(|b| b.trim().to_string());
+            }
+        };
+        let u = url::Url::parse(url).ok()?;
+        Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?))
+    }
+
+    /// This configuration with `kind` reached at `addr` (`host:port`) instead: through
+    /// a fault proxy. Its scheme, credentials and path are kept.
+    pub fn routed(&self, kind: crate::ServiceKind, addr: &str) -> Result<Self, String> {
+        use crate::ServiceKind;
+        let mut out = self.clone();
+        let url = match kind {
+            ServiceKind::Redis => &mut out.redis.url,
+            ServiceKind::Graph => &mut out.graph.url,
+            ServiceKind::Temporal => &mut out.temporal.url,
+            ServiceKind::Kafka => {
+                out.kafka.brokers = addr.to_string();
+                return Ok(out);
+            }
+        };
+        let (host, port) = addr
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .ok_or_else(|| format!("'{addr}' is not host:port"))?;
+        let mut u = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+        u.set_host(Some(host)).map_err(|e| format!("{url}: {e}"))?;
+        u.set_port(Some(port))
+            .map_err(|()| format!("{url}: cannot carry a port"))?;
+        *url = u.to_string().trim_end_matches('/').to_string();
+        Ok(out)
+    }
+
     /// Checks what serde cannot: URLs parse and carry the scheme their backend speaks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let s = self;
@@ -240,4 +286,29 @@ fn check_url(field: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigErr
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServiceKind;
+
+    /// A service routed through a proxy keeps its scheme, credentials and database.
+    #[test]
+    fn a_routed_service_keeps_all_but_its_address() {
+        let mut c = ServicesConfig::default();
+        c.redis.url = "redis://:secret@10.0.0.5:6379/3".into();
+        c.temporal.url = "http://127.0.0.1:7233".into();
+        assert_eq!(c.endpoint(ServiceKind::Redis).as_deref(), Some("10.0.0.5:6379"));
+        let r = c
+            .routed(ServiceKind::Redis, "127.0.0.1:40001")
+            .and_then(|r| r.routed(ServiceKind::Temporal, "127.0.0.1:40002"))
+            .and_then(|r| r.routed(ServiceKind::Kafka, "127.0.0.1:40003"))
+            .expect("routed");
+        assert_eq!(r.redis.url, "redis://:secret@127.0.0.1:40001/3");
+        assert_eq!(r.temporal.url, "http://127.0.0.1:40002");
+        assert_eq!(r.kafka.brokers, "127.0.0.1:40003");
+        assert_eq!(r.graph, c.graph);
+        assert!(c.routed(ServiceKind::Graph, "no-port").is_err());
+    }
 }
