@@ -157,6 +157,11 @@ pub fn lease_key(run_id: &str, device_id: &str) -> String {
     key(run_id, &format!("lease:{device_id}"))
 }
 
+/// The prefix of every device lease of a run: `aura:<run>:lease:`.
+pub fn lease_prefix(run_id: &str) -> String {
+    key(run_id, "lease:")
+}
+
 /// The Redis key of a request's WorkflowTrace: `aura:<run>:trace:<request>`.
 pub fn trace_key(run_id: &str, request_id: &str) -> String {
     key(run_id, &format!("trace:{request_id}"))

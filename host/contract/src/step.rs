@@ -65,6 +65,14 @@ impl Step {
     }
 }
 
+/// The compensation a workflow runs when it fails after `allocate_devices`: it gives
+/// the devices it leased back. Its activity, span and trace step have this name; it is
+/// no step of a request that goes well, so it is not in [`Step::ALL`].
+pub const RELEASE_DEVICES: &str = "release_devices";
+
+/// The component the compensation exercises (the leases are Redis keys).
+pub const RELEASE_DEVICES_COMPONENT: &str = "redis";
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -33,9 +33,10 @@ impl AllocationActivities {
     }
 }
 
-/// One attempt of a step, as its span records it.
+/// One attempt of a step (or of the compensation), as its span records it.
 struct Attempt<'a> {
-    step: Step,
+    name: &'static str,
+    component: &'static str,
     run_id: &'a str,
     request_id: &'a str,
     last: bool,
@@ -48,7 +49,8 @@ impl<'a> Attempt<'a> {
 
     fn for_request(step: Step, run_id: &'a str, request_id: &'a str) -> Self {
         Self {
-            step,
+            name: step.name(),
+            component: step.component(),
             run_id,
             request_id,
             last: false,
@@ -86,8 +88,8 @@ impl TargetCore {
                 STEP_SPAN,
                 run_id = %step.run_id,
                 request_id = %step.request_id,
-                step = step.step.name(),
-                component = step.step.component(),
+                step = step.name,
+                component = step.component,
                 input = %input,
                 terminal,
                 last = step.last,
@@ -110,11 +112,10 @@ impl TargetCore {
             match tokio::time::timeout(timeout, paused_body).await {
                 Ok(r) => r,
                 Err(_) => Err(StepError::Timeout {
-                    step: step.step.name().into(),
+                    step: step.name.into(),
                     timeout_ms: timeout.as_millis() as u64,
                     waiting_on: step
-                        .step
-                        .component()
+                        .component
                         .parse::<aura_services::ServiceKind>()
                         .ok()
                         .map(|kind| format!("{kind} at {}", self.hub.config().address(kind))),
@@ -125,7 +126,7 @@ impl TargetCore {
         .with_subscriber(self.dispatch.clone())
         .await;
         self.metrics
-            .step(step.step.name(), started.elapsed(), result.is_err());
+            .step(step.name, started.elapsed(), result.is_err());
         match &result {
             Ok(out) => {
                 let out = serde_json::to_string(out).unwrap_or_default();
@@ -145,7 +146,7 @@ impl TargetCore {
         result.map_err(|e| {
             let non_retryable = !e.retryable();
             let failure = ApplicationFailure::builder(e)
-                .type_name(step.step.name().to_string())
+                .type_name(step.name.to_string())
                 .non_retryable(non_retryable)
                 .build();
             ActivityError::application(failure)
@@ -274,5 +275,24 @@ impl AllocationActivities {
             core.metrics.decision(&d);
         }
         result
+    }
+
+    /// The compensation of a workflow that failed after leasing devices.
+    #[activity(name = "release_devices")]
+    pub async fn release_devices(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        d: Decision,
+    ) -> Result<u64, ActivityError> {
+        let step = Attempt {
+            name: aura_contract::step::RELEASE_DEVICES,
+            component: aura_contract::step::RELEASE_DEVICES_COMPONENT,
+            run_id: &d.run_id,
+            request_id: &d.request_id,
+            last: false,
+        };
+        let core = &self.core;
+        let devices: Vec<&str> = d.devices.iter().map(|g| g.id.as_str()).collect();
+        core.traced(&ctx, step, &devices, core.release(&d)).await
     }
 }

@@ -269,6 +269,17 @@ impl TargetCore {
         })
     }
 
+    /// Gives back the leases `d`'s request holds; how many were released.
+    pub async fn release(&self, d: &Decision) -> Result<u64, StepError> {
+        let keys: Vec<String> = d
+            .devices
+            .iter()
+            .map(|g| names::lease_key(&d.run_id, &g.id))
+            .collect();
+        let cache = self.hub.cache().await?;
+        Ok(cache.release(&keys, &d.request_id).await?)
+    }
+
     pub async fn persist(&self, p: &PersistInput) -> Result<(), StepError> {
         let graph = self.hub.run_graph(&p.decision.run_id).await?;
         let rows = graph

@@ -1,6 +1,7 @@
 //! `GpuAllocationWorkflow`: the seven steps as Temporal local activities. Workflow code
 //! must be deterministic, so it only sequences activities and decides from their results;
-//! the step policy (timeout, attempts, backoff) travels in the input.
+//! the step policy (timeout, attempts, backoff) travels in the input. A workflow that
+//! fails after leasing devices releases them (`release_devices`) before it fails.
 //!
 //! Local, as Temporal advises for short steps that need no routing to other workers:
 //! each runs in the worker that runs the workflow and is recorded in its history as a
@@ -130,27 +131,50 @@ impl GpuAllocationWorkflow {
                 }
             }
         }
-        ctx.execute_local_activity(
-            AllocationActivities::persist_decision,
-            PersistInput {
-                decision: decision.clone(),
-                skipped,
-            },
-            opts(Step::PersistDecision),
-        )
-        .await?;
-        ctx.execute_local_activity(
-            AllocationActivities::cache_context,
-            decision.clone(),
-            opts(Step::CacheContext),
-        )
-        .await?;
-        ctx.execute_local_activity(
-            AllocationActivities::publish_decision,
-            decision.clone(),
-            opts(Step::PublishDecision),
-        )
-        .await?;
-        Ok(decision)
+        let recorded = record(ctx, &input.options, &decision, skipped).await;
+        if recorded.is_err() && !decision.devices.is_empty() {
+            // A saga's compensation: a decision that was never recorded holds no device.
+            // Its own failure is in the trace; the step's failure is what the workflow
+            // reports.
+            let _ = ctx
+                .execute_local_activity(
+                    AllocationActivities::release_devices,
+                    decision.clone(),
+                    options(&input.options, Step::AllocateDevices),
+                )
+                .await;
+        }
+        recorded.map(|()| decision)
     }
+}
+
+/// The decision written to the graph, the cache and the topic, in that order.
+async fn record(
+    ctx: &mut WorkflowContext<GpuAllocationWorkflow>,
+    o: &StepOptions,
+    decision: &Decision,
+    skipped: Vec<Step>,
+) -> WorkflowResult<()> {
+    ctx.execute_local_activity(
+        AllocationActivities::persist_decision,
+        PersistInput {
+            decision: decision.clone(),
+            skipped,
+        },
+        options(o, Step::PersistDecision),
+    )
+    .await?;
+    ctx.execute_local_activity(
+        AllocationActivities::cache_context,
+        decision.clone(),
+        options(o, Step::CacheContext),
+    )
+    .await?;
+    ctx.execute_local_activity(
+        AllocationActivities::publish_decision,
+        decision.clone(),
+        options(o, Step::PublishDecision),
+    )
+    .await?;
+    Ok(())
 }

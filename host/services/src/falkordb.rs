@@ -8,7 +8,8 @@ use aura_contract::names;
 
 use async_trait::async_trait;
 use falkordb::{
-    AsyncGraph, FalkorAsyncClient, FalkorClientBuilder, FalkorConnectionInfo, FalkorValue,
+    AsyncGraph, Backoff, FalkorAsyncClient, FalkorClientBuilder, FalkorConnectionInfo, FalkorValue,
+    RetryPolicy,
 };
 use futures::{StreamExt, TryStreamExt};
 
@@ -65,6 +66,11 @@ impl FalkorGraph {
             .connect(|| {
                 FalkorClientBuilder::new_async()
                     .with_connection_info(info.clone())
+                    .with_retry_policy(
+                        RetryPolicy::read_only()
+                            .max_attempts(READ_ATTEMPTS)
+                            .backoff(Backoff::fixed(std::time::Duration::from_millis(50))),
+                    )
                     .build()
             })
             .await?;
@@ -182,6 +188,12 @@ impl GraphStore for FalkorGraph {
         .with("node_count", nodes))
     }
 }
+
+/// Attempts of a read whose pooled connection the server (or a fault) had closed: the
+/// client swaps in a fresh one and asks again, 50 ms later. One more than the client's
+/// pool (8), which a fault can close all at once. Writes are never retried: one may
+/// have run.
+const READ_ATTEMPTS: u32 = 10;
 
 impl FalkorGraph {
     async fn run_query(&self, cypher: &Cypher) -> Result<Vec<Row>, ServiceError> {

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::plan::{self, PlanError};
 use super::plugins::{self, PluginSet};
 use super::runner::Runner;
-use super::scenario::Scenario;
+use super::scenario::{Invariant, Scenario};
+use super::{expect, leases};
 use crate::chaos::{Chaos, Journal, Scope};
 use crate::report::model::PlannedScenario;
 use crate::report::{
@@ -401,13 +402,22 @@ impl Execution<'_> {
             plugins: Some(&self.plugins),
             record: &record,
         };
-        let result = runner.run(s).await;
+        let mut result = runner.run(s).await;
         // The faults heal before the validators look at the stores.
         // A year stands for "no deadline" where the scenario's is past any instant.
         let deadline = started
             .checked_add(s.max_execution_time)
             .unwrap_or_else(|| started + std::time::Duration::from_secs(365 * 86_400));
         let faults = faults.settle(deadline.into()).await;
+        if s.invariants.contains(&Invariant::NoLeakedLeases) {
+            result
+                .invariants
+                .push(leases::leaked(&self.hub, ns.as_str(), &result.requests).await);
+        }
+        if let Some(e) = &s.expect {
+            let checks = expect::checks(e, &self.hub, ns.as_str(), &result.requests, &faults);
+            result.invariants.extend(checks.await);
+        }
         let mut passed = result.passed() && faults.iter().all(|f| f.held());
         if result.abort.is_none() {
             let ids: Vec<String> = match &self.options.existing {
@@ -415,7 +425,11 @@ impl Execution<'_> {
                 None => result
                     .requests
                     .iter()
-                    .filter(|r| matches!(r.status, RequestStatus::Passed | RequestStatus::Failed))
+                    // A request `[expect]` let off with a decision is validated too.
+                    .filter(|r| {
+                        matches!(r.status, RequestStatus::Passed | RequestStatus::Failed)
+                            || (r.status == RequestStatus::Degraded && r.decision.is_some())
+                    })
                     .map(|r| r.request_id.clone())
                     .collect(),
             };

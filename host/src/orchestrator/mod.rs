@@ -5,6 +5,8 @@
 //! journal, abort and cleanup.
 
 pub mod execute;
+mod expect;
+mod leases;
 pub mod plan;
 pub mod plugins;
 pub mod runner;

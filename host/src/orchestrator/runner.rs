@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::plugins::{self, Action, Configured, PluginSet};
-use super::scenario::{ExpectedOutcome, Invariant, Scenario};
+use super::scenario::{Expectation, ExpectedOutcome, Invariant, Scenario};
 use crate::report::{Check, RequestResult, RequestStatus, RunEvent};
 use aura_reference::driver::TargetDriver;
 use aura_reference::{Decision, DecisionState, GpuAllocationRequest, TargetConfig};
@@ -107,7 +107,7 @@ impl Runner<'_> {
         let invariants = scenario
             .invariants
             .iter()
-            .map(|i| invariant(i, &requests))
+            .filter_map(|i| invariant(i, &requests))
             .collect();
         ScenarioResult {
             scenario: scenario.id.clone(),
@@ -308,6 +308,9 @@ impl Runner<'_> {
             }
         }
         result.latency_ms = submitted_at.elapsed().as_millis() as u64;
+        if result.status == RequestStatus::Failed && allowed_by(scenario.expect.as_ref(), &result) {
+            result.status = RequestStatus::Degraded;
+        }
         result.trace = self.driver.trace(&r.request_id).await.ok().flatten();
         (self.record)(RunEvent::RequestFinished {
             scenario: scenario.id.clone(),
@@ -317,7 +320,27 @@ impl Runner<'_> {
     }
 }
 
-fn invariant(i: &Invariant, requests: &[RequestResult]) -> Check {
+/// Whether the scenario's `[expect]` accepts this failed request: a denial of an
+/// allowed class (`degraded`), or no decision with a failure that names its service
+/// (`failed_cleanly`, whose stores the run checks afterwards).
+fn allowed_by(expect: Option<&Expectation>, r: &RequestResult) -> bool {
+    match (expect, &r.decision) {
+        (Some(Expectation::Degraded { allowed }), Some(d)) => d
+            .denial
+            .as_ref()
+            .is_some_and(|x| allowed.contains(&x.class)),
+        (Some(Expectation::FailedCleanly), None) => r.error.as_deref().is_some_and(|e| {
+            aura_services::ServiceKind::ALL
+                .iter()
+                .any(|s| e.contains(&s.to_string()))
+        }),
+        _ => false,
+    }
+}
+
+/// The check of an invariant over the requests alone; `None` for one that reads the
+/// stores (the run checks it).
+fn invariant(i: &Invariant, requests: &[RequestResult]) -> Option<Check> {
     let decisions: Vec<&Decision> = requests
         .iter()
         .filter_map(|r| r.decision.as_ref())
@@ -343,7 +366,7 @@ fn invariant(i: &Invariant, requests: &[RequestResult]) -> Check {
             } else {
                 shared.join("; ")
             };
-            Check::new("no_double_allocation", "none", actual)
+            Some(Check::new("no_double_allocation", "none", actual))
         }
         Invariant::MaxApproved { count } => {
             let approved = decisions.iter().filter(|d| d.approved()).count() as u32;
@@ -353,7 +376,7 @@ fn invariant(i: &Invariant, requests: &[RequestResult]) -> Check {
                 approved.to_string(),
             );
             c.passed = approved <= *count;
-            c
+            Some(c)
         }
         Invariant::AllDecidedWithin { within } => {
             let slowest = Duration::from_millis(
@@ -370,8 +393,9 @@ fn invariant(i: &Invariant, requests: &[RequestResult]) -> Check {
                 format!("{undecided} undecided, slowest {slowest:?}"),
             );
             c.passed = undecided == 0 && slowest <= *within;
-            c
+            Some(c)
         }
+        Invariant::NoLeakedLeases => None,
     }
 }
 
@@ -461,10 +485,10 @@ mod tests {
     #[test]
     fn a_device_held_twice_breaks_the_invariant_and_says_by_whom() {
         let rs = [decided("a", &["gpu-1"]), decided("b", &["gpu-1", "gpu-2"])];
-        let c = invariant(&Invariant::NoDoubleAllocation, &rs);
+        let c = invariant(&Invariant::NoDoubleAllocation, &rs).expect("a check");
         assert!(!c.passed);
         assert_eq!(c.actual, "gpu-1 held by a and b");
-        let ok = invariant(&Invariant::NoDoubleAllocation, &rs[..1]);
+        let ok = invariant(&Invariant::NoDoubleAllocation, &rs[..1]).expect("a check");
         assert!(ok.passed, "{ok:?}");
     }
 
@@ -475,12 +499,14 @@ mod tests {
             decided("b", &["h"]),
             decided("c", &[]),
         ];
-        assert!(!invariant(&Invariant::MaxApproved { count: 1 }, &rs).passed);
-        assert!(invariant(&Invariant::MaxApproved { count: 2 }, &rs).passed);
+        let passed = |i: &Invariant| invariant(i, &rs).is_some_and(|c| c.passed);
+        assert!(!passed(&Invariant::MaxApproved { count: 1 }));
+        assert!(passed(&Invariant::MaxApproved { count: 2 }));
         let within = |ms| Invariant::AllDecidedWithin {
             within: Duration::from_millis(ms),
         };
-        assert!(invariant(&within(10), &rs).passed);
-        assert!(!invariant(&within(1), &rs).passed);
+        assert!(passed(&within(10)));
+        assert!(!passed(&within(1)));
+        assert!(invariant(&Invariant::NoLeakedLeases, &rs).is_none());
     }
 }

@@ -55,6 +55,9 @@ pub struct Scenario {
     /// More faults, drawn at random from ranges by a seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<RandomFaults>,
+    /// What must hold of the requests under the faults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
     /// Scenario ids that must run (and pass) first.
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -120,6 +123,27 @@ pub enum Invariant {
         #[serde(with = "humantime_serde")]
         within: Duration,
     },
+    /// Once the scenario's requests are done, every device lease in its namespace is
+    /// held by an approved request that was allocated that device: a workflow that
+    /// failed after leasing gave its devices back. Read from Redis.
+    NoLeakedLeases,
+}
+
+/// What must hold of a scenario's requests under its faults (`[expect]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expectation {
+    /// Every request decided, the last within `within` of the last fault's heal.
+    Recovered {
+        #[serde(with = "humantime_serde")]
+        within: Duration,
+    },
+    /// A request may be denied with one of `allowed` instead of its expected outcome.
+    Degraded { allowed: Vec<DenialClass> },
+    /// A request may end undecided if its failure names the service; none leaves a
+    /// half-written decision (a Decision node or cache entry without the decision) or
+    /// a device lease behind.
+    FailedCleanly,
 }
 
 /// A plugin (a validator run on every request, or a recovery strategy) with its config.
@@ -203,6 +227,7 @@ impl Scenario {
             feature_flags: BTreeMap::new(),
             faults: Vec::new(),
             chaos: None,
+            expect: None,
             depends_on: Vec::new(),
         }
     }
@@ -317,6 +342,23 @@ impl Scenario {
                 };
                 return bad(format!("faults[{i}].{field}"), &value, reason);
             }
+        }
+        match &self.expect {
+            Some(Expectation::Recovered { within }) if within.is_zero() => {
+                return bad(
+                    "expect.within".into(),
+                    "within",
+                    "recovery within no time cannot hold".into(),
+                );
+            }
+            Some(Expectation::Degraded { allowed }) if allowed.is_empty() => {
+                return bad(
+                    "expect.allowed".into(),
+                    "allowed",
+                    "names no denial class to allow".into(),
+                );
+            }
+            _ => {}
         }
         if let Some(c) = &self.chaos
             && let Err((field, reason)) =

@@ -377,7 +377,11 @@ impl ScenarioReport {
 /// Every failed expectation: `request: name: expected X, actual Y`, and the invariants.
 pub fn failures(requests: &[RequestResult], invariants: &[Check]) -> Vec<String> {
     let mut out = Vec::new();
-    for r in requests {
+    // What the scenario let off (a recovery strategy, its `[expect]`) is no failure.
+    for r in requests
+        .iter()
+        .filter(|r| r.status == RequestStatus::Failed)
+    {
         if let Some(e) = &r.error {
             out.push(format!("{}: {e}", r.request_id));
         }

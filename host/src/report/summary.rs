@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::model::{RunReport, Status};
+use super::model::{RequestStatus, RunReport, Status};
 
 fn mark(s: Status) -> &'static str {
     match s {
@@ -40,6 +40,21 @@ pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
     }
     for f in s.failures() {
         let _ = write!(out, "\n    FAIL {f}");
+    }
+    for r in s
+        .requests
+        .iter()
+        .filter(|r| r.status == RequestStatus::Degraded)
+    {
+        let why = match (&r.decision, &r.error) {
+            (Some(d), _) => d.denial.as_ref().map_or_else(
+                || d.outcome.name().to_string(),
+                |x| format!("denied {}", x.class.name()),
+            ),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no decision".into(),
+        };
+        let _ = write!(out, "\n    DEGRADED {}: {why}", r.request_id);
     }
     for v in &s.validators {
         let passed = v.checks.iter().filter(|c| c.passed).count();

@@ -62,6 +62,19 @@ fn run_scenario(
     (out.status.code(), report, text(&out))
 }
 
+/// A connection of our own to the environment's Redis, to read it independently.
+fn redis_of(env: &PrivateEnv) -> redis::Connection {
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let url = config
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \"redis://"))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("the private Redis");
+    redis::Client::open(format!("redis://{url}"))
+        .and_then(|c| c.get_connection())
+        .expect("connected")
+}
+
 fn up(env: &PrivateEnv) {
     let (out, _) = run_within(&mut env.cmd(&["env", "up"]), Duration::from_secs(120));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -377,14 +390,7 @@ fn resource_faults_exhaust_gpus_and_redis_memory_and_heal() {
             .any(|r| r["error"].as_str().is_some_and(|e| e.contains("OOM"))),
         "a write failed with OOM meanwhile: {recoveries:#?}"
     );
-    let config = std::fs::read_to_string(&env.config).expect("config");
-    let url = config
-        .lines()
-        .find_map(|l| l.strip_prefix("url = \"redis://"))
-        .and_then(|l| l.strip_suffix('"'))
-        .expect("the private Redis");
-    let client = redis::Client::open(format!("redis://{url}")).expect("a client");
-    let mut conn = client.get_connection().expect("connected");
+    let mut conn = redis_of(&env);
     let max: Vec<String> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("maxmemory")
@@ -505,4 +511,100 @@ fn the_compose_stack_has_toxiproxy_in_front_of_every_service() {
         "{config}"
     );
     assert!(compose.contains("\"8474:8474\""));
+}
+
+/// A workflow that fails after leasing its devices gives them back (the compensation
+/// step, in its trace), and `expect failed_cleanly` holds: the failures name the graph
+/// and nothing half-written is left. A lease nobody should hold fails
+/// `no_leaked_leases`, naming it.
+#[test]
+fn a_failed_workflow_releases_its_leases_and_fails_cleanly() {
+    let env = PrivateEnv::all_services();
+    up(&env);
+    let file =
+        crate::common::workspace_root().join("scenarios/chaos/graph_partition_fails_cleanly.toml");
+    let text = std::fs::read_to_string(&file).expect("the shipped scenario");
+    let (code, report, out) = run_scenario(&env, "clean", &text, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let s = &report["scenarios"][0];
+    for r in s["requests"].as_array().expect("requests") {
+        assert_eq!(r["status"], "degraded", "{r:#}");
+        assert!(
+            r["error"].as_str().is_some_and(|e| e.contains("graph")),
+            "{r:#}"
+        );
+        let steps = r["trace"]["steps"].as_array().expect("trace");
+        let released = steps
+            .iter()
+            .find(|st| st["step_name"] == aura_contract::step::RELEASE_DEVICES)
+            .unwrap_or_else(|| panic!("no compensation in {r:#}"));
+        assert_eq!(released["status"], "completed", "{released:#}");
+    }
+    let invariants = s["invariants"].as_array().expect("invariants");
+    for name in ["no_leaked_leases", "expect failed_cleanly"] {
+        let c = invariants
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {invariants:#?}"));
+        assert_eq!(c["passed"], true, "{c:#}");
+    }
+    assert!(out.contains("DEGRADED clean-1:"), "{out}");
+
+    // A lease held by no request of the run leaked.
+    let run_id = format!("leak{}", std::process::id());
+    let mut conn = redis_of(&env);
+    let key = aura_contract::names::lease_key(&format!("{run_id}-1"), "gpu-7");
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("ghost")
+        .arg("EX")
+        .arg(60)
+        .query(&mut conn)
+        .expect("SET");
+    let leaky = scenario(
+        "chaos-leak",
+        "[[invariants]]\nkind = \"no_leaked_leases\"\n",
+    );
+    let (code, report, out) = run_scenario(&env, "leak", &leaky, &["--run-id", &run_id]);
+    assert_eq!(code, Some(1), "{out}");
+    let invariants = report["scenarios"][0]["invariants"]
+        .as_array()
+        .expect("invariants");
+    assert!(
+        invariants.iter().any(|c| c["name"] == "no_leaked_leases"
+            && c["passed"] == false
+            && c["actual"]
+                .as_str()
+                .is_some_and(|a| a.contains("gpu-7 held by ghost"))),
+        "{invariants:#?}"
+    );
+}
+
+/// An expectation that does not hold fails its scenario with a message naming the
+/// fault, the service and the request: `recovered` under a graph partition longer than
+/// the requests can wait.
+#[test]
+fn an_expectation_that_does_not_hold_names_the_fault_the_service_and_the_request() {
+    let env = PrivateEnv::all_services();
+    up(&env);
+    let text = scenario(
+        "chaos-unrecovered",
+        "[expect]\noutcome = \"recovered\"\nwithin = \"5s\"\n\n\
+         [[faults]]\nservice = \"graph\"\naction = \"partition\"\nat_step = \"persist_decision\"\n\
+         request = \"c2\"\nduration = \"4s\"\n",
+    )
+    .replace(
+        "max_execution_time = \"60s\"",
+        "max_execution_time = \"4s\"",
+    );
+    let (code, report, out) = run_scenario(&env, "unrecovered", &text, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("FAIL invariant expect recovered"))
+        .unwrap_or_else(|| panic!("no failed expectation: {out}"));
+    for part in ["partition graph", "c2 (", "on graph"] {
+        assert!(line.contains(part), "{part} not in: {line}");
+    }
+    assert_eq!(report["scenarios"][0]["status"], "failed");
 }

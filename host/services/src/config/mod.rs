@@ -299,7 +299,10 @@ mod tests {
         let mut c = ServicesConfig::default();
         c.redis.url = "redis://:secret@10.0.0.5:6379/3".into();
         c.temporal.url = "http://127.0.0.1:7233".into();
-        assert_eq!(c.endpoint(ServiceKind::Redis).as_deref(), Some("10.0.0.5:6379"));
+        assert_eq!(
+            c.endpoint(ServiceKind::Redis).as_deref(),
+            Some("10.0.0.5:6379")
+        );
         let r = c
             .routed(ServiceKind::Redis, "127.0.0.1:40001")
             .and_then(|r| r.routed(ServiceKind::Temporal, "127.0.0.1:40002"))

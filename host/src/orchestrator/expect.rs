@@ -1,0 +1,174 @@
+//! A scenario's `[expect]`, checked once its faults have healed: `recovered` (every
+//! request decided, the last within a bound of the last heal), `degraded` (only allowed
+//! denials in place of expected outcomes), `failed_cleanly` (undecided requests left no
+//! half-written decision in the graph or the cache, and no lease).
+
+use super::leases;
+use super::scenario::Expectation;
+use crate::report::{Check, FaultRecord, RequestResult, RequestStatus};
+use aura_contract::names;
+use aura_services::ServiceHub;
+use aura_services::graph::Cypher;
+
+fn check(name: &str, expected: String, actual: String, passed: bool) -> Check {
+    let mut c = Check::new(name, expected, actual);
+    c.passed = passed;
+    c
+}
+
+/// When the request's last step ended (ms since the epoch), from its trace.
+fn finished_at(r: &RequestResult) -> Option<i64> {
+    r.trace
+        .as_ref()
+        .and_then(|t| t.steps.iter().filter_map(|s| s.end_time).max())
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+pub async fn checks(
+    e: &Expectation,
+    hub: &ServiceHub,
+    namespace: &str,
+    requests: &[RequestResult],
+    faults: &[FaultRecord],
+) -> Vec<Check> {
+    match e {
+        Expectation::Recovered { within } => {
+            let healed = faults.iter().filter_map(|f| f.healed_at).max();
+            let undecided: Vec<String> = requests
+                .iter()
+                .filter(|r| r.decision.is_none())
+                .map(|r| match &r.error {
+                    Some(e) => format!("{} ({e})", r.request_id),
+                    None => r.request_id.clone(),
+                })
+                .collect();
+            let under: Vec<String> = faults
+                .iter()
+                .map(|f| format!("{} {} {}", f.action, f.service, f.trigger))
+                .collect();
+            let last = requests.iter().filter_map(finished_at).max();
+            let bound = healed.map(|h| h + within.as_millis() as i64);
+            let late = matches!((last, bound), (Some(l), Some(b)) if l > b);
+            let expected = format!(
+                "every request decided, the last within {} of the last heal{} under {}",
+                humantime::format_duration(*within),
+                healed
+                    .map(|h| format!(" ({})", time(h)))
+                    .unwrap_or_default(),
+                if under.is_empty() {
+                    "no fault".to_string()
+                } else {
+                    under.join("; ")
+                }
+            );
+            let actual = match (undecided.is_empty(), last) {
+                (false, _) => format!("undecided: {}", undecided.join("; ")),
+                (true, Some(l)) => format!("all decided, the last at {}", time(l)),
+                (true, None) => "all decided".into(),
+            };
+            vec![check(
+                "expect recovered",
+                expected,
+                actual,
+                undecided.is_empty() && !late,
+            )]
+        }
+        Expectation::Degraded { allowed } => {
+            let classes: Vec<&str> = allowed.iter().map(|c| c.name()).collect();
+            let failed: Vec<&str> = requests
+                .iter()
+                .filter(|r| r.status == RequestStatus::Failed)
+                .map(|r| r.request_id.as_str())
+                .collect();
+            let degraded = requests
+                .iter()
+                .filter(|r| r.status == RequestStatus::Degraded)
+                .count();
+            vec![check(
+                "expect degraded",
+                format!(
+                    "only denials {} in place of expected outcomes",
+                    classes.join(", ")
+                ),
+                format!(
+                    "{degraded} degraded, {} failed{}",
+                    failed.len(),
+                    if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", failed.join(", "))
+                    }
+                ),
+                failed.is_empty(),
+            )]
+        }
+        Expectation::FailedCleanly => {
+            let mut half = Vec::new();
+            for r in requests.iter().filter(|r| r.decision.is_none()) {
+                match written(hub, namespace, &r.request_id).await {
+                    Ok(found) if found.is_empty() => {}
+                    Ok(found) => half.push(format!("{}: {}", r.request_id, found.join(" and "))),
+                    Err(e) => half.push(format!("{}: unread ({e})", r.request_id)),
+                }
+            }
+            let failed: Vec<&str> = requests
+                .iter()
+                .filter(|r| r.status == RequestStatus::Failed)
+                .map(|r| r.request_id.as_str())
+                .collect();
+            let actual = match (half.is_empty(), failed.is_empty()) {
+                (true, true) => "none".to_string(),
+                _ => half
+                    .into_iter()
+                    .chain(
+                        failed
+                            .iter()
+                            .map(|f| format!("{f}: failed naming no service")),
+                    )
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            vec![
+                Check::new("expect failed_cleanly", "none", actual),
+                leases::leaked(hub, namespace, requests).await,
+            ]
+        }
+    }
+}
+
+/// What an undecided request left in the stores: a Decision node, a cached decision.
+async fn written(
+    hub: &ServiceHub,
+    namespace: &str,
+    request_id: &str,
+) -> Result<Vec<&'static str>, aura_services::ServiceError> {
+    let mut found = Vec::new();
+    let cache = hub.cache().await?;
+    if cache
+        .get(&names::decision_key(namespace, request_id))
+        .await?
+        .is_some()
+    {
+        found.push("a cached decision");
+    }
+    let graph = hub.run_graph(namespace).await?;
+    let rows = graph
+        .query(
+            Cypher::new(names::graph::cypher(
+                "MATCH (d:<Decision> {<request_id>: $request, <run_id>: $run}) RETURN d.<request_id>",
+            ))
+            .read_only()
+            .param("request", request_id)
+            .param("run", namespace),
+        )
+        .await?;
+    if !rows.is_empty() {
+        found.push("a Decision node");
+    }
+    Ok(found)
+}
