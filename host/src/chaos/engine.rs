@@ -101,6 +101,7 @@ impl Chaos {
                 healed_pid: None,
                 cut_short: false,
                 detail: None,
+                observed: None,
                 error: None,
             };
             let (struck_tx, struck_rx) = oneshot::channel();

@@ -251,3 +251,37 @@ pub fn recommendations(r: &RunReport) -> Vec<String> {
     }
     out
 }
+
+/// Fills in what each of the scenario's faults saw while it held (until `end` for one
+/// not healed): the requests in flight in the window, their steps with a failed attempt
+/// that overlap it by component, and the recovery decisions journaled in it by service.
+pub fn observe(s: &mut ScenarioReport, recovered_at: &[(i64, String, String)], end: i64) {
+    for f in &mut s.faults {
+        let Some(from) = f.injected_at else { continue };
+        let to = f.healed_at.unwrap_or(end);
+        let mut o = super::model::Observed::default();
+        for r in &s.requests {
+            let Some(t) = &r.trace else { continue };
+            // From its first step (of its first attempt) to its last step's end.
+            let last = t
+                .steps
+                .iter()
+                .filter_map(|st| st.end_time)
+                .max()
+                .unwrap_or(to);
+            o.requests += u32::from(t.start_time <= to && last >= from);
+            for step in &t.steps {
+                let stop = step.end_time.unwrap_or(to);
+                if step.start_time <= to && stop >= from && step.error_details.is_some() {
+                    *o.step_errors.entry(step.component.clone()).or_default() += 1;
+                }
+            }
+        }
+        for (at, scenario, service) in recovered_at {
+            if *scenario == s.id && (from..=to).contains(at) {
+                *o.recoveries.entry(service.clone()).or_default() += 1;
+            }
+        }
+        f.observed = Some(o);
+    }
+}

@@ -168,8 +168,40 @@ pub struct FaultRecord {
     /// What a resource fault changed (`leased 8 of 8 device(s)`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// What happened while it held, from the traces and the journal (the report works
+    /// it out; the journal's records have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observed>,
     /// Why it was not injected, never fired or did not heal: its scenario fails.
     pub error: Option<String>,
+}
+
+/// What a fault's window saw: requests whose steps ran in it, step attempts that failed
+/// in it by component, and recovery decisions taken in it by service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub requests: u32,
+    pub step_errors: BTreeMap<String, u32>,
+    pub recoveries: BTreeMap<String, u32>,
+}
+
+impl std::fmt::Display for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let by = |m: &BTreeMap<String, u32>| {
+            m.iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(f, "{} request(s) in flight", self.requests)?;
+        if !self.step_errors.is_empty() {
+            write!(f, ", failed steps: {}", by(&self.step_errors))?;
+        }
+        if !self.recoveries.is_empty() {
+            write!(f, ", recoveries: {}", by(&self.recoveries))?;
+        }
+        Ok(())
+    }
 }
 
 impl FaultRecord {
@@ -202,6 +234,9 @@ impl FaultRecord {
         }
         if let Some(e) = &self.error {
             out.push_str(&format!(": {e}"));
+        }
+        if let Some(o) = &self.observed {
+            out.push_str(&format!("; during it: {o}"));
         }
         out
     }
@@ -471,6 +506,9 @@ pub struct RunReport {
     /// rebuild all of it. Absent when the journal is whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<String>,
+    /// When each recovery decision was journaled (for the fault windows).
+    #[serde(skip)]
+    recovered_at: Vec<(i64, String, String)>,
 }
 
 impl RunReport {
@@ -524,6 +562,7 @@ impl RunReport {
                     cleanup: None,
                     log: Vec::new(),
                     journal_error: None,
+                    recovered_at: Vec::new(),
                 });
             }
             if let Some(r) = report.as_mut() {
@@ -557,7 +596,11 @@ impl RunReport {
                     s.requests.push((**result).clone());
                 }
             }
-            RunEvent::Recovery(rec) => self.recoveries.push(rec.clone()),
+            RunEvent::Recovery(rec) => {
+                self.recovered_at
+                    .push((at, rec.scenario.clone(), rec.service.clone()));
+                self.recoveries.push(rec.clone());
+            }
             RunEvent::ChaosScheduled(c) => {
                 if let Some(s) = self.scenario(&c.scenario) {
                     s.chaos = Some(c.clone());
@@ -624,6 +667,10 @@ impl RunReport {
     }
 
     fn finish(&mut self) {
+        let end = self.finished_at.unwrap_or(i64::MAX);
+        for s in &mut self.scenarios {
+            analysis::observe(s, &self.recovered_at, end);
+        }
         self.duration_ms = self
             .finished_at
             .map_or(0, |f| (f - self.started_at).max(0) as u64);

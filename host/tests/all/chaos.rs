@@ -113,6 +113,10 @@ fn a_fault_at_a_step_fires_while_that_step_runs_for_the_named_request() {
     let injected = fault["injected_at"].as_i64().expect("injected_at");
     let healed = fault["healed_at"].as_i64().expect("healed_at");
     assert!(healed - injected >= 400, "{fault:#}");
+    assert!(
+        fault["observed"]["requests"].as_u64() >= Some(1),
+        "the request it hit was in flight: {fault:#}"
+    );
     let hit = step(&report, "c2", "persist_decision");
     let (start, end) = (
         hit["start_time"].as_i64().expect("start"),
@@ -231,6 +235,29 @@ fn the_chaos_suite_injects_every_declared_fault() {
             );
         }
     }
+    // Zero lost results: every request has a status, and the journal rebuilds the same.
+    for s in scenarios {
+        for r in s["requests"].as_array().expect("requests") {
+            assert!(r["status"].is_string(), "{r:#}");
+        }
+    }
+    let run_id = report["run_id"].as_str().expect("run id");
+    let rebuilt_json = env.path("suite-rebuilt.json");
+    let (again, _) = run_within(
+        &mut env.cmd(&[
+            "report",
+            "--run",
+            run_id,
+            "--json",
+            &rebuilt_json.to_string_lossy(),
+        ]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let rebuilt: Value =
+        serde_json::from_str(&std::fs::read_to_string(&rebuilt_json).expect("rebuilt"))
+            .expect("JSON");
+    assert_eq!(rebuilt["scenarios"], report["scenarios"]);
     let cases = junit_cases(&junit);
     let fault_cases: Vec<&Value> = cases
         .iter()
