@@ -33,6 +33,7 @@ pub fn persist_decision(d: &Decision) -> Cypher {
              MERGE (d)-[:<ALLOCATES>]->(g)) \
          RETURN d.outcome AS outcome",
     ))
+    .idempotent()
     .param("run_id", d.run_id.as_str())
     .param("request_id", d.request_id.as_str())
     .param("workflow_id", d.workflow_id.as_str())

@@ -44,6 +44,10 @@ pub struct FalkorGraph {
     graph: AsyncGraph,
     /// Plain Redis connection for server facts (INFO, MODULE LIST) the graph API lacks.
     redis: redis::aio::MultiplexedConnection,
+    /// The runtime it connected on. The client replaces a dropped pooled connection on
+    /// the runtime of the query that found it dropped; queries run here, so no
+    /// connection belongs to a runtime that ends first (a target's worker).
+    home: Option<tokio::runtime::Handle>,
 }
 
 impl FalkorGraph {
@@ -69,7 +73,7 @@ impl FalkorGraph {
                     .with_retry_policy(
                         RetryPolicy::read_only()
                             .max_attempts(READ_ATTEMPTS)
-                            .backoff(Backoff::fixed(std::time::Duration::from_millis(50))),
+                            .backoff(Backoff::fixed(RETRY_DELAY)),
                     )
                     .build()
             })
@@ -86,6 +90,7 @@ impl FalkorGraph {
             client,
             graph,
             redis,
+            home: tokio::runtime::Handle::try_current().ok(),
         })
     }
 
@@ -97,6 +102,7 @@ impl FalkorGraph {
             client: self.client.clone(),
             graph: self.client.select_graph(database),
             redis: self.redis.clone(),
+            home: self.home.clone(),
         }
     }
 
@@ -155,15 +161,16 @@ impl GraphStore for FalkorGraph {
     }
 
     async fn query(&self, cypher: Cypher) -> Result<Vec<Row>, ServiceError> {
-        match self.run_query(&cypher).await {
-            // A run's graph exists once something wrote to it; reading one that nothing
-            // has yet is reading an empty graph, which a write of nothing creates.
-            Err(e) if cypher.read_only && e.to_string().contains("empty key") => {
-                self.run_query(&Cypher::new("RETURN 1")).await?;
-                self.run_query(&cypher).await
-            }
-            other => other,
-        }
+        let Some(home) = self.home.clone() else {
+            return self.query_here(cypher).await;
+        };
+        let this = self.clone();
+        home.spawn(async move { this.query_here(cypher).await })
+            .await
+            .map_err(|e| {
+                self.endpoint
+                    .error(Failure::Connect(format!("graph query task: {e}")))
+            })?
     }
 
     fn for_run(&self, run_id: &str) -> Option<Arc<dyn GraphStore>> {
@@ -189,13 +196,45 @@ impl GraphStore for FalkorGraph {
     }
 }
 
-/// Attempts of a read whose pooled connection the server (or a fault) had closed: the
-/// client swaps in a fresh one and asks again, 50 ms later. One more than the client's
-/// pool (8), which a fault can close all at once. Writes are never retried: one may
-/// have run.
+/// Attempts of a query whose pooled connection the server (or a fault) had closed: the
+/// client swaps in a fresh one and asks again, `RETRY_DELAY` later. More than the
+/// client's pool (8), which a fault can close all at once. Only reads and idempotent
+/// writes are asked again: another write may have run.
 const READ_ATTEMPTS: u32 = 10;
+const RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The client's error for a connection found closed.
+fn dropped(e: &ServiceError) -> bool {
+    e.to_string()
+        .contains(&falkordb::FalkorDBError::ConnectionDown.to_string())
+}
 
 impl FalkorGraph {
+    async fn query_here(&self, cypher: Cypher) -> Result<Vec<Row>, ServiceError> {
+        match self.run_query(&cypher).await {
+            // A run's graph exists once something wrote to it; reading one that nothing
+            // has yet is reading an empty graph, which a write of nothing creates.
+            Err(e) if cypher.read_only && e.to_string().contains("empty key") => {
+                self.run_query(&Cypher::new("RETURN 1")).await?;
+                self.run_query(&cypher).await
+            }
+            // Reads are asked again by the client (its read-only retry policy); an
+            // idempotent write is asked again here, a closed connection at a time.
+            Err(e) if cypher.idempotent && !cypher.read_only && dropped(&e) => {
+                let mut last = e;
+                for _ in 1..READ_ATTEMPTS {
+                    tokio::time::sleep(RETRY_DELAY).await;
+                    match self.run_query(&cypher).await {
+                        Err(e) if dropped(&e) => last = e,
+                        other => return other,
+                    }
+                }
+                Err(last)
+            }
+            other => other,
+        }
+    }
+
     async fn run_query(&self, cypher: &Cypher) -> Result<Vec<Row>, ServiceError> {
         let mut graph = self.graph.clone();
         let operation = if cypher.read_only {

@@ -33,6 +33,9 @@ pub struct Cypher {
     /// Rows read at most; one more row makes the answer [`Failure::TooLarge`]. The server
     /// may still have sent more (see `RESULTSET_SIZE` in the environment).
     pub max_rows: Option<usize>,
+    /// Running it twice leaves what running it once does (MERGE): a write that may be
+    /// asked again when its connection turns out to have dropped.
+    pub idempotent: bool,
 }
 
 impl Cypher {
@@ -43,6 +46,7 @@ impl Cypher {
             read_only: false,
             timeout: None,
             max_rows: None,
+            idempotent: false,
         }
     }
 
@@ -53,6 +57,11 @@ impl Cypher {
 
     pub fn read_only(mut self) -> Self {
         self.read_only = true;
+        self
+    }
+
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
         self
     }
 

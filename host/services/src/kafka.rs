@@ -59,6 +59,9 @@ pub trait EventBus: Send + Sync {
     async fn list_topics(&self) -> Result<Vec<String>, ServiceError>;
     /// Publishes one message and waits for the broker's acknowledgement.
     async fn publish(&self, event: OutgoingEvent) -> Result<(i32, i64), ServiceError>;
+    /// Forgets which topics exist: the broker restarted and may have lost them (the
+    /// local one keeps its log in memory), so the next publish ensures its topic again.
+    fn forget_topics(&self);
     /// Reads up to `max` messages of `topic` as consumer group `group`, from the group's
     /// committed position (or the beginning), waiting at most `wait`; commits what it read.
     async fn read(
@@ -327,6 +330,10 @@ impl EventBus for KafkaEvents {
 
     async fn list_topics(&self) -> Result<Vec<String>, ServiceError> {
         Ok(self.metadata().await?.topics)
+    }
+
+    fn forget_topics(&self) {
+        self.ensured().clear();
     }
 
     async fn publish(&self, event: OutgoingEvent) -> Result<(i32, i64), ServiceError> {

@@ -20,10 +20,10 @@ use super::network::{NetHeld, Routes};
 use super::resource;
 use super::spec::{FaultSpec, Trigger};
 use crate::environment::EnvConfig;
-use crate::environment::fault::{self, Struck};
+use crate::environment::fault::{self, ProcessFault, Struck};
 use crate::report::{FaultRecord, RunEvent};
-use aura_services::ServiceHub;
 use aura_services::trace::{StepEdge, StepHook, TraceStore};
+use aura_services::{ServiceHub, ServiceKind};
 
 /// Where a fault's records go (the run's journal).
 pub type Journal = Arc<dyn Fn(RunEvent) + Send + Sync>;
@@ -360,8 +360,9 @@ impl Task {
         self.record.cut_short = cut_short;
         let healed = match struck {
             InEffect::Process(s) => {
-                let service = s.service;
-                s.heal(&self.slot.env, cut_short)
+                let (service, fault) = (s.service, s.fault);
+                let healed = s
+                    .heal(&self.slot.env, cut_short)
                     .await
                     .map(|done| {
                         self.record.healed_pid = Some(done.healed_pid);
@@ -369,7 +370,16 @@ impl Task {
                     })
                     .map_err(|e| {
                         format!("not healed: {e}; `aura-host env up {service}` starts it again")
-                    })
+                    });
+                // The local broker keeps its log in memory: started again, it has no
+                // topics, and a publish to one the client thinks exists is lost.
+                if service == ServiceKind::Kafka
+                    && fault != ProcessFault::Pause
+                    && let Ok(events) = self.hub.events().await
+                {
+                    events.forget_topics();
+                }
+                healed
             }
             InEffect::Resource(held) => held
                 .heal(&self.hub)

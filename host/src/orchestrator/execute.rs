@@ -16,7 +16,7 @@ use super::plan::{self, PlanError};
 use super::plugins::{self, PluginSet};
 use super::runner::Runner;
 use super::scenario::{Invariant, Scenario};
-use super::{expect, leases};
+use super::{expect, leases, steady};
 use crate::chaos::{Chaos, Journal, Scope};
 use crate::report::model::PlannedScenario;
 use crate::report::{
@@ -374,6 +374,14 @@ impl Execution<'_> {
             Arc::new(move |e| recorder.record(e))
         };
         let faults = self.faults(s, recorder);
+        // A year stands for "no deadline" where the scenario's is past any instant.
+        let deadline = started
+            .checked_add(s.max_execution_time)
+            .unwrap_or_else(|| started + std::time::Duration::from_secs(365 * 86_400));
+        let mut steady = Vec::new();
+        if !faults.is_empty() {
+            steady.push(steady::probe(&self.hub, driver, s, "before", deadline).await);
+        }
         let faults = self
             .chaos
             .arm(
@@ -404,11 +412,11 @@ impl Execution<'_> {
         };
         let mut result = runner.run(s).await;
         // The faults heal before the validators look at the stores.
-        // A year stands for "no deadline" where the scenario's is past any instant.
-        let deadline = started
-            .checked_add(s.max_execution_time)
-            .unwrap_or_else(|| started + std::time::Duration::from_secs(365 * 86_400));
         let faults = faults.settle(deadline.into()).await;
+        if !faults.is_empty() {
+            steady.push(steady::probe(&self.hub, driver, s, "after", deadline).await);
+        }
+        result.invariants.extend(steady);
         if s.invariants.contains(&Invariant::NoLeakedLeases) {
             result
                 .invariants

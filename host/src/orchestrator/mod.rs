@@ -11,6 +11,7 @@ pub mod plan;
 pub mod plugins;
 pub mod runner;
 pub mod scenario;
+mod steady;
 pub mod suite;
 
 pub use execute::{Execution, RunError, RunOptions};

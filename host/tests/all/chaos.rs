@@ -226,6 +226,17 @@ fn the_chaos_suite_injects_every_declared_fault() {
     for s in scenarios {
         let faults = s["faults"].as_array().cloned().unwrap_or_default();
         assert!(!faults.is_empty(), "{} injected nothing: {s:#}", s["id"]);
+        let invariants = s["invariants"].as_array().expect("invariants");
+        for when in ["before", "after"] {
+            let name = format!("steady state {when} the faults");
+            assert!(
+                invariants
+                    .iter()
+                    .any(|c| c["name"] == name.as_str() && c["passed"] == true),
+                "{}: no passing {name}: {invariants:#?}",
+                s["id"]
+            );
+        }
         declared += faults.len();
         for f in &faults {
             assert!(
@@ -312,12 +323,9 @@ fn a_server_held_down_past_the_deadline_ends_the_run_on_time_naming_it() {
     let env = PrivateEnv::all_services();
     up(&env);
     for action in ["pause", "kill"] {
-        for (service, named) in [
-            ("redis", "on redis"),
-            ("graph", "on graph"),
-            ("kafka", "on kafka"),
-            ("temporal", "temporal"),
-        ] {
+        // Stuck, or failed fast: either way the request's error names the service.
+        for service in ["redis", "graph", "kafka", "temporal"] {
+            let named = service;
             let id = format!("hang-{action}-{service}");
             let text = scenario(
                 &id,
