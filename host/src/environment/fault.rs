@@ -105,7 +105,9 @@ pub fn strike(
         .filter(|r| process::is_ours(r.pid, &r.binary))
         .ok_or_else(|| {
             EnvironmentError::Unsupported(format!(
-                "{service} is not running in {} (start it with `aura-host env up {service}`)",
+                "{service} is not running in {} (start it with `aura-host env up {service}`; \
+                 process faults act on the local profile's servers, network faults also on \
+                 compose through Toxiproxy)",
                 config.state_dir.display()
             ))
         })?;
