@@ -157,6 +157,12 @@ pub fn lease_key(run_id: &str, device_id: &str) -> String {
     key(run_id, &format!("lease:{device_id}"))
 }
 
+/// The fault proxy in front of a service (`aura-redis`): what the chaos engine creates
+/// or, in front of the compose stack, finds in Toxiproxy (`docs/compose/toxiproxy.json`).
+pub fn fault_proxy(service: &str) -> String {
+    format!("aura-{service}")
+}
+
 /// The prefix of every device lease of a run: `aura:<run>:lease:`.
 pub fn lease_prefix(run_id: &str) -> String {
     key(run_id, "lease:")

@@ -25,7 +25,7 @@ pub struct Routes {
 
 /// The name of the proxy in front of `service`.
 pub fn proxy_name(service: ServiceKind) -> String {
-    format!("aura-{service}")
+    aura_contract::names::fault_proxy(service.name())
 }
 
 /// The services a scenario's network faults may strike through the proxy: those its
