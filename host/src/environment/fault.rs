@@ -4,6 +4,7 @@
 //! engine. A fault always heals, also when its wait is cut short (Ctrl-C): the server is
 //! continued or started again before `inject` returns.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -115,9 +116,10 @@ pub fn strike(
     let injected_at = Utc::now();
     let resume = match fault {
         ProcessFault::Pause => {
+            let resume = Resume::hold(pid);
             signal(service, pid, Signal::SIGSTOP)?;
             // Continued on every path out, a panic included.
-            Some(Resume(pid))
+            Some(resume)
         }
         ProcessFault::Kill => {
             signal(service, pid, Signal::SIGKILL)?;
@@ -200,15 +202,81 @@ fn signal(service: ServiceKind, pid: u32, sig: Signal) -> Result<(), Environment
         })
 }
 
-/// Continues a paused server when dropped.
+/// Pauses in effect per process: overlapping pauses of one server continue it only
+/// when the last of them heals.
+static PAUSES: std::sync::Mutex<BTreeMap<u32, u32>> = std::sync::Mutex::new(BTreeMap::new());
+
+fn pauses() -> std::sync::MutexGuard<'static, BTreeMap<u32, u32>> {
+    PAUSES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Continues a paused server when the last pause of it is dropped.
 #[derive(Debug)]
 struct Resume(u32);
 
+impl Resume {
+    fn hold(pid: u32) -> Self {
+        *pauses().entry(pid).or_default() += 1;
+        Self(pid)
+    }
+}
+
 impl Drop for Resume {
     fn drop(&mut self) {
-        if let Ok(raw) = i32::try_from(self.0) {
+        let last = {
+            let mut held = pauses();
+            let n = held.entry(self.0).or_insert(1);
+            *n = n.saturating_sub(1);
+            let last = *n == 0;
+            if last {
+                held.remove(&self.0);
+            }
+            last
+        };
+        if last && let Ok(raw) = i32::try_from(self.0) {
             let target = Pid::from_raw(raw);
             let _ = killpg(target, Signal::SIGCONT).or_else(|_| kill(target, Signal::SIGCONT));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(pid: u32) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit(')').next()?.trim_start().chars().next()
+    }
+
+    /// Two overlapping pauses of one process: the first to heal leaves it stopped, the
+    /// last continues it.
+    #[test]
+    fn overlapping_pauses_continue_the_server_when_the_last_heals() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        let first = Resume::hold(pid);
+        let second = Resume::hold(pid);
+        kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).expect("SIGSTOP");
+        let stopped = |want: char| {
+            // The kernel applies a signal asynchronously: poll, with a deadline.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while state(pid) != Some(want) && std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            state(pid)
+        };
+        assert_eq!(stopped('T'), Some('T'));
+        drop(first);
+        assert_eq!(state(pid), Some('T'), "one pause still holds it");
+        drop(second);
+        assert_eq!(stopped('S'), Some('S'), "continued by the last");
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
