@@ -40,8 +40,13 @@ pub struct RunArgs {
     seed: Option<u64>,
     /// Keep running: when a plugin given with `--plugin` changes, load it again and run
     /// again (a version that does not load is refused and the old one kept).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "soak")]
     watch: bool,
+    /// Run again and again until this long has passed, each round a run of its own (its
+    /// own journal and report) with a fresh seed (`--seed N`: N, N+1, ...): seed 000's
+    /// 45-minute chaos run is `--suite chaos --soak 45m`. Exit 1 if any round failed.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with_all = ["run_id", "requests"])]
+    soak: Option<std::time::Duration>,
     /// Run a suite of scenarios (`smoke`, `integration`, `e2e`, `chaos` or `all`)
     /// through the reference target, in-process [default: smoke, when neither
     /// scenarios nor plugins are given].
@@ -146,10 +151,18 @@ async fn routed(
             "--watch runs again when a plugin given with --plugin changes: give one",
         ));
     }
-    let once = |plugins: Vec<Plugin>, run_id: Option<RunId>| {
+    let once_with = |plugins: Vec<Plugin>, run_id: Option<RunId>, seed: Option<u64>| {
         let (hub, runtime, routes) = (hub.clone(), runtime.clone(), routes.clone());
-        async move { once(config, &hub, &runtime, &plugins, args, run_id, routes).await }
+        let round = Round { run_id, seed };
+        async move { once(config, &hub, &runtime, &plugins, args, round, routes).await }
     };
+    let once = |plugins: Vec<Plugin>, run_id: Option<RunId>| once_with(plugins, run_id, args.seed);
+    if let Some(total) = args.soak {
+        return soak(total, args.seed, |seed| {
+            once_with(plugins.clone(), None, seed)
+        })
+        .await;
+    }
     if !args.watch {
         return once(plugins, args.run_id.clone()).await;
     }
@@ -185,6 +198,55 @@ async fn routed(
     }
 }
 
+/// Rounds of runs until `total` has passed or Ctrl-C; each round's seed is `seed` plus
+/// its number (a fresh one each when none is given).
+async fn soak<F, Fut>(
+    total: std::time::Duration,
+    seed: Option<u64>,
+    round: F,
+) -> Result<ExitCode, CliError>
+where
+    F: Fn(Option<u64>) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode, CliError>>,
+{
+    let started = std::time::Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on_ctrl_c = stop.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let (mut rounds, mut failed) = (0u64, 0u64);
+    loop {
+        let this = seed.map(|s| s.wrapping_add(rounds));
+        rounds += 1;
+        let code = round(this).await?;
+        if code != ExitCode::Ok {
+            failed += 1;
+        }
+        if started.elapsed() >= total || stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+    }
+    watcher.abort();
+    out!(
+        "soak: {rounds} round(s) in {}, {failed} failed",
+        humantime::format_duration(std::time::Duration::from_secs(started.elapsed().as_secs()))
+    );
+    Ok(if failed == 0 {
+        ExitCode::Ok
+    } else {
+        ExitCode::Failed
+    })
+}
+
+/// What differs between the runs of one `aura-host run`: the run id, the seed.
+struct Round {
+    run_id: Option<RunId>,
+    seed: Option<u64>,
+}
+
 /// One orchestrated run with `plugins`.
 async fn once(
     config: &AuraConfig,
@@ -192,9 +254,10 @@ async fn once(
     runtime: &Arc<PluginRuntime>,
     plugins: &[Plugin],
     args: &RunArgs,
-    run_id: Option<RunId>,
+    round: Round,
     routes: Option<Arc<Routes>>,
 ) -> Result<ExitCode, CliError> {
+    let Round { run_id, seed } = round;
     let request = super::scenarios::Request {
         suite: args.suite(),
         files: &args.scenarios,
@@ -204,7 +267,7 @@ async fn once(
         quiet: args.quiet,
         json: args.json.as_deref(),
         junit: args.junit.as_deref(),
-        seed: args.seed,
+        seed,
         existing: &args.requests,
         routes,
     };

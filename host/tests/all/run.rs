@@ -725,3 +725,36 @@ fn ctrl_c_stops_the_run_cleanly_and_reports_what_did_not_run() {
     }));
     assert!(report.cleanup.is_some_and(|c| c.starts_with("removed")));
 }
+
+/// `--soak` runs round after round until its time is up, each a run of its own, and
+/// fails when a round failed.
+#[test]
+fn soak_runs_rounds_until_its_time_is_up_and_fails_with_a_failed_round() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::queue_config(dir.path(), "");
+    let smoke = common::workspace_root().join("scenarios/smoke/single_approval.toml");
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["run", "-q", "--soak", "1ms", "--seed", "7", "--scenario"])
+            .arg(&smoke),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("soak: 1 round(s) in "), "{stdout}");
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(&wrong, common::WRONG_SCENARIO).expect("scenario");
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["run", "-q", "--soak", "1ms", "--scenario"])
+            .arg(&wrong),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("soak: 1 round(s) in 0s, 1 failed"),
+        "{}",
+        text(&out)
+    );
+}
