@@ -16,4 +16,4 @@ mod spec;
 pub use engine::{Armed, Chaos, Journal, Scope};
 pub use network::{Routes, proxied, proxy_name};
 pub use schedule::RandomFaults;
-pub use spec::{FaultAction, FaultSpec, Trigger};
+pub use spec::{Expectation, FaultAction, FaultSpec, Trigger};

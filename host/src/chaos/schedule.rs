@@ -120,6 +120,7 @@ impl RandomFaults {
                     jitter: None,
                     rate_kb: (action == FaultAction::Bandwidth).then_some(DRAWN_RATE_KB),
                     bytes: (action == FaultAction::LimitData).then_some(DRAWN_BYTES),
+                    expect: None,
                     action,
                     at_step: step,
                     phase: StepPhase::Started,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::environment::fault::{MAX_HOLD, ProcessFault};
-use aura_contract::Step;
+use aura_contract::{DenialClass, Step};
 use aura_services::ServiceKind;
 use aura_services::trace::StepPhase;
 
@@ -67,10 +67,31 @@ pub struct FaultSpec {
     /// `limit_data`: bytes a connection carries before it is closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// What must hold of the requests in flight while it held (`recovered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
 }
 
 /// The longest latency a fault may add.
 pub const MAX_LATENCY: Duration = Duration::from_secs(60);
+
+/// What must hold of the requests under faults: a scenario's `[expect]`, or a fault's
+/// `expect` (`recovered` only: of the requests in flight while it held).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expectation {
+    /// Every request decided, the last within `within` of the last fault's heal.
+    Recovered {
+        #[serde(with = "humantime_serde")]
+        within: Duration,
+    },
+    /// A request may be denied with one of `allowed` instead of its expected outcome.
+    Degraded { allowed: Vec<DenialClass> },
+    /// A request may end undecided if its failure names the service; none leaves a
+    /// half-written decision (a Decision node or cache entry without the decision) or
+    /// a device lease behind.
+    FailedCleanly,
+}
 
 /// What a fault does to its service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -312,6 +333,18 @@ impl FaultSpec {
             ));
         }
         self.check_network()?;
+        match &self.expect {
+            Some(Expectation::Recovered { within }) if within.is_zero() => {
+                return Err(("expect", "recovery within no time cannot hold".into()));
+            }
+            Some(Expectation::Degraded { .. } | Expectation::FailedCleanly) => {
+                return Err((
+                    "expect",
+                    "a fault expects `recovered`; `degraded` and `failed_cleanly` go in the scenario's [expect]".into(),
+                ));
+            }
+            _ => {}
+        }
         match (self.action.holds(), self.duration) {
             (true, None) => Err((
                 "duration",
@@ -505,5 +538,12 @@ mod tests {
             &[],
         );
         assert!(why.contains("does not hold"), "{why}");
+        let (field, why) = refused(
+            "service = \"kafka\"\naction = \"pause\"\nduration = \"2s\"\n\
+             expect = { outcome = \"failed_cleanly\" }",
+            &[],
+        );
+        assert_eq!(field, "expect");
+        assert!(why.contains("scenario's [expect]"), "{why}");
     }
 }

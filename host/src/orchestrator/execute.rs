@@ -373,19 +373,19 @@ impl Execution<'_> {
             let recorder = recorder.clone();
             Arc::new(move |e| recorder.record(e))
         };
-        let faults = self.faults(s, recorder);
+        let specs = self.faults(s, recorder);
         // A year stands for "no deadline" where the scenario's is past any instant.
         let deadline = started
             .checked_add(s.max_execution_time)
             .unwrap_or_else(|| started + std::time::Duration::from_secs(365 * 86_400));
         let mut steady = Vec::new();
-        if !faults.is_empty() {
+        if !specs.is_empty() {
             steady.push(steady::probe(&self.hub, driver, s, "before", deadline).await);
         }
         let faults = self
             .chaos
             .arm(
-                &faults,
+                &specs,
                 Scope {
                     scenario: &s.id,
                     namespace: ns.as_str(),
@@ -422,6 +422,9 @@ impl Execution<'_> {
                 .invariants
                 .push(leases::leaked(&self.hub, ns.as_str(), &result.requests).await);
         }
+        result
+            .invariants
+            .extend(expect::per_fault(&specs, &faults, &result.requests));
         if let Some(e) = &s.expect {
             let checks = expect::checks(e, &self.hub, ns.as_str(), &result.requests, &faults);
             result.invariants.extend(checks.await);

@@ -4,7 +4,7 @@
 //! half-written decision in the graph or the cache, and no lease).
 
 use super::leases;
-use super::scenario::Expectation;
+use crate::chaos::{Expectation, FaultSpec};
 use crate::report::{Check, FaultRecord, RequestResult, RequestStatus};
 use aura_contract::names;
 use aura_services::ServiceHub;
@@ -14,13 +14,6 @@ fn check(name: &str, expected: String, actual: String, passed: bool) -> Check {
     let mut c = Check::new(name, expected, actual);
     c.passed = passed;
     c
-}
-
-/// When the request's last step ended (ms since the epoch), from its trace.
-fn finished_at(r: &RequestResult) -> Option<i64> {
-    r.trace
-        .as_ref()
-        .and_then(|t| t.steps.iter().filter_map(|s| s.end_time).max())
 }
 
 fn time(ms: i64) -> String {
@@ -51,7 +44,7 @@ pub async fn checks(
                 .iter()
                 .map(|f| format!("{} {} {}", f.action, f.service, f.trigger))
                 .collect();
-            let last = requests.iter().filter_map(finished_at).max();
+            let last = requests.iter().filter_map(RequestResult::finished_at).max();
             let bound = healed.map(|h| h + within.as_millis() as i64);
             let late = matches!((last, bound), (Some(l), Some(b)) if l > b);
             let expected = format!(
@@ -139,6 +132,60 @@ pub async fn checks(
             ]
         }
     }
+}
+
+/// Each fault's own `expect` (`recovered`): the requests in flight while it held are
+/// decided, the last within `within` of its heal.
+pub fn per_fault(
+    specs: &[FaultSpec],
+    records: &[FaultRecord],
+    requests: &[RequestResult],
+) -> Vec<Check> {
+    specs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, spec)| {
+            let Some(Expectation::Recovered { within }) = &spec.expect else {
+                return None;
+            };
+            let record = records.iter().find(|r| r.index == i)?;
+            let name = format!("expect recovered after fault {i} ({spec})");
+            let (Some(from), Some(healed)) = (record.injected_at, record.healed_at) else {
+                let why = record.describe();
+                return Some(check(
+                    &name,
+                    "the fault struck and healed".into(),
+                    why,
+                    false,
+                ));
+            };
+            let hit: Vec<&RequestResult> = requests
+                .iter()
+                .filter(|r| r.in_flight(from, healed))
+                .collect();
+            let bound = healed + within.as_millis() as i64;
+            let late: Vec<String> = hit
+                .iter()
+                .filter(|r| r.decision.is_none() || r.finished_at().is_some_and(|f| f > bound))
+                .map(|r| match &r.error {
+                    Some(e) => format!("{} ({e})", r.request_id),
+                    None => format!("{} (decided after {})", r.request_id, time(bound)),
+                })
+                .collect();
+            let expected = format!(
+                "the {} request(s) in flight while it held decided by {} ({} after its heal)",
+                hit.len(),
+                time(bound),
+                humantime::format_duration(*within)
+            );
+            let actual = if late.is_empty() {
+                "all decided in time".to_string()
+            } else {
+                format!("not: {}", late.join("; "))
+            };
+            Some(check(&name, expected, actual, late.is_empty()))
+        })
+        .collect()
 }
 
 /// What an undecided request left in the stores: a Decision node, a cached decision.

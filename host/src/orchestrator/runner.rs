@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::plugins::{self, Action, Configured, PluginSet};
-use super::scenario::{Expectation, ExpectedOutcome, Invariant, Scenario};
+use super::scenario::{ExpectedOutcome, Invariant, Scenario};
+use crate::chaos::Expectation;
 use crate::report::{Check, RequestResult, RequestStatus, RunEvent};
 use aura_reference::driver::TargetDriver;
 use aura_reference::{Decision, DecisionState, GpuAllocationRequest, TargetConfig};

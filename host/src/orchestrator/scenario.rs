@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chaos::{FaultSpec, RandomFaults};
+use crate::chaos::{Expectation, FaultSpec, RandomFaults};
 use aura_contract::{Step, check_request_id};
 use aura_reference::request::{DenialClass, GpuAllocationRequest, Outcome};
 use aura_services::ServiceKind;
@@ -127,23 +127,6 @@ pub enum Invariant {
     /// held by an approved request that was allocated that device: a workflow that
     /// failed after leasing gave its devices back. Read from Redis.
     NoLeakedLeases,
-}
-
-/// What must hold of a scenario's requests under its faults (`[expect]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Expectation {
-    /// Every request decided, the last within `within` of the last fault's heal.
-    Recovered {
-        #[serde(with = "humantime_serde")]
-        within: Duration,
-    },
-    /// A request may be denied with one of `allowed` instead of its expected outcome.
-    Degraded { allowed: Vec<DenialClass> },
-    /// A request may end undecided if its failure names the service; none leaves a
-    /// half-written decision (a Decision node or cache entry without the decision) or
-    /// a device lease behind.
-    FailedCleanly,
 }
 
 /// A plugin (a validator run on every request, or a recovery strategy) with its config.

@@ -261,15 +261,8 @@ pub fn observe(s: &mut ScenarioReport, recovered_at: &[(i64, String, String)], e
         let to = f.healed_at.unwrap_or(end);
         let mut o = super::model::Observed::default();
         for r in &s.requests {
+            o.requests += u32::from(r.in_flight(from, to));
             let Some(t) = &r.trace else { continue };
-            // From its first step (of its first attempt) to its last step's end.
-            let last = t
-                .steps
-                .iter()
-                .filter_map(|st| st.end_time)
-                .max()
-                .unwrap_or(to);
-            o.requests += u32::from(t.start_time <= to && last >= from);
             for step in &t.steps {
                 let stop = step.end_time.unwrap_or(to);
                 if step.start_time <= to && stop >= from && step.error_details.is_some() {

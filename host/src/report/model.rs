@@ -84,6 +84,23 @@ pub struct RequestResult {
     pub trace: Option<WorkflowTrace>,
 }
 
+impl RequestResult {
+    /// When its last step ended (ms since the epoch), from its trace.
+    pub fn finished_at(&self) -> Option<i64> {
+        self.trace
+            .as_ref()
+            .and_then(|t| t.steps.iter().filter_map(|s| s.end_time).max())
+    }
+
+    /// Whether it was in flight at some time between `from` and `to`: from its first
+    /// step (of its first attempt) to its last step's end.
+    pub fn in_flight(&self, from: i64, to: i64) -> bool {
+        self.trace
+            .as_ref()
+            .is_some_and(|t| t.start_time <= to && self.finished_at().unwrap_or(to) >= from)
+    }
+}
+
 /// One validator plugin's verdict on one scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidatorResult {

@@ -642,4 +642,34 @@ fn an_expectation_that_does_not_hold_names_the_fault_the_service_and_the_request
         assert!(line.contains(part), "{part} not in: {line}");
     }
     assert_eq!(report["scenarios"][0]["status"], "failed");
+
+    // A fault's own expectation covers the requests in flight while it held.
+    let per_fault = |within: &str| {
+        scenario(
+            "chaos-per-fault",
+            &format!(
+                "[[faults]]\nservice = \"redis\"\naction = \"pause\"\nat_step = \"load_context\"\n\
+                 nth = 1\nduration = \"1s\"\nexpect = {{ outcome = \"recovered\", within = \"{within}\" }}\n"
+            ),
+        )
+    };
+    let (code, report, out) = run_scenario(&env, "per-fault-ok", &per_fault("30s"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let invariants = report["scenarios"][0]["invariants"]
+        .as_array()
+        .expect("invariants");
+    assert!(
+        invariants.iter().any(|c| c["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("expect recovered after fault 0 (pause redis"))
+            && c["passed"] == true),
+        "{invariants:#?}"
+    );
+    let (code, _, out) = run_scenario(&env, "per-fault-late", &per_fault("1ms"), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAIL invariant expect recovered after fault 0 (pause redis")
+            && out.contains("decided after"),
+        "{out}"
+    );
 }
