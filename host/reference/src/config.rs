@@ -32,6 +32,10 @@ pub struct TargetConfig {
     #[serde(with = "humantime_serde")]
     pub step_pause: Duration,
     pub council: CouncilConfig,
+    /// Where the worker reaches Temporal, when not at `services.temporal.url` (the
+    /// chaos engine puts a fault proxy in front of the worker alone to stall it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_temporal_url: Option<String>,
 }
 
 impl Default for TargetConfig {
@@ -45,6 +49,7 @@ impl Default for TargetConfig {
             retry_interval: Duration::from_millis(200),
             step_pause: Duration::ZERO,
             council: CouncilConfig::default(),
+            worker_temporal_url: None,
         }
     }
 }

@@ -199,7 +199,14 @@ impl Target {
             metrics,
             dispatch: tracing::Dispatch::new(subscriber),
         });
-        let worker = WorkerThread::start(core.clone(), temporal.clone()).await?;
+        let worker_temporal = match &config.worker_temporal_url {
+            Some(url) => aura_services::config::TemporalConfig {
+                url: url.clone(),
+                ..temporal.clone()
+            },
+            None => temporal.clone(),
+        };
+        let worker = WorkerThread::start(core.clone(), worker_temporal).await?;
         let client = worker::client(&temporal).await?;
         Ok(Self {
             core,

@@ -22,6 +22,7 @@ use super::spec::{FaultSpec, Trigger};
 use crate::environment::EnvConfig;
 use crate::environment::fault::{self, ProcessFault, Struck};
 use crate::report::{FaultRecord, RunEvent};
+use aura_reference::TargetConfig;
 use aura_services::trace::{StepEdge, StepHook, TraceStore};
 use aura_services::{ServiceHub, ServiceKind};
 
@@ -56,6 +57,16 @@ impl Chaos {
             routes,
             tasks: TaskTracker::new(),
         }
+    }
+
+    /// The target's config with its worker behind its own fault proxy, when a fault
+    /// may stall it.
+    pub fn target_config(&self, target: &TargetConfig) -> TargetConfig {
+        let mut t = target.clone();
+        if let Some(addr) = self.routes.as_ref().and_then(|r| r.worker()) {
+            t.worker_temporal_url = Some(format!("http://{addr}"));
+        }
+        t
     }
 
     /// Arms `faults` in `scope`. Faults triggered at the start have struck (or failed

@@ -14,6 +14,6 @@ mod schedule;
 mod spec;
 
 pub use engine::{Armed, Chaos, Journal, Scope};
-pub use network::{Routes, proxied, proxy_name};
+pub use network::{Routes, proxied, proxy_name, stalls_worker, worker_proxy_name};
 pub use schedule::RandomFaults;
 pub use spec::{Expectation, FaultAction, FaultSpec, Trigger};

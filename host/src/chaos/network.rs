@@ -21,6 +21,19 @@ pub struct Routes {
     embedded: Option<FaultProxy>,
     /// Each proxied service and the address clients use for it.
     proxied: BTreeMap<ServiceKind, String>,
+    /// The address of the proxy in front of the target's Temporal worker alone.
+    worker: Option<String>,
+}
+
+/// The proxy in front of the target's Temporal worker alone (`stall_worker`).
+pub fn worker_proxy_name() -> String {
+    aura_contract::names::fault_proxy("temporal-worker")
+}
+
+/// Whether a scenario's faults may stall the target's worker.
+pub fn stalls_worker(faults: &[FaultSpec], table: Option<&RandomFaults>) -> bool {
+    faults.iter().any(|f| f.action == FaultAction::StallWorker)
+        || table.is_some_and(|t| t.actions.contains(&FaultAction::StallWorker))
 }
 
 /// The name of the proxy in front of `service`.
@@ -38,10 +51,14 @@ pub fn proxied(
 ) -> Vec<ServiceKind> {
     let mut out: Vec<ServiceKind> = faults
         .iter()
-        .filter(|f| f.action.network())
+        .filter(|f| f.action.network() && f.action != FaultAction::StallWorker)
         .filter_map(|f| f.service)
         .collect();
-    if let Some(t) = table.filter(|t| t.actions.iter().any(|a| a.network())) {
+    if let Some(t) = table.filter(|t| {
+        t.actions
+            .iter()
+            .any(|a| a.network() && *a != FaultAction::StallWorker)
+    }) {
         let pool = if t.services.is_empty() {
             required
         } else {
@@ -61,6 +78,7 @@ impl Routes {
         api: Option<&str>,
         config: &ServicesConfig,
         services: &[ServiceKind],
+        worker: bool,
     ) -> Result<(Routes, ServicesConfig), String> {
         let (client, embedded) = match api {
             Some(url) => (ProxyClient::new(url).map_err(|e| e.to_string())?, None),
@@ -87,35 +105,35 @@ impl Routes {
             let upstream = config
                 .endpoint(service)
                 .ok_or_else(|| format!("{service}: no host:port in its address"))?;
-            let name = proxy_name(service);
-            let info = if embedded.is_some() {
-                client.create(&name, "127.0.0.1:0", &upstream).await
-            } else {
-                client.get(&name).await
-            }
-            .map_err(|e| format!("{service}: {e}"))?;
-            // An external proxy's listen address is the container's; its port is
-            // published on loopback.
-            let port = info
-                .listen
-                .rsplit_once(':')
-                .map(|(_, p)| p.to_string())
-                .ok_or_else(|| format!("{name}: listen address '{}'", info.listen))?;
-            let addr = format!("127.0.0.1:{port}");
-            if embedded.is_none() {
-                clear(&client, &name).await?;
-            }
+            let addr = route(&client, embedded.is_some(), &proxy_name(service), &upstream)
+                .await
+                .map_err(|e| format!("{service}: {e}"))?;
             routed = routed.routed(service, &addr)?;
             proxied.insert(service, addr);
         }
+        let worker = match worker {
+            false => None,
+            true => {
+                let upstream = config
+                    .endpoint(ServiceKind::Temporal)
+                    .ok_or("temporal: no host:port in its address")?;
+                Some(route(&client, embedded.is_some(), &worker_proxy_name(), &upstream).await?)
+            }
+        };
         Ok((
             Routes {
                 client,
                 embedded,
                 proxied,
+                worker,
             },
             routed,
         ))
+    }
+
+    /// Where the target's worker reaches Temporal through its own proxy, if it does.
+    pub fn worker(&self) -> Option<&str> {
+        self.worker.as_deref()
     }
 
     /// Each proxied service with the address its clients use.
@@ -127,6 +145,9 @@ impl Routes {
     pub async fn stop(self) {
         for &service in self.proxied.keys() {
             let _ = clear(&self.client, &proxy_name(service)).await;
+        }
+        if self.worker.is_some() {
+            let _ = clear(&self.client, &worker_proxy_name()).await;
         }
         if let Some(p) = self.embedded {
             p.shutdown().await;
@@ -146,7 +167,7 @@ impl Routes {
                     .map_err(|e| format!("no runtime to reach the fault proxy: {e}"))?;
                 // A client of this runtime's own: pooled connections belong to one.
                 let client = ProxyClient::new(&base).map_err(|e| e.to_string())?;
-                runtime.block_on(strike(&client, &self.proxied, f))
+                runtime.block_on(strike(&client, &self.proxied, self.worker.is_some(), f))
             })
             .join()
             .unwrap_or_else(|_| Err("striking the fault panicked".into()))
@@ -171,13 +192,18 @@ impl Routes {
 async fn strike(
     client: &ProxyClient,
     proxied: &BTreeMap<ServiceKind, String>,
+    worker: bool,
     f: &FaultSpec,
 ) -> Result<(NetHeld, String), String> {
     let service = f.service.ok_or("a network fault names no service")?;
-    if !proxied.contains_key(&service) {
-        return Err(format!("{service} is not routed through the fault proxy"));
-    }
-    let proxy = proxy_name(service);
+    let proxy = match f.action {
+        FaultAction::StallWorker if worker => worker_proxy_name(),
+        FaultAction::StallWorker => {
+            return Err("the target's worker is not behind a fault proxy".into());
+        }
+        _ if proxied.contains_key(&service) => proxy_name(service),
+        _ => return Err(format!("{service} is not routed through the fault proxy")),
+    };
     let ms = |d: Option<Duration>| d.unwrap_or_default().as_millis() as u64;
     let both = |t: Toxic| vec![t.clone().on(Stream::Upstream), t.on(Stream::Downstream)];
     let toxics = match f.action {
@@ -201,7 +227,7 @@ async fn strike(
         FaultAction::ResetPeer => vec![Toxic::reset_peer(0)],
         FaultAction::Slice => vec![Toxic::slicer(16, 8, 1_000)],
         FaultAction::LimitData => vec![Toxic::limit_data(f.bytes.unwrap_or(1))],
-        FaultAction::Partition => both(Toxic::timeout(0)),
+        FaultAction::Partition | FaultAction::StallWorker => both(Toxic::timeout(0)),
         other => return Err(format!("{} is not a network fault", other.name())),
     };
     let mut added = Vec::new();
@@ -245,6 +271,32 @@ impl NetHeld {
             Err(errors.join("; "))
         }
     }
+}
+
+/// The address clients use for proxy `name` in front of `upstream`: created on the
+/// embedded proxy; found (and cleared) on an external one, whose listen address is the
+/// container's and whose port is published on loopback.
+async fn route(
+    client: &ProxyClient,
+    embedded: bool,
+    name: &str,
+    upstream: &str,
+) -> Result<String, String> {
+    let info = if embedded {
+        client.create(name, "127.0.0.1:0", upstream).await
+    } else {
+        client.get(name).await
+    }
+    .map_err(|e| e.to_string())?;
+    let port = info
+        .listen
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_string())
+        .ok_or_else(|| format!("{name}: listen address '{}'", info.listen))?;
+    if !embedded {
+        clear(client, name).await?;
+    }
+    Ok(format!("127.0.0.1:{port}"))
 }
 
 /// An external proxy as a run wants it: enabled, no toxics.

@@ -123,9 +123,50 @@ pub enum FaultAction {
     Partition,
     /// Through the fault proxy: connections refused, open ones closed.
     Down,
+    /// The target's Temporal worker cut off (a fault proxy in front of it alone): its
+    /// polls hang, tasks back up in the queue while submissions are still accepted.
+    StallWorker,
 }
 
 impl FaultAction {
+    /// Every action; the match makes a new one a compile error until it is listed.
+    pub const ALL: [FaultAction; 14] = {
+        const fn listed(a: FaultAction) -> FaultAction {
+            match a {
+                FaultAction::Kill
+                | FaultAction::Pause
+                | FaultAction::Restart
+                | FaultAction::ExhaustMemory
+                | FaultAction::ExhaustGpus
+                | FaultAction::Latency
+                | FaultAction::Bandwidth
+                | FaultAction::Timeout
+                | FaultAction::ResetPeer
+                | FaultAction::Slice
+                | FaultAction::LimitData
+                | FaultAction::Partition
+                | FaultAction::Down
+                | FaultAction::StallWorker => a,
+            }
+        }
+        [
+            listed(FaultAction::Kill),
+            listed(FaultAction::Pause),
+            listed(FaultAction::Restart),
+            listed(FaultAction::ExhaustMemory),
+            listed(FaultAction::ExhaustGpus),
+            listed(FaultAction::Latency),
+            listed(FaultAction::Bandwidth),
+            listed(FaultAction::Timeout),
+            listed(FaultAction::ResetPeer),
+            listed(FaultAction::Slice),
+            listed(FaultAction::LimitData),
+            listed(FaultAction::Partition),
+            listed(FaultAction::Down),
+            listed(FaultAction::StallWorker),
+        ]
+    };
+
     /// The environment's process fault that carries it out, if it is one.
     pub fn process(self) -> Option<ProcessFault> {
         match self {
@@ -148,6 +189,7 @@ impl FaultAction {
                 | Self::LimitData
                 | Self::Partition
                 | Self::Down
+                | Self::StallWorker
         )
     }
 
@@ -168,6 +210,7 @@ impl FaultAction {
         match self {
             Self::Kill | Self::Pause | Self::Restart => Some(&ServiceKind::ALL),
             Self::ExhaustMemory => Some(&[ServiceKind::Redis]),
+            Self::StallWorker => Some(&[ServiceKind::Temporal]),
             Self::ExhaustGpus => None,
             _ => Some(&ServiceKind::ALL),
         }
@@ -455,6 +498,22 @@ mod tests {
         spec(text)
             .check(Duration::from_secs(60), Some(&known))
             .expect_err("refused")
+    }
+
+    /// The results schema lists exactly the actions there are.
+    #[test]
+    fn the_results_schema_lists_every_action() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/results.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("JSON");
+        let listed: Vec<String> = schema["$defs"]["fault"]["properties"]["action"]["enum"]
+            .as_array()
+            .expect("the fault action enum")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let ours: Vec<String> = FaultAction::ALL.iter().map(|a| a.name()).collect();
+        assert_eq!(listed, ours);
     }
 
     #[test]

@@ -58,13 +58,17 @@ pub async fn fault_routes(
         .collect();
     services.sort();
     services.dedup();
-    if services.is_empty() {
+    let worker = scenarios
+        .iter()
+        .any(|(_, s)| crate::chaos::stalls_worker(&s.faults, s.chaos.as_ref()));
+    if services.is_empty() && !worker {
         return Ok(None);
     }
     Routes::start(
         config.run.fault_proxy.as_deref(),
         &config.services,
         &services,
+        worker,
     )
     .await
     .map(Some)
@@ -202,6 +206,10 @@ pub async fn run(
             .proxied()
             .iter()
             .map(|(s, addr)| format!("{s} via {addr}"))
+            .chain(
+                r.worker()
+                    .map(|addr| format!("the target's worker to temporal via {addr}")),
+            )
             .collect();
         out!(
             "network faults go through the fault proxy: {}; the other services directly",

@@ -203,7 +203,13 @@ impl Execution<'_> {
                 .collect(),
             health: health_of(&before.services),
         });
-        let started = Target::start(self.hub.clone(), self.target, self.gpu, self.run_id.clone());
+        let target_config = self.chaos.target_config(self.target);
+        let started = Target::start(
+            self.hub.clone(),
+            &target_config,
+            self.gpu,
+            self.run_id.clone(),
+        );
         let target = match started.await {
             Ok(t) => Arc::new(t),
             Err(e) => {

@@ -92,12 +92,15 @@ impl RequestResult {
             .and_then(|t| t.steps.iter().filter_map(|s| s.end_time).max())
     }
 
-    /// Whether it was in flight at some time between `from` and `to`: from its first
-    /// step (of its first attempt) to its last step's end.
+    /// Whether it was in flight at some time between `from` and `to`: from its
+    /// submission (its last step's end less its latency, or its first step if earlier)
+    /// to its last step's end. A request queued behind a stalled worker has no step yet.
     pub fn in_flight(&self, from: i64, to: i64) -> bool {
-        self.trace
-            .as_ref()
-            .is_some_and(|t| t.start_time <= to && self.finished_at().unwrap_or(to) >= from)
+        self.trace.as_ref().is_some_and(|t| {
+            let end = self.finished_at().unwrap_or(to);
+            let submitted = t.start_time.min(end - self.latency_ms as i64);
+            submitted <= to && end >= from
+        })
     }
 }
 

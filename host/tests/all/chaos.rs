@@ -269,6 +269,14 @@ fn the_chaos_suite_injects_every_declared_fault() {
         serde_json::from_str(&std::fs::read_to_string(&rebuilt_json).expect("rebuilt"))
             .expect("JSON");
     assert_eq!(rebuilt["scenarios"], report["scenarios"]);
+    // A stalled worker backs its requests up for the stall at least.
+    let stalled = scenarios
+        .iter()
+        .find(|s| s["id"] == "chaos-temporal-worker-stall")
+        .expect("the worker stall scenario");
+    for r in stalled["requests"].as_array().expect("requests") {
+        assert!(r["latency_ms"].as_u64() >= Some(2000), "{r:#}");
+    }
     let cases = junit_cases(&junit);
     let fault_cases: Vec<&Value> = cases
         .iter()
@@ -512,8 +520,11 @@ fn the_compose_stack_has_toxiproxy_in_front_of_every_service() {
         &std::fs::read_to_string(root.join("docs/compose/toxiproxy.json")).expect("toxiproxy.json"),
     )
     .expect("JSON");
-    for service in aura_services::ServiceKind::ALL {
-        let name = aura_host::chaos::proxy_name(service);
+    let names = aura_services::ServiceKind::ALL
+        .map(aura_host::chaos::proxy_name)
+        .into_iter()
+        .chain([aura_host::chaos::worker_proxy_name()]);
+    for name in names {
         let p = proxies
             .iter()
             .find(|p| p["name"] == name.as_str())
@@ -533,7 +544,7 @@ fn the_compose_stack_has_toxiproxy_in_front_of_every_service() {
             compose.contains(&format!("\n  {host}:\n")),
             "{name}: upstream {upstream} is no service of the stack"
         );
-        if service == aura_services::ServiceKind::Kafka {
+        if name == aura_host::chaos::proxy_name(aura_services::ServiceKind::Kafka) {
             assert!(
                 compose.contains(&format!("PROXIED://localhost:{port}")),
                 "Kafka must advertise a listener at the proxy's port {port}"
