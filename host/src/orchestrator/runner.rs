@@ -158,23 +158,29 @@ impl Runner<'_> {
         match self.driver.decision(&r.request_id, wait).await {
             Ok(DecisionState::Decided { decision }) => Ok(*decision),
             Ok(DecisionState::Pending) => {
-                // Where it is stuck names the service that holds it.
-                let stuck = self
-                    .driver
-                    .trace(&r.request_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|t| t.current_step)
-                    .and_then(|s| aura_contract::Step::parse(&s));
+                // Where it is stuck names the service that holds it; between steps,
+                // the last one it finished says how far it got.
+                let trace = self.driver.trace(&r.request_id).await.ok().flatten();
+                let stuck = trace
+                    .as_ref()
+                    .and_then(|t| t.current_step.as_deref())
+                    .and_then(aura_contract::Step::parse);
                 let (service, step) = failing_service(stuck);
                 let within = format!(
                     "no decision within the scenario's {}",
                     humantime::format_duration(scenario.max_execution_time)
                 );
-                let error = match stuck {
-                    Some(_) => format!("{within}; still in {step}, on {service}"),
-                    None => within,
+                let after = trace.as_ref().and_then(|t| {
+                    t.steps
+                        .iter()
+                        .filter(|s| s.end_time.is_some())
+                        .max_by_key(|s| s.end_time)
+                        .map(|s| s.step_name.clone())
+                });
+                let error = match (stuck, after) {
+                    (Some(_), _) => format!("{within}; still in {step}, on {service}"),
+                    (None, Some(last)) => format!("{within}; between steps, after {last}"),
+                    (None, None) => format!("{within}; no step started"),
                 };
                 Err(fail(&service, &step, error, true))
             }

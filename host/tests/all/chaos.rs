@@ -354,11 +354,17 @@ fn a_server_held_down_past_the_deadline_ends_the_run_on_time_naming_it() {
             let s = &report["scenarios"][0];
             let requests = s["requests"].as_array().expect("requests");
             assert_eq!(requests.len(), 2, "{id}: every request reported: {s:#}");
+            // The request says where it is stuck (the step and its service, or how far
+            // it got between steps); the fault's line names the service either way.
             assert!(
-                requests
-                    .iter()
-                    .any(|r| r["error"].as_str().is_some_and(|e| e.contains(named))),
+                requests.iter().all(|r| r["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(named) || e.contains("between steps"))),
                 "{id}: {named} not named: {requests:#?}"
+            );
+            assert!(
+                out.contains(&format!("fault {action} {named} at the start")),
+                "{id}: {out}"
             );
             assert!(s["faults"][0]["healed_at"].is_i64(), "{id}: {s:#}");
             let after = report["health_after"].as_array().expect("health after");
