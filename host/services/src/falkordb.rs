@@ -165,12 +165,12 @@ impl GraphStore for FalkorGraph {
             return self.query_here(cypher).await;
         };
         let this = self.clone();
-        home.spawn(async move { this.query_here(cypher).await })
-            .await
-            .map_err(|e| {
-                self.endpoint
-                    .error(Failure::Connect(format!("graph query task: {e}")))
-            })?
+        // Ended with its caller (a step's timeout, a cancelled run), as it was inline.
+        let task = AbortOnDrop(home.spawn(async move { this.query_here(cypher).await }));
+        task.wait().await.map_err(|e| {
+            self.endpoint
+                .error(Failure::Connect(format!("graph query task: {e}")))
+        })?
     }
 
     fn for_run(&self, run_id: &str) -> Option<Arc<dyn GraphStore>> {
@@ -193,6 +193,21 @@ impl GraphStore for FalkorGraph {
         .with("backend", "falkordb")
         .with("database", self.database.clone())
         .with("node_count", nodes))
+    }
+}
+
+/// A spawned task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn wait(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

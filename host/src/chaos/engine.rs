@@ -82,6 +82,9 @@ impl Chaos {
         let devices = Arc::new(devices);
         let unfired = CancellationToken::new();
         let heal_now = CancellationToken::new();
+        // Dropped mid-arm (the run stopped while a start fault struck), every task is
+        // told: unfired ones give up, struck ones heal at once.
+        let give_up = (unfired.clone().drop_guard(), heal_now.clone().drop_guard());
         let started = Instant::now();
         let mut slots = Vec::new();
         let mut handles = Vec::new();
@@ -90,6 +93,7 @@ impl Chaos {
             let (tx, rx) = oneshot::channel();
             let slot = Arc::new(Slot {
                 spec: spec.clone(),
+                tag: format!("{namespace}-{index}"),
                 trigger: spec.trigger(),
                 env: self.env.clone(),
                 routes: self.routes.clone(),
@@ -138,6 +142,9 @@ impl Chaos {
         }
         // A dropped sender is a task that ended: nothing more to wait for.
         futures::future::join_all(at_start).await;
+        let (unfired_guard, heal_guard) = give_up;
+        unfired_guard.disarm();
+        heal_guard.disarm();
         let slots = Arc::new(slots);
         let hook = slots
             .iter()
@@ -173,6 +180,8 @@ impl Chaos {
 /// One declared fault and what has fired it.
 struct Slot {
     spec: FaultSpec,
+    /// What names its toxics: `<namespace>-<index>`.
+    tag: String,
     trigger: Trigger,
     env: Arc<EnvConfig>,
     routes: Option<Arc<Routes>>,
@@ -233,12 +242,13 @@ impl Slot {
             (None, _) if self.spec.action.network() => Some(match &self.routes {
                 Some(r) => {
                     let at = now();
-                    r.strike_now(&self.spec).map(|(held, said)| Strike {
-                        at,
-                        pid: None,
-                        detail: Some(said),
-                        effect: InEffect::Network(held),
-                    })
+                    r.strike_now(&self.spec, &self.tag)
+                        .map(|(held, said)| Strike {
+                            at,
+                            pid: None,
+                            detail: Some(said),
+                            effect: InEffect::Network(held),
+                        })
                 }
                 None => Err(format!("no fault proxy in front of {}", self.spec.target())),
             }),
@@ -452,6 +462,8 @@ impl Armed {
     /// record, ended.
     pub async fn settle(mut self, deadline: Instant) -> Vec<FaultRecord> {
         self.unfired.cancel();
+        // Dropped while waiting (the run stopped), what still holds heals at once.
+        let heal_if_dropped = self.heal_now.clone().drop_guard();
         let (armed, handles): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.handles).into_iter().unzip();
         let mut all = std::pin::pin!(futures::future::join_all(handles));
@@ -462,6 +474,7 @@ impl Armed {
                 all.await
             }
         };
+        heal_if_dropped.disarm();
         armed
             .into_iter()
             .zip(ended)

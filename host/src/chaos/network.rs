@@ -114,9 +114,14 @@ impl Routes {
         let worker = match worker {
             false => None,
             true => {
-                let upstream = config
-                    .endpoint(ServiceKind::Temporal)
-                    .ok_or("temporal: no host:port in its address")?;
+                // Behind the Temporal proxy too when there is one, so Temporal's own
+                // network faults still reach the worker.
+                let upstream = match proxied.get(&ServiceKind::Temporal) {
+                    Some(addr) => addr.clone(),
+                    None => config
+                        .endpoint(ServiceKind::Temporal)
+                        .ok_or("temporal: no host:port in its address")?,
+                };
                 Some(route(&client, embedded.is_some(), &worker_proxy_name(), &upstream).await?)
             }
         };
@@ -157,21 +162,35 @@ impl Routes {
     /// Strikes a network fault now, in the caller's thread (the proxy is told on a
     /// thread of its own, so a step that fires it goes on only once it is in effect);
     /// says what it did.
-    pub fn strike_now(&self, f: &FaultSpec) -> Result<(NetHeld, String), String> {
+    pub fn strike_now(&self, f: &FaultSpec, tag: &str) -> Result<(NetHeld, String), String> {
         let base = self.client.base().to_string();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| format!("no runtime to reach the fault proxy: {e}"))?;
-                // A client of this runtime's own: pooled connections belong to one.
-                let client = ProxyClient::new(&base).map_err(|e| e.to_string())?;
-                runtime.block_on(strike(&client, &self.proxied, self.worker.is_some(), f))
+        let strike = || {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| format!("no runtime to reach the fault proxy: {e}"))?;
+                    // A client of this runtime's own: pooled connections belong to one.
+                    let client = ProxyClient::new(&base).map_err(|e| e.to_string())?;
+                    runtime.block_on(strike(
+                        &client,
+                        &self.proxied,
+                        self.worker.is_some(),
+                        f,
+                        tag,
+                    ))
+                })
+                .join()
+                .unwrap_or_else(|_| Err("striking the fault panicked".into()))
             })
-            .join()
-            .unwrap_or_else(|_| Err("striking the fault panicked".into()))
-        })
+        };
+        // On a multi-threaded runtime the blocked worker hands its tasks (the embedded
+        // proxy's among them) to the others; a step's thread just waits.
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(strike),
+            _ => strike(),
+        }
     }
 
     /// Heals a network fault.
@@ -194,6 +213,7 @@ async fn strike(
     proxied: &BTreeMap<ServiceKind, String>,
     worker: bool,
     f: &FaultSpec,
+    tag: &str,
 ) -> Result<(NetHeld, String), String> {
     let service = f.service.ok_or("a network fault names no service")?;
     let proxy = match f.action {
@@ -232,6 +252,8 @@ async fn strike(
     };
     let mut added = Vec::new();
     for t in toxics {
+        // Named for the fault, so overlapping faults on one service do not collide.
+        let t = t.clone().named(format!("{tag}-{}", t.stream.name()));
         match client.add_toxic(&proxy, &t).await {
             Ok(t) => added.push(t.name),
             Err(e) => {

@@ -139,12 +139,29 @@ impl RandomFaults {
         &self,
         max_execution_time: Duration,
         requests: Option<u32>,
+        required: &[ServiceKind],
     ) -> Result<(), (&'static str, String)> {
         if self.faults == 0 || self.faults > MAX_DRAWN {
             return Err(("faults", format!("draws 1 to {MAX_DRAWN} faults")));
         }
         if self.actions.is_empty() {
             return Err(("actions", "names no action to draw".into()));
+        }
+        // Every action must find a service to strike, or the draw would quietly skip it.
+        let pool = if self.services.is_empty() {
+            required
+        } else {
+            &self.services
+        };
+        for a in &self.actions {
+            if let Some(allowed) = a.services()
+                && !pool.iter().any(|s| allowed.contains(s))
+            {
+                return Err((
+                    "actions",
+                    format!("{} strikes none of the services it may draw", a.name()),
+                ));
+            }
         }
         if self.latency[0].is_zero() || self.latency[1] > super::spec::MAX_LATENCY {
             return Err(("latency", "more than zero and at most 60s".into()));
@@ -216,19 +233,30 @@ mod tests {
         let mut t = table();
         t.start = [Duration::from_secs(3), Duration::from_secs(1)];
         assert_eq!(
-            t.check(Duration::from_secs(60), None).map_err(|e| e.0),
+            t.check(Duration::from_secs(60), None, &ServiceKind::ALL)
+                .map_err(|e| e.0),
             Err("start")
         );
         let mut t = table();
         t.faults = 0;
         assert_eq!(
-            t.check(Duration::from_secs(60), None).map_err(|e| e.0),
+            t.check(Duration::from_secs(60), None, &ServiceKind::ALL)
+                .map_err(|e| e.0),
             Err("faults")
         );
         let t = table();
         assert_eq!(
-            t.check(Duration::from_secs(4), None).map_err(|e| e.0),
+            t.check(Duration::from_secs(4), None, &ServiceKind::ALL)
+                .map_err(|e| e.0),
             Err("start")
+        );
+        let mut t = table();
+        t.actions = vec![FaultAction::ExhaustMemory];
+        t.services = vec![ServiceKind::Graph];
+        assert_eq!(
+            t.check(Duration::from_secs(60), None, &ServiceKind::ALL)
+                .map_err(|e| e.0),
+            Err("actions")
         );
     }
 }

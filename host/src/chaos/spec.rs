@@ -377,8 +377,8 @@ impl FaultSpec {
         }
         self.check_network()?;
         match &self.expect {
-            Some(Expectation::Recovered { within }) if within.is_zero() => {
-                return Err(("expect", "recovery within no time cannot hold".into()));
+            Some(Expectation::Recovered { within }) if within.is_zero() || *within > MAX_HOLD => {
+                return Err(("expect", "`within` is more than zero and at most 1h".into()));
             }
             Some(Expectation::Degraded { .. } | Expectation::FailedCleanly) => {
                 return Err((

@@ -45,7 +45,7 @@ pub async fn checks(
                 .map(|f| format!("{} {} {}", f.action, f.service, f.trigger))
                 .collect();
             let last = requests.iter().filter_map(RequestResult::finished_at).max();
-            let bound = healed.map(|h| h + within.as_millis() as i64);
+            let bound = healed.map(|h| h.saturating_add(within.as_millis() as i64));
             let late = matches!((last, bound), (Some(l), Some(b)) if l > b);
             let expected = format!(
                 "every request decided, the last within {} of the last heal{} under {}",
@@ -163,7 +163,7 @@ pub fn per_fault(
                 .iter()
                 .filter(|r| r.in_flight(from, healed))
                 .collect();
-            let bound = healed + within.as_millis() as i64;
+            let bound = healed.saturating_add(within.as_millis() as i64);
             let late: Vec<String> = hit
                 .iter()
                 .filter(|r| r.decision.is_none() || r.finished_at().is_some_and(|f| f > bound))
@@ -178,12 +178,18 @@ pub fn per_fault(
                 time(bound),
                 humantime::format_duration(*within)
             );
-            let actual = if late.is_empty() {
-                "all decided in time".to_string()
-            } else {
-                format!("not: {}", late.join("; "))
+            let actual = match (hit.is_empty(), late.is_empty()) {
+                // An expectation about no request would pass whatever happened.
+                (true, _) => "no request was in flight while it held".to_string(),
+                (false, true) => "all decided in time".to_string(),
+                (false, false) => format!("not: {}", late.join("; ")),
             };
-            Some(check(&name, expected, actual, late.is_empty()))
+            Some(check(
+                &name,
+                expected,
+                actual,
+                !hit.is_empty() && late.is_empty(),
+            ))
         })
         .collect()
 }

@@ -327,11 +327,13 @@ impl Scenario {
             }
         }
         match &self.expect {
-            Some(Expectation::Recovered { within }) if within.is_zero() => {
+            Some(Expectation::Recovered { within })
+                if within.is_zero() || *within > crate::environment::fault::MAX_HOLD =>
+            {
                 return bad(
                     "expect.within".into(),
                     "within",
-                    "recovery within no time cannot hold".into(),
+                    "more than zero and at most 1h".into(),
                 );
             }
             Some(Expectation::Degraded { allowed }) if allowed.is_empty() => {
@@ -344,8 +346,11 @@ impl Scenario {
             _ => {}
         }
         if let Some(c) = &self.chaos
-            && let Err((field, reason)) =
-                c.check(self.max_execution_time, known.map(|k| k.len() as u32))
+            && let Err((field, reason)) = c.check(
+                self.max_execution_time,
+                known.map(|k| k.len() as u32),
+                &self.required_services,
+            )
         {
             return bad(format!("chaos.{field}"), field, reason);
         }

@@ -96,6 +96,10 @@ impl RequestResult {
     /// submission (its last step's end less its latency, or its first step if earlier)
     /// to its last step's end. A request queued behind a stalled worker has no step yet.
     pub fn in_flight(&self, from: i64, to: i64) -> bool {
+        // Never decided: it was waiting through every window of its scenario.
+        if self.decision.is_none() {
+            return true;
+        }
         self.trace.as_ref().is_some_and(|t| {
             let end = self.finished_at().unwrap_or(to);
             let submitted = t.start_time.min(end - self.latency_ms as i64);
