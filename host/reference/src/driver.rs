@@ -70,6 +70,14 @@ impl InProcess {
     }
 
     /// In the namespace of `run`.
+    /// The same target, in another run's namespace.
+    pub fn elsewhere(&self, run: RunId) -> Self {
+        Self {
+            target: self.target.clone(),
+            run,
+        }
+    }
+
     pub fn in_run(target: Arc<Target>, run: RunId) -> Self {
         Self { target, run }
     }

@@ -384,9 +384,13 @@ impl Execution<'_> {
         let deadline = started
             .checked_add(s.max_execution_time)
             .unwrap_or_else(|| started + std::time::Duration::from_secs(365 * 86_400));
+        // The probes run in a namespace of their own, so they leave nothing (a topic,
+        // a context entry) for the faults to act on in the scenario's.
+        let probe_ns = RunId::parse(&format!("{ns}-p")).unwrap_or_else(|_| ns.clone());
+        let prober = driver.elsewhere(probe_ns.clone());
         let mut steady = Vec::new();
         if !specs.is_empty() {
-            steady.push(steady::probe(&self.hub, driver, s, "before", deadline).await);
+            steady.push(steady::probe(&self.hub, &prober, s, "before", deadline).await);
         }
         let faults = self
             .chaos
@@ -420,7 +424,10 @@ impl Execution<'_> {
         // The faults heal before the validators look at the stores.
         let faults = faults.settle(deadline.into()).await;
         if !faults.is_empty() {
-            steady.push(steady::probe(&self.hub, driver, s, "after", deadline).await);
+            steady.push(steady::probe(&self.hub, &prober, s, "after", deadline).await);
+            if probe_ns != *ns {
+                namespace::remove(&self.hub, &RunNamespace::new(probe_ns)).await;
+            }
         }
         result.invariants.extend(steady);
         if s.invariants.contains(&Invariant::NoLeakedLeases) {
