@@ -17,3 +17,6 @@ pub use engine::{Armed, Chaos, Journal, Scope};
 pub use network::{Routes, proxied, proxy_name, stalls_worker, worker_proxy_name};
 pub use schedule::RandomFaults;
 pub use spec::{Expectation, FaultAction, FaultSpec, Trigger};
+
+/// The longest a fault may hold, or a recovery be waited for.
+pub use crate::environment::fault::MAX_HOLD;

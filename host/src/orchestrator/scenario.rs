@@ -328,7 +328,7 @@ impl Scenario {
         }
         match &self.expect {
             Some(Expectation::Recovered { within })
-                if within.is_zero() || *within > crate::environment::fault::MAX_HOLD =>
+                if within.is_zero() || *within > crate::chaos::MAX_HOLD =>
             {
                 return bad(
                     "expect.within".into(),
