@@ -443,6 +443,7 @@ impl Execution<'_> {
             result.invariants.extend(checks.await);
         }
         let mut passed = result.passed() && faults.iter().all(|f| f.held());
+        let mut validated = Vec::new();
         if result.abort.is_none() {
             let ids: Vec<String> = match &self.options.existing {
                 Some(e) => e.request_ids.clone(),
@@ -470,18 +471,22 @@ impl Execution<'_> {
                     until,
                 )
                 .await;
-                let ok = r.passed;
                 recorder.record(RunEvent::ValidatorFinished {
                     scenario: s.id.clone(),
-                    result: r,
+                    result: r.clone(),
                 });
-                ok
+                r
             });
-            passed &= futures::future::join_all(validations)
-                .await
-                .into_iter()
-                .all(|ok| ok);
+            validated = futures::future::join_all(validations).await;
+            passed &= validated.iter().all(|r| r.passed);
         }
+        let thresholds: Vec<_> = s
+            .thresholds()
+            .iter()
+            .map(|t| t.check(&result.requests, &validated))
+            .collect();
+        passed &= thresholds.iter().all(|c| c.passed);
+        result.invariants.extend(thresholds);
         recorder.record(RunEvent::ScenarioFinished {
             scenario: s.id.clone(),
             elapsed_ms: started.elapsed().as_millis() as u64,

@@ -13,6 +13,7 @@ pub mod runner;
 pub mod scenario;
 mod steady;
 pub mod suite;
+pub mod thresholds;
 
 pub use execute::{Execution, RunError, RunOptions};
 pub use plan::{PlanError, stages, time_bound};

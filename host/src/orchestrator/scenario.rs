@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::thresholds::Threshold;
 use crate::chaos::{Expectation, FaultSpec, RandomFaults};
 use aura_contract::{Step, check_request_id};
 use aura_reference::request::{DenialClass, GpuAllocationRequest, Outcome};
@@ -58,6 +59,9 @@ pub struct Scenario {
     /// What must hold of the requests under the faults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
+    /// Per metric, the expressions that must hold (k6's form: `p(95) < 2s`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub thresholds: BTreeMap<String, Vec<String>>,
     /// Scenario ids that must run (and pass) first.
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -191,6 +195,14 @@ pub enum ScenarioError {
 }
 
 impl Scenario {
+    /// Its thresholds, parsed (a scenario that loaded has only valid ones).
+    pub fn thresholds(&self) -> Vec<Threshold> {
+        self.thresholds
+            .iter()
+            .flat_map(|(m, es)| es.iter().filter_map(|e| Threshold::parse(m, e).ok()))
+            .collect()
+    }
+
     /// The scenario `run --request` runs: no requests of its own; its validators check
     /// requests an earlier run decided.
     pub fn existing(namespace: &str) -> Scenario {
@@ -211,6 +223,7 @@ impl Scenario {
             faults: Vec::new(),
             chaos: None,
             expect: None,
+            thresholds: BTreeMap::new(),
             depends_on: Vec::new(),
         }
     }
@@ -353,6 +366,13 @@ impl Scenario {
             )
         {
             return bad(format!("chaos.{field}"), field, reason);
+        }
+        for (metric, expressions) in &self.thresholds {
+            for e in expressions {
+                if let Err(reason) = Threshold::parse(metric, e) {
+                    return bad(format!("thresholds.{metric}"), e, reason);
+                }
+            }
         }
         let plugins = self
             .validation_rules

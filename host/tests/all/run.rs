@@ -759,3 +759,47 @@ fn soak_runs_rounds_until_its_time_is_up_and_fails_with_a_failed_round() {
         text(&out)
     );
 }
+
+/// A threshold that holds passes; one that breaks exits 1 naming the metric, the limit
+/// and the measured value; a typo in one is refused before anything runs.
+#[test]
+fn thresholds_decide_the_exit_code_and_name_what_they_measured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::queue_config(dir.path(), "");
+    let smoke = std::fs::read_to_string(
+        common::workspace_root().join("scenarios/smoke/single_approval.toml"),
+    )
+    .expect("smoke");
+    let with = |name: &str, thresholds: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, format!("{smoke}\n[thresholds]\n{thresholds}\n")).expect("write");
+        let (out, _) = run_within(
+            aura_with(&config)
+                .args(["run", "-q", "--scenario"])
+                .arg(&path),
+            LONG,
+        );
+        out
+    };
+    let held = with(
+        "held",
+        "\"request_latency\" = [\"p(95) < 1m\"]\n\"errors\" = [\"rate < 0.01\"]\n\"validation_failures\" = [\"count == 0\"]",
+    );
+    assert_eq!(held.status.code(), Some(0), "{}", text(&held));
+    let broken = with("broken", "\"request_latency\" = [\"p(95) < 1ms\"]");
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        stdout.contains(
+            "FAIL invariant threshold request_latency p(95) < 1ms: expected p(95) < 1ms, actual "
+        ),
+        "{stdout}"
+    );
+    let typo = with("typo", "\"request_latncy\" = [\"p(95) < 1s\"]");
+    assert_eq!(typo.status.code(), Some(2), "{}", text(&typo));
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("thresholds.request_latncy"),
+        "{}",
+        text(&typo)
+    );
+}

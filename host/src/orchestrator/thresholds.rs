@@ -1,0 +1,336 @@
+//! `[thresholds]`, written the way k6 users write them: a table from a metric to a list
+//! of expressions (`"request_latency" = ["p(95) < 2s"]`). Each expression is parsed when
+//! the scenario loads (a typo is refused before anything runs) and checked once the
+//! scenario has finished; a threshold that does not hold fails the scenario, naming the
+//! metric, the limit and the measured value.
+
+use std::time::Duration;
+
+use aura_contract::Step;
+
+use crate::report::{Check, RequestResult, RequestStatus, ValidatorResult};
+
+/// What a threshold measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metric {
+    /// Submission to decision of each decided request.
+    RequestLatency,
+    /// Each run of one step, from its trace.
+    Step(Step),
+    /// Requests that failed, out of all.
+    Errors,
+    /// Failed validator checks (and validators that gave no result).
+    ValidationFailures,
+}
+
+/// How a metric's values are summed up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Aggregate {
+    Percentile(f64),
+    Avg,
+    Min,
+    Max,
+    Rate,
+    Count,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+/// One expression of one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub metric_name: String,
+    pub metric: Metric,
+    pub text: String,
+    pub aggregate: Aggregate,
+    pub op: Op,
+    /// Milliseconds for latencies, a plain number for rates and counts.
+    pub limit: f64,
+}
+
+const METRICS: &str = "request_latency, step.<step>, errors, validation_failures";
+
+fn metric(name: &str) -> Result<Metric, String> {
+    match name {
+        "request_latency" => Ok(Metric::RequestLatency),
+        "errors" => Ok(Metric::Errors),
+        "validation_failures" => Ok(Metric::ValidationFailures),
+        _ => match name.strip_prefix("step.") {
+            Some(step) => Step::parse(step).map(Metric::Step).ok_or_else(|| {
+                format!(
+                    "unknown step '{step}' (steps: {})",
+                    Step::names().join(", ")
+                )
+            }),
+            None => Err(format!("unknown metric (metrics: {METRICS})")),
+        },
+    }
+}
+
+fn aggregate(text: &str) -> Result<Aggregate, String> {
+    match text {
+        "avg" => Ok(Aggregate::Avg),
+        "min" => Ok(Aggregate::Min),
+        "max" => Ok(Aggregate::Max),
+        "med" => Ok(Aggregate::Percentile(50.0)),
+        "rate" => Ok(Aggregate::Rate),
+        "count" => Ok(Aggregate::Count),
+        _ => {
+            let p = text
+                .strip_prefix("p(")
+                .and_then(|t| t.strip_suffix(')'))
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| {
+                    format!("'{text}': expected p(0..100), avg, min, max, med, rate or count")
+                })?;
+            Ok(Aggregate::Percentile(p))
+        }
+    }
+}
+
+fn op(text: &str) -> Result<Op, String> {
+    Ok(match text {
+        "<" => Op::Lt,
+        "<=" => Op::Le,
+        ">" => Op::Gt,
+        ">=" => Op::Ge,
+        "==" => Op::Eq,
+        "!=" => Op::Ne,
+        _ => return Err(format!("'{text}': expected <, <=, >, >=, == or !=")),
+    })
+}
+
+impl Threshold {
+    /// `expression` of `metric_name`, as `<aggregate> <op> <value>`.
+    pub fn parse(metric_name: &str, expression: &str) -> Result<Threshold, String> {
+        let metric = metric(metric_name)?;
+        let parts: Vec<&str> = expression.split_whitespace().collect();
+        let [agg, cmp, value] = parts[..] else {
+            return Err(format!(
+                "'{expression}': expected `<aggregate> <op> <value>`, e.g. `p(95) < 2s`"
+            ));
+        };
+        let aggregate = aggregate(agg)?;
+        let latency = matches!(metric, Metric::RequestLatency | Metric::Step(_));
+        let fits = match aggregate {
+            Aggregate::Rate => metric == Metric::Errors,
+            Aggregate::Count => metric != Metric::RequestLatency && !latency,
+            _ => latency,
+        };
+        if !fits {
+            return Err(format!("'{agg}' does not apply to {metric_name}"));
+        }
+        let limit = if latency {
+            humantime::parse_duration(value)
+                .map_err(|e| format!("'{value}': a duration such as 2s or 500ms ({e})"))?
+                .as_secs_f64()
+                * 1000.0
+        } else {
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| format!("'{value}': a number, 0 or more"))?
+        };
+        Ok(Threshold {
+            metric_name: metric_name.to_string(),
+            metric,
+            text: expression.to_string(),
+            aggregate,
+            op: op(cmp)?,
+            limit,
+        })
+    }
+
+    /// Checks the threshold against a finished scenario.
+    pub fn check(&self, requests: &[RequestResult], validators: &[ValidatorResult]) -> Check {
+        let name = format!("threshold {} {}", self.metric_name, self.text);
+        let measured = self.measure(requests, validators);
+        let latency = matches!(self.metric, Metric::RequestLatency | Metric::Step(_));
+        let shown = |v: f64| {
+            if latency {
+                humantime::format_duration(Duration::from_millis(v.round() as u64)).to_string()
+            } else {
+                format!("{v}")
+            }
+        };
+        let (actual, passed) = match measured {
+            None => ("no value: nothing was measured".to_string(), false),
+            Some(v) => {
+                let held = match self.op {
+                    Op::Lt => v < self.limit,
+                    Op::Le => v <= self.limit,
+                    Op::Gt => v > self.limit,
+                    Op::Ge => v >= self.limit,
+                    Op::Eq => v == self.limit,
+                    Op::Ne => v != self.limit,
+                };
+                (shown(v), held)
+            }
+        };
+        let mut c = Check::new(name, self.text.clone(), actual);
+        c.passed = passed;
+        c
+    }
+
+    fn measure(&self, requests: &[RequestResult], validators: &[ValidatorResult]) -> Option<f64> {
+        match (&self.metric, self.aggregate) {
+            (Metric::Errors, Aggregate::Rate) => {
+                let failed = requests
+                    .iter()
+                    .filter(|r| r.status == RequestStatus::Failed)
+                    .count();
+                (!requests.is_empty()).then(|| failed as f64 / requests.len() as f64)
+            }
+            (Metric::Errors, _) => Some(
+                requests
+                    .iter()
+                    .filter(|r| r.status == RequestStatus::Failed)
+                    .count() as f64,
+            ),
+            (Metric::ValidationFailures, _) => Some(
+                validators
+                    .iter()
+                    .map(|v| {
+                        let failed = v.checks.iter().filter(|c| !c.passed).count();
+                        failed + usize::from(v.error.is_some())
+                    })
+                    .sum::<usize>() as f64,
+            ),
+            (Metric::RequestLatency, agg) => summary(
+                requests
+                    .iter()
+                    .filter(|r| r.decision.is_some())
+                    .map(|r| r.latency_ms as f64)
+                    .collect(),
+                agg,
+            ),
+            (Metric::Step(step), agg) => summary(
+                requests
+                    .iter()
+                    .filter_map(|r| r.trace.as_ref())
+                    .flat_map(|t| &t.steps)
+                    .filter(|s| s.step_name == step.name())
+                    .filter_map(|s| Some((s.end_time? - s.start_time) as f64))
+                    .collect(),
+                agg,
+            ),
+        }
+    }
+}
+
+/// The aggregate of latencies (nearest-rank percentiles); `None` for no value.
+fn summary(mut values: Vec<f64>, agg: Aggregate) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match agg {
+        Aggregate::Percentile(p) => {
+            let rank = ((p / 100.0) * n as f64).ceil().max(1.0) as usize;
+            values.get(rank.min(n) - 1).copied()
+        }
+        Aggregate::Avg => Some(values.iter().sum::<f64>() / n as f64),
+        Aggregate::Min => values.first().copied(),
+        Aggregate::Max => values.last().copied(),
+        Aggregate::Rate | Aggregate::Count => Some(n as f64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(id: &str, ms: u64, status: RequestStatus, decided: bool) -> RequestResult {
+        let decision = decided.then(|| {
+            serde_json::from_value(serde_json::json!({
+                "run_id": "r", "request_id": id, "workflow_id": "w", "outcome": "approved",
+                "denial": null, "votes": [], "quorum": true, "approve_weight": 1.0,
+                "deny_weight": 0.0, "devices": [], "decided_at": 0,
+                "request": {"request_id": id, "team": "t", "gpu_count": 1, "memory_gb": 1,
+                            "priority": 5, "duration_minutes": 1}
+            }))
+            .expect("a decision")
+        });
+        RequestResult {
+            request_id: id.into(),
+            status,
+            decision,
+            error: None,
+            latency_ms: ms,
+            attempts: 1,
+            checks: Vec::new(),
+            trace: None,
+        }
+    }
+
+    #[test]
+    fn expressions_parse_the_k6_way_and_typos_are_refused() {
+        let t = Threshold::parse("request_latency", "p(95) < 2s").expect("parses");
+        assert_eq!(t.aggregate, Aggregate::Percentile(95.0));
+        assert_eq!(t.limit, 2000.0);
+        assert!(Threshold::parse("step.persist_decision", "max <= 50ms").is_ok());
+        assert!(Threshold::parse("errors", "rate < 0.01").is_ok());
+        assert!(Threshold::parse("validation_failures", "count == 0").is_ok());
+        for (metric, expr, why) in [
+            ("request_latncy", "p(95) < 2s", "unknown metric"),
+            ("step.persist", "p(95) < 2s", "unknown step"),
+            (
+                "request_latency",
+                "p(95) < 2 s",
+                "expected `<aggregate> <op> <value>`",
+            ),
+            ("request_latency", "p(101) < 2s", "p(0..100)"),
+            ("request_latency", "p(95) =< 2s", "expected <, <="),
+            ("request_latency", "rate < 0.1", "does not apply"),
+            ("errors", "rate < -1", "a number, 0 or more"),
+            ("request_latency", "p(95) < fast", "a duration"),
+        ] {
+            let e = Threshold::parse(metric, expr).expect_err(expr);
+            assert!(e.contains(why), "{metric} {expr}: {e}");
+        }
+    }
+
+    #[test]
+    fn thresholds_name_the_measured_value_and_fail_when_nothing_was_measured() {
+        let rs: Vec<RequestResult> = (1..=100)
+            .map(|i| request(&format!("q{i}"), i * 10, RequestStatus::Passed, true))
+            .chain([request("bad", 0, RequestStatus::Failed, false)])
+            .collect();
+        let p95 = Threshold::parse("request_latency", "p(95) < 900ms").expect("t");
+        let c = p95.check(&rs, &[]);
+        assert!(!c.passed);
+        assert_eq!(c.actual, "950ms");
+        assert!(
+            Threshold::parse("request_latency", "p(95) <= 950ms")
+                .expect("t")
+                .check(&rs, &[])
+                .passed
+        );
+        let errors = Threshold::parse("errors", "rate < 0.01").expect("t");
+        let c = errors.check(&rs, &[]);
+        assert!(c.passed, "1 of 101 failed: {c:?}");
+        assert!(
+            !Threshold::parse("errors", "count == 0")
+                .expect("t")
+                .check(&rs, &[])
+                .passed
+        );
+        let step = Threshold::parse("step.persist_decision", "p(99) < 1s").expect("t");
+        let c = step.check(&rs, &[]);
+        assert!(
+            !c.passed && c.actual.contains("nothing was measured"),
+            "{c:?}"
+        );
+    }
+}
