@@ -5,6 +5,7 @@
 
 use super::leases;
 use crate::chaos::{Expectation, FaultSpec};
+use crate::report::model::time;
 use crate::report::{Check, FaultRecord, RequestResult, RequestStatus};
 use aura_contract::names;
 use aura_services::ServiceHub;
@@ -14,12 +15,6 @@ fn check(name: &str, expected: String, actual: String, passed: bool) -> Check {
     let mut c = Check::new(name, expected, actual);
     c.passed = passed;
     c
-}
-
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%H:%M:%S%.3f").to_string())
-        .unwrap_or_else(|| ms.to_string())
 }
 
 pub async fn checks(

@@ -228,16 +228,18 @@ impl std::fmt::Display for Observed {
     }
 }
 
+/// A moment (ms since the epoch) as reports show it: `12:00:01.250` (UTC).
+pub fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
 impl FaultRecord {
     /// `kill redis when council_vote starts: injected 12:00:01.250 (hit chaos-1
     /// council_vote), healed after 3.02 s` and what went wrong.
     pub fn describe(&self) -> String {
         let mut out = format!("{} {} {}", self.action, self.service, self.trigger);
-        let time = |ms: i64| {
-            chrono::DateTime::from_timestamp_millis(ms)
-                .map(|t| t.format("%H:%M:%S%.3f").to_string())
-                .unwrap_or_else(|| ms.to_string())
-        };
         if let Some(at) = self.injected_at {
             out.push_str(&format!(": injected {}", time(at)));
             if let Some(d) = &self.detail {
