@@ -30,6 +30,7 @@ macro_rules! err {
     }};
 }
 
+mod baseline;
 mod bench;
 mod check;
 mod env;
@@ -130,6 +131,11 @@ enum Command {
     Report(report::ReportArgs),
     /// Measure the performance goals on this machine (release build, services up).
     Bench(bench::BenchArgs),
+    /// Keep a run's latency distributions as a baseline, or list the baselines.
+    #[command(subcommand)]
+    Baseline(baseline::BaselineCommand),
+    /// Compare a run's per-step latencies with a baseline (exit 1 on a regression).
+    Compare(baseline::CompareArgs),
 }
 
 impl Cli {
@@ -212,6 +218,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Trace(args) => trace::run(&config, &hub, args).await,
         Command::Report(args) => report::run(&config, args),
         Command::Bench(args) => bench::run(&config, hub, args).await,
+        Command::Baseline(cmd) => baseline::run(&config, cmd),
+        Command::Compare(args) => baseline::compare(&config, args),
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

@@ -13,6 +13,8 @@ use clap::Args;
 use super::{CliError, ExitCode};
 use crate::chaos::Routes;
 use crate::config::AuraConfig;
+use crate::report::baseline::Baseline;
+use crate::report::regression::Tolerance;
 use aura_runtime::reload::{self, PluginSlot, ReloadEvent};
 use aura_runtime::{Plugin, PluginKind, PluginRuntime, PluginSpec, manifest};
 use aura_services::ServiceHub;
@@ -47,9 +49,9 @@ pub struct RunArgs {
     /// 45-minute chaos run is `--suite chaos --soak 45m`. Exit 1 if any round failed.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with_all = ["run_id", "requests"])]
     soak: Option<std::time::Duration>,
-    /// Run a suite of scenarios (`smoke`, `integration`, `e2e`, `chaos` or `all`)
-    /// through the reference target, in-process [default: smoke, when neither
-    /// scenarios nor plugins are given].
+    /// Run a suite of scenarios (`smoke`, `integration`, `e2e`, `chaos`, `all` for those
+    /// four, or the long `load` and `soak`) through the reference target, in-process
+    /// [default: smoke, when neither scenarios nor plugins are given].
     #[arg(long)]
     suite: Option<String>,
     /// Run this scenario file (repeatable).
@@ -71,6 +73,12 @@ pub struct RunArgs {
     /// No progress bars: one plain line per finished scenario.
     #[arg(long, short)]
     quiet: bool,
+    /// Compare the run's per-step latencies with this saved baseline (`baseline save`)
+    /// and exit 1 on a regression beyond the tolerance.
+    #[arg(long, value_name = "NAME", conflicts_with = "soak")]
+    baseline: Option<String>,
+    #[command(flatten)]
+    tolerance: super::baseline::ToleranceArgs,
 }
 
 impl RunArgs {
@@ -151,9 +159,22 @@ async fn routed(
             "--watch runs again when a plugin given with --plugin changes: give one",
         ));
     }
+    // A baseline that does not exist is bad input, said before anything runs.
+    let baseline = match &args.baseline {
+        Some(name) => Some((
+            super::baseline::load(config, name)?,
+            args.tolerance.tolerance(),
+        )),
+        None => None,
+    };
+    let baseline = baseline.as_ref();
     let once_with = |plugins: Vec<Plugin>, run_id: Option<RunId>, seed: Option<u64>| {
         let (hub, runtime, routes) = (hub.clone(), runtime.clone(), routes.clone());
-        let round = Round { run_id, seed };
+        let round = Round {
+            run_id,
+            seed,
+            baseline,
+        };
         async move { once(config, &hub, &runtime, &plugins, args, round, routes).await }
     };
     let once = |plugins: Vec<Plugin>, run_id: Option<RunId>| once_with(plugins, run_id, args.seed);
@@ -241,10 +262,12 @@ where
     })
 }
 
-/// What differs between the runs of one `aura-host run`: the run id, the seed.
-struct Round {
+/// What differs between the runs of one `aura-host run`: the run id, the seed; and
+/// the baseline each is judged against.
+struct Round<'a> {
     run_id: Option<RunId>,
     seed: Option<u64>,
+    baseline: Option<&'a (Baseline, Tolerance)>,
 }
 
 /// One orchestrated run with `plugins`.
@@ -254,10 +277,14 @@ async fn once(
     runtime: &Arc<PluginRuntime>,
     plugins: &[Plugin],
     args: &RunArgs,
-    round: Round,
+    round: Round<'_>,
     routes: Option<Arc<Routes>>,
 ) -> Result<ExitCode, CliError> {
-    let Round { run_id, seed } = round;
+    let Round {
+        run_id,
+        seed,
+        baseline,
+    } = round;
     let request = super::scenarios::Request {
         suite: args.suite(),
         files: &args.scenarios,
@@ -270,6 +297,7 @@ async fn once(
         seed,
         existing: &args.requests,
         routes,
+        baseline,
     };
     super::scenarios::run(config, hub.clone(), runtime.clone(), plugins, request).await
 }

@@ -17,6 +17,8 @@ use crate::config::AuraConfig;
 use crate::orchestrator::execute::{Abort, Existing};
 use crate::orchestrator::plugins::PluginSet;
 use crate::orchestrator::{Execution, RunError, RunOptions, Scenario, suite};
+use crate::report::baseline::Baseline;
+use crate::report::regression::Tolerance;
 use crate::report::{RunEvent, RunReport, Status, junit, summary};
 use aura_runtime::{Plugin, PluginRuntime};
 use aura_services::ServiceHub;
@@ -39,6 +41,8 @@ pub struct Request<'a> {
     pub existing: &'a [String],
     /// The fault proxy in front of the services network faults strike.
     pub routes: Option<Arc<Routes>>,
+    /// The baseline the run is judged against (`--baseline`), and how strictly.
+    pub baseline: Option<&'a (Baseline, Tolerance)>,
 }
 
 /// A fault proxy in front of each service the scenarios' network faults may strike, and
@@ -246,10 +250,18 @@ pub async fn run(
         .run(Box::new(Progress::new(req.quiet).observer()))
         .await;
     watcher.abort();
-    let report = result.map_err(run_error)?;
+    let mut report = result.map_err(run_error)?;
     out!("{}", summary::render(&report, false));
+    let mut code = exit_code(&report);
+    if let Some((b, tolerance)) = req.baseline {
+        let c = crate::report::baseline::compare(b, &report, tolerance);
+        if super::baseline::verdict(&c) != ExitCode::Ok {
+            code = ExitCode::Failed;
+        }
+        report.regressions = Some(c);
+    }
     write_outputs(&report, req.json, req.junit)?;
-    Ok(exit_code(&report))
+    Ok(code)
 }
 
 /// What a run promises at its start: the readiness check (the services at once, each

@@ -12,15 +12,18 @@ use std::time::Instant;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::load::Source;
 use super::plan::{self, PlanError};
 use super::plugins::{self, PluginSet};
 use super::runner::Runner;
 use super::scenario::{Invariant, Scenario};
+use super::thresholds::Threshold;
+use super::validate::{Validating, validated};
 use super::{expect, leases, steady};
 use crate::chaos::{Chaos, Journal, Scope};
 use crate::report::model::PlannedScenario;
 use crate::report::{
-    Check, JournalError, Recorder, RequestStatus, RunEvent, RunReport, ServiceHealth,
+    Check, JournalError, LoadRecord, Recorder, RequestResult, RunEvent, RunReport, ServiceHealth,
 };
 use aura_contract::names;
 use aura_reference::driver::InProcess;
@@ -336,6 +339,7 @@ impl Execution<'_> {
                 .collect(),
         });
         let started = Instant::now();
+        let mut early_validated = None;
         let generated;
         let s = match self.plugins.generator(&s.id) {
             None => s,
@@ -420,7 +424,70 @@ impl Execution<'_> {
             plugins: Some(&self.plugins),
             record: &record,
         };
-        let mut result = runner.run(s).await;
+        let thresholds = s.thresholds();
+        // `max_execution_time` bounds the scenario, its validators included.
+        let until = started.checked_add(s.max_execution_time);
+        let validating = Validating {
+            plugins: &self.plugins,
+            target: self.target,
+            recorder,
+            scenario: s,
+            namespace: ns.as_str(),
+            until,
+        };
+        // A threshold with abort_on_fail that was lost while the load ran.
+        let lost_early: Mutex<Option<String>> = Mutex::default();
+        let (mut result, load) = match &s.load {
+            None => (runner.run(s).await, None),
+            Some(spec) => {
+                // Without faults, validators check decided requests while the load
+                // goes on; with them, once the faults have healed.
+                let streaming = specs.is_empty() && self.options.existing.is_none();
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let tx = Mutex::new(streaming.then_some(tx));
+                let record = |e: RunEvent| {
+                    if let RunEvent::RequestFinished { result, .. } = &e
+                        && validated(result)
+                        && let Some(tx) = &*tx.lock().unwrap_or_else(PoisonError::into_inner)
+                    {
+                        let _ = tx.send(result.request_id.clone());
+                    }
+                    record(e)
+                };
+                let runner = Runner {
+                    record: &record,
+                    ..runner
+                };
+                let source = Source::new(spec, &s.gpu_requests, self.options.seed);
+                let begun = Instant::now();
+                let watch = |requests: &[_], load: &LoadRecord| {
+                    let why = lost(&thresholds, requests, &[], Some(load), begun.elapsed())?;
+                    lost_early
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert(why.clone());
+                    Some(why)
+                };
+                let driving = async {
+                    let out = runner
+                        .run_load(s, spec, source, deadline, Some(&watch))
+                        .await;
+                    // The last request is in: the validators finish what is queued.
+                    tx.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    out
+                };
+                let ((result, load), checked) = if streaming {
+                    let batch = Some(spec.validate_batch as usize);
+                    let (out, checked) = tokio::join!(driving, validating.run(rx, batch));
+                    (out, Some(checked))
+                } else {
+                    (driving.await, None)
+                };
+                recorder.record(RunEvent::LoadFinished(load.clone()));
+                early_validated = checked;
+                (result, Some(load))
+            }
+        };
         // The faults heal before the validators look at the stores.
         let faults = faults.settle(deadline.into()).await;
         if !faults.is_empty() {
@@ -443,50 +510,63 @@ impl Execution<'_> {
             result.invariants.extend(checks.await);
         }
         let mut passed = result.passed() && faults.iter().all(|f| f.held());
-        let mut validated = Vec::new();
+        let mut validated_by = Vec::new();
         if result.abort.is_none() {
-            let ids: Vec<String> = match &self.options.existing {
-                Some(e) => e.request_ids.clone(),
-                None => result
-                    .requests
-                    .iter()
-                    // A request `[expect]` let off with a decision is validated too.
-                    .filter(|r| {
-                        matches!(r.status, RequestStatus::Passed | RequestStatus::Failed)
-                            || (r.status == RequestStatus::Degraded && r.decision.is_some())
-                    })
-                    .map(|r| r.request_id.clone())
-                    .collect(),
+            validated_by = match early_validated.take() {
+                Some(v) => v,
+                None => {
+                    let ids: Vec<String> = match &self.options.existing {
+                        Some(e) => e.request_ids.clone(),
+                        None => result
+                            .requests
+                            .iter()
+                            .filter(|r| validated(r))
+                            .map(|r| r.request_id.clone())
+                            .collect(),
+                    };
+                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                    for id in ids {
+                        let _ = tx.send(id);
+                    }
+                    drop(tx);
+                    let batch = s.load.as_ref().map(|l| l.validate_batch as usize);
+                    validating.run(rx, batch).await
+                }
             };
-            // `max_execution_time` bounds the scenario, its validators included.
-            let until = started.checked_add(s.max_execution_time);
-            let validations = self.plugins.validators(&s.id).iter().map(|v| async {
-                let r = plugins::validate(
-                    &self.plugins.runtime,
-                    v,
-                    ns.as_str(),
-                    s,
-                    self.target,
-                    &ids,
-                    until,
-                )
-                .await;
-                recorder.record(RunEvent::ValidatorFinished {
-                    scenario: s.id.clone(),
-                    result: r.clone(),
-                });
-                r
-            });
-            validated = futures::future::join_all(validations).await;
-            passed &= validated.iter().all(|r| r.passed);
+            passed &= validated_by.iter().all(|r| r.passed);
         }
-        let thresholds: Vec<_> = s
-            .thresholds()
+        let checks: Vec<_> = thresholds
             .iter()
-            .map(|t| t.check(&result.requests, &validated))
+            .map(|t| t.check(&result.requests, &validated_by, load.as_ref()))
             .collect();
-        passed &= thresholds.iter().all(|c| c.passed);
-        result.invariants.extend(thresholds);
+        passed &= checks.iter().all(|c| c.passed);
+        result.invariants.extend(checks);
+        if let Some(l) = load.as_ref().filter(|l| l.stopped.is_some()) {
+            let mut c = Check::new(
+                "load",
+                "every arrival of its schedule",
+                format!("stopped early: {}", l.stopped.clone().unwrap_or_default()),
+            );
+            c.passed = false;
+            passed = false;
+            result.invariants.push(c);
+        }
+        // k6's abort_on_fail: a threshold lost while the load ran, or lost at the end,
+        // stops the run.
+        if result.abort.is_none() {
+            let early = lost_early
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner);
+            result.abort = early.or_else(|| {
+                lost(
+                    &thresholds,
+                    &result.requests,
+                    &validated_by,
+                    load.as_ref(),
+                    std::time::Duration::MAX,
+                )
+            });
+        }
         recorder.record(RunEvent::ScenarioFinished {
             scenario: s.id.clone(),
             elapsed_ms: started.elapsed().as_millis() as u64,
@@ -621,4 +701,20 @@ impl Execution<'_> {
         }
         text
     }
+}
+
+/// The first `abort_on_fail` threshold already lost, `elapsed` into the load (its
+/// `delay_abort_eval` passed), as the reason to stop the run.
+fn lost(
+    thresholds: &[Threshold],
+    requests: &[RequestResult],
+    validators: &[crate::report::ValidatorResult],
+    load: Option<&LoadRecord>,
+    elapsed: std::time::Duration,
+) -> Option<String> {
+    thresholds
+        .iter()
+        .filter(|t| t.abort_on_fail && elapsed >= t.delay_abort_eval)
+        .find_map(|t| t.lost(requests, validators, load))
+        .map(|c| format!("{} lost (measured {}; abort_on_fail)", c.name, c.actual))
 }

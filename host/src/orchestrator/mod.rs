@@ -7,6 +7,7 @@
 pub mod execute;
 mod expect;
 mod leases;
+pub mod load;
 pub mod plan;
 pub mod plugins;
 pub mod runner;
@@ -14,6 +15,7 @@ pub mod scenario;
 mod steady;
 pub mod suite;
 pub mod thresholds;
+mod validate;
 
 pub use execute::{Execution, RunError, RunOptions};
 pub use plan::{PlanError, stages, time_bound};

@@ -319,6 +319,9 @@ pub async fn validate(
         cost: Default::default(),
         limits: v.plugin.spec.limits.summary(),
         grants: v.plugin.spec.grants.summary(),
+        requests: request_ids.len() as u32,
+        calls: 1,
+        batch: 0,
     };
     // Called with no time left, it would blame whichever service it asked first.
     if until.is_some_and(|t| t <= std::time::Instant::now()) {
@@ -370,6 +373,9 @@ pub async fn validate(
         },
         limits: v.plugin.spec.limits.summary(),
         grants: v.plugin.spec.grants.summary(),
+        requests: request_ids.len() as u32,
+        calls: 1,
+        batch: 0,
     }
 }
 

@@ -205,7 +205,7 @@ impl Runner<'_> {
 
     /// One request, retried as the recovery strategy says; the result and, when the
     /// strategy said abort, why.
-    async fn run_one(
+    pub(in crate::orchestrator) async fn run_one(
         &self,
         scenario: &Scenario,
         r: &GpuAllocationRequest,
@@ -223,6 +223,7 @@ impl Runner<'_> {
             attempts: 0,
             checks: Vec::new(),
             trace: None,
+            failed_in: None,
         };
         let mut abort = None;
         loop {
@@ -231,6 +232,7 @@ impl Runner<'_> {
                 Ok(decision) => {
                     // Earlier attempts' failures are in the recovery records.
                     result.error = None;
+                    result.failed_in = None;
                     if let Some(e) = expected {
                         result.checks = expectation_checks(e, &decision);
                     }
@@ -246,6 +248,7 @@ impl Runner<'_> {
                 Err(f) => f,
             };
             result.error = Some(failure.error.clone());
+            result.failed_in = Some(format!("{}/{}", failure.service, failure.operation));
             let (Some(strategy), Some(set), false) = (strategy, self.plugins, failure.final_)
             else {
                 break;
@@ -486,6 +489,7 @@ mod tests {
             attempts: 1,
             checks: Vec::new(),
             trace: None,
+            failed_in: None,
         }
     }
 

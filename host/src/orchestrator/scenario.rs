@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::thresholds::Threshold;
+use super::load::LoadSpec;
+use super::thresholds::{Threshold, Written};
 use crate::chaos::{Expectation, FaultSpec, RandomFaults};
 use aura_contract::{Step, check_request_id};
 use aura_reference::request::{DenialClass, GpuAllocationRequest, Outcome};
@@ -59,9 +60,12 @@ pub struct Scenario {
     /// What must hold of the requests under the faults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
+    /// How the requests arrive: an arrival rate or virtual users, for a while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadSpec>,
     /// Per metric, the expressions that must hold (k6's form: `p(95) < 2s`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub thresholds: BTreeMap<String, Vec<String>>,
+    pub thresholds: BTreeMap<String, Vec<Written>>,
     /// Scenario ids that must run (and pass) first.
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -199,7 +203,7 @@ impl Scenario {
     pub fn thresholds(&self) -> Vec<Threshold> {
         self.thresholds
             .iter()
-            .flat_map(|(m, es)| es.iter().filter_map(|e| Threshold::parse(m, e).ok()))
+            .flat_map(|(m, es)| es.iter().filter_map(|e| Threshold::read(m, e).ok()))
             .collect()
     }
 
@@ -223,6 +227,7 @@ impl Scenario {
             faults: Vec::new(),
             chaos: None,
             expect: None,
+            load: None,
             thresholds: BTreeMap::new(),
             depends_on: Vec::new(),
         }
@@ -328,8 +333,21 @@ impl Scenario {
                 "must be more than zero".into(),
             );
         }
-        // With a generator, requests are known only at run time.
-        let known = self.generator.is_none().then_some(&requests);
+        if let Some(load) = &self.load {
+            load.check(
+                self.max_execution_time,
+                !self.gpu_requests.is_empty() || self.generator.is_some(),
+            )?;
+            if let Some(e) = self.expected_outcomes.first() {
+                return bad(
+                    "expected_outcomes".into(),
+                    &e.request_id,
+                    "a load scenario's requests are decided under contention, each as load-<n>: state what must hold with [thresholds], invariants and validators".into(),
+                );
+            }
+        }
+        // With a generator or a load, requests are known only at run time.
+        let known = (self.generator.is_none() && self.load.is_none()).then_some(&requests);
         for (i, f) in self.faults.iter().enumerate() {
             if let Err((field, reason)) = f.check(self.max_execution_time, known) {
                 let value = match field {
@@ -369,8 +387,18 @@ impl Scenario {
         }
         for (metric, expressions) in &self.thresholds {
             for e in expressions {
-                if let Err(reason) = Threshold::parse(metric, e) {
-                    return bad(format!("thresholds.{metric}"), e, reason);
+                match Threshold::read(metric, e) {
+                    Err(reason) => {
+                        return bad(format!("thresholds.{metric}"), e.expression(), reason);
+                    }
+                    Ok(t) if t.metric.of_load() && self.load.is_none() => {
+                        return bad(
+                            format!("thresholds.{metric}"),
+                            e.expression(),
+                            "measures a [load]; this scenario has none".into(),
+                        );
+                    }
+                    Ok(_) => {}
                 }
             }
         }

@@ -1,15 +1,20 @@
-//! Suites are the folders of `scenarios/`: `smoke`, `integration`, `e2e`, `chaos`; `all`
-//! is every one of them. A suite's scenarios are its `*.toml` files, in name order.
+//! Suites are the folders of `scenarios/`: `smoke`, `integration`, `e2e`, `chaos`, and
+//! `all` for those four; `load` (minutes of load) and `soak` (its long variant) run only
+//! when named. A suite's scenarios are its `*.toml` files, in name order.
 
 use std::path::{Path, PathBuf};
 
 use super::scenario::{Scenario, ScenarioError};
 
+/// The suites `all` runs.
 pub const SUITES: [&str; 4] = ["smoke", "integration", "e2e", "chaos"];
+
+/// Suites that take minutes or hours: run when named, never by `all`.
+pub const LONG_SUITES: [&str; 2] = ["load", "soak"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
-    #[error("unknown suite '{0}' (expected smoke, integration, e2e, chaos or all)")]
+    #[error("unknown suite '{0}' (expected smoke, integration, e2e, chaos, all, load or soak)")]
     Unknown(String),
     #[error("{path}: {reason}")]
     Read { path: PathBuf, reason: String },
@@ -22,7 +27,7 @@ pub enum SuiteError {
 pub fn load(root: &Path, suite: &str) -> Result<Vec<(PathBuf, Scenario)>, SuiteError> {
     let suites: Vec<&str> = match suite {
         "all" => SUITES.to_vec(),
-        s if SUITES.contains(&s) => vec![s],
+        s if SUITES.contains(&s) || LONG_SUITES.contains(&s) => vec![s],
         other => return Err(SuiteError::Unknown(other.to_string())),
     };
     let mut out = Vec::new();

@@ -8,7 +8,33 @@ use std::time::Duration;
 
 use aura_contract::Step;
 
-use crate::report::{Check, RequestResult, RequestStatus, ValidatorResult};
+use serde::{Deserialize, Serialize};
+
+use crate::report::{Check, LoadRecord, RequestResult, RequestStatus, ValidatorResult};
+
+/// One expression as a scenario writes it: the text, or k6's table with
+/// `abort_on_fail` (stop the run as soon as it is lost) and `delay_abort_eval` (not
+/// before this much of the load has run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Written {
+    Text(String),
+    Table {
+        threshold: String,
+        #[serde(default)]
+        abort_on_fail: bool,
+        #[serde(default, with = "humantime_serde")]
+        delay_abort_eval: Option<Duration>,
+    },
+}
+
+impl Written {
+    pub fn expression(&self) -> &str {
+        match self {
+            Self::Text(t) | Self::Table { threshold: t, .. } => t,
+        }
+    }
+}
 
 /// What a threshold measures.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +47,17 @@ pub enum Metric {
     Errors,
     /// Failed validator checks (and validators that gave no result).
     ValidationFailures,
+    /// Arrivals of a `[load]` dropped because too many requests were in flight.
+    Dropped,
+    /// Requests a `[load]` started, out of those its stages asked for.
+    AchievedRate,
+}
+
+impl Metric {
+    /// It measures a `[load]`.
+    pub fn of_load(&self) -> bool {
+        matches!(self, Self::Dropped | Self::AchievedRate)
+    }
 }
 
 /// How a metric's values are summed up.
@@ -54,15 +91,22 @@ pub struct Threshold {
     pub op: Op,
     /// Milliseconds for latencies, a plain number for rates and counts.
     pub limit: f64,
+    /// Stop the run as soon as it is lost.
+    pub abort_on_fail: bool,
+    /// Not judged for abort before this much of the load has run.
+    pub delay_abort_eval: Duration,
 }
 
-const METRICS: &str = "request_latency, step.<step>, errors, validation_failures";
+const METRICS: &str =
+    "request_latency, step.<step>, errors, validation_failures, dropped, achieved_rate";
 
 fn metric(name: &str) -> Result<Metric, String> {
     match name {
         "request_latency" => Ok(Metric::RequestLatency),
         "errors" => Ok(Metric::Errors),
         "validation_failures" => Ok(Metric::ValidationFailures),
+        "dropped" => Ok(Metric::Dropped),
+        "achieved_rate" => Ok(Metric::AchievedRate),
         _ => match name.strip_prefix("step.") {
             Some(step) => Step::parse(step).map(Metric::Step).ok_or_else(|| {
                 format!(
@@ -110,6 +154,21 @@ fn op(text: &str) -> Result<Op, String> {
 }
 
 impl Threshold {
+    /// A written expression of `metric_name`, with its abort options.
+    pub fn read(metric_name: &str, written: &Written) -> Result<Threshold, String> {
+        let mut t = Self::parse(metric_name, written.expression())?;
+        if let Written::Table {
+            abort_on_fail,
+            delay_abort_eval,
+            ..
+        } = written
+        {
+            t.abort_on_fail = *abort_on_fail;
+            t.delay_abort_eval = delay_abort_eval.unwrap_or_default();
+        }
+        Ok(t)
+    }
+
     /// `expression` of `metric_name`, as `<aggregate> <op> <value>`.
     pub fn parse(metric_name: &str, expression: &str) -> Result<Threshold, String> {
         let metric = metric(metric_name)?;
@@ -122,7 +181,13 @@ impl Threshold {
         let aggregate = aggregate(agg)?;
         let latency = matches!(metric, Metric::RequestLatency | Metric::Step(_));
         let fits = match aggregate {
-            Aggregate::Rate => metric == Metric::Errors,
+            Aggregate::Rate => {
+                matches!(
+                    metric,
+                    Metric::Errors | Metric::Dropped | Metric::AchievedRate
+                )
+            }
+            Aggregate::Count if metric == Metric::AchievedRate => false,
             Aggregate::Count => metric != Metric::RequestLatency && !latency,
             _ => latency,
         };
@@ -148,19 +213,29 @@ impl Threshold {
             aggregate,
             op: op(cmp)?,
             limit,
+            abort_on_fail: false,
+            delay_abort_eval: Duration::ZERO,
         })
     }
 
-    /// Checks the threshold against a finished scenario.
-    pub fn check(&self, requests: &[RequestResult], validators: &[ValidatorResult]) -> Check {
+    /// Checks the threshold against a finished scenario (or one still running).
+    pub fn check(
+        &self,
+        requests: &[RequestResult],
+        validators: &[ValidatorResult],
+        load: Option<&LoadRecord>,
+    ) -> Check {
         let name = format!("threshold {} {}", self.metric_name, self.text);
-        let measured = self.measure(requests, validators);
+        let measured = self.measure(requests, validators, load);
         let latency = matches!(self.metric, Metric::RequestLatency | Metric::Step(_));
         let shown = |v: f64| {
             if latency {
                 humantime::format_duration(Duration::from_millis(v.round() as u64)).to_string()
-            } else {
+            } else if v.fract() == 0.0 {
                 format!("{v}")
+            } else {
+                // A ratio: four places say all a threshold can tell.
+                format!("{v:.4}")
             }
         };
         let (actual, passed) = match measured {
@@ -182,8 +257,30 @@ impl Threshold {
         c
     }
 
-    fn measure(&self, requests: &[RequestResult], validators: &[ValidatorResult]) -> Option<f64> {
+    /// The check, when the threshold has a value and does not hold: what stops a run
+    /// with `abort_on_fail` (nothing measured yet is nothing lost yet).
+    pub fn lost(
+        &self,
+        requests: &[RequestResult],
+        validators: &[ValidatorResult],
+        load: Option<&LoadRecord>,
+    ) -> Option<Check> {
+        self.measure(requests, validators, load)?;
+        Some(self.check(requests, validators, load)).filter(|c| !c.passed)
+    }
+
+    fn measure(
+        &self,
+        requests: &[RequestResult],
+        validators: &[ValidatorResult],
+        load: Option<&LoadRecord>,
+    ) -> Option<f64> {
         match (&self.metric, self.aggregate) {
+            (Metric::Dropped, Aggregate::Rate) => {
+                load.and_then(|l| (l.scheduled > 0).then(|| l.dropped as f64 / l.scheduled as f64))
+            }
+            (Metric::Dropped, _) => load.map(|l| l.dropped as f64),
+            (Metric::AchievedRate, _) => load.and_then(LoadRecord::target_ratio),
             (Metric::Errors, Aggregate::Rate) => {
                 let failed = requests
                     .iter()
@@ -271,6 +368,7 @@ mod tests {
             attempts: 1,
             checks: Vec::new(),
             trace: None,
+            failed_in: None,
         }
     }
 
@@ -308,26 +406,26 @@ mod tests {
             .chain([request("bad", 0, RequestStatus::Failed, false)])
             .collect();
         let p95 = Threshold::parse("request_latency", "p(95) < 900ms").expect("t");
-        let c = p95.check(&rs, &[]);
+        let c = p95.check(&rs, &[], None);
         assert!(!c.passed);
         assert_eq!(c.actual, "950ms");
         assert!(
             Threshold::parse("request_latency", "p(95) <= 950ms")
                 .expect("t")
-                .check(&rs, &[])
+                .check(&rs, &[], None)
                 .passed
         );
         let errors = Threshold::parse("errors", "rate < 0.01").expect("t");
-        let c = errors.check(&rs, &[]);
+        let c = errors.check(&rs, &[], None);
         assert!(c.passed, "1 of 101 failed: {c:?}");
         assert!(
             !Threshold::parse("errors", "count == 0")
                 .expect("t")
-                .check(&rs, &[])
+                .check(&rs, &[], None)
                 .passed
         );
         let step = Threshold::parse("step.persist_decision", "p(99) < 1s").expect("t");
-        let c = step.check(&rs, &[]);
+        let c = step.check(&rs, &[], None);
         assert!(
             !c.passed && c.actual.contains("nothing was measured"),
             "{c:?}"

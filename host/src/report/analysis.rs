@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::model::{
-    Consistency, Percentiles, Performance, RequestStatus, RunEvent, RunReport, ScenarioReport,
-    Status,
+    Consistency, Percentiles, Performance, RequestResult, RequestStatus, RunEvent, RunReport,
+    ScenarioReport, Status,
 };
 use aura_services::trace::StepStatus;
 
@@ -60,6 +60,10 @@ pub fn log_line(event: &RunEvent) -> String {
                 .map(|e| format!("; {e}"))
                 .unwrap_or_default()
         ),
+        RunEvent::LoadFinished(l) => format!(
+            "{}: load {} ended: {} started, {} dropped, {} decided",
+            l.scenario, l.model, l.started, l.dropped, l.decided
+        ),
         RunEvent::ScenarioFinished {
             scenario,
             elapsed_ms,
@@ -87,7 +91,8 @@ pub fn log_line(event: &RunEvent) -> String {
     }
 }
 
-fn percentiles(values: impl IntoIterator<Item = u64>) -> Percentiles {
+/// p50/p95/p99/max of `values` (ms), from an HDR histogram (3 significant digits).
+pub fn percentiles(values: impl IntoIterator<Item = u64>) -> Percentiles {
     let mut h = match Histogram::<u64>::new(3) {
         Ok(h) => h,
         Err(_) => return Percentiles::default(),
@@ -109,10 +114,33 @@ fn percentiles(values: impl IntoIterator<Item = u64>) -> Percentiles {
 }
 
 pub fn performance(scenarios: &[ScenarioReport]) -> Performance {
-    let requests: Vec<_> = scenarios.iter().flat_map(|s| &s.requests).collect();
+    performance_of(scenarios.iter().flat_map(|s| &s.requests))
+}
+
+/// Request latency of the decided requests, and per step from their traces.
+pub fn performance_of<'a>(requests: impl IntoIterator<Item = &'a RequestResult>) -> Performance {
+    let requests: Vec<_> = requests.into_iter().collect();
+    Performance {
+        request_latency: percentiles(
+            requests
+                .iter()
+                .filter(|r| r.decision.is_some())
+                .map(|r| r.latency_ms),
+        ),
+        steps: step_latencies(requests.iter().copied())
+            .into_iter()
+            .map(|(name, v)| (name, percentiles(v)))
+            .collect(),
+    }
+}
+
+/// Each completed step's time (ms), by step name, from the requests' traces.
+pub fn step_latencies<'a>(
+    requests: impl IntoIterator<Item = &'a RequestResult>,
+) -> BTreeMap<String, Vec<u64>> {
     let mut steps: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for step in requests
-        .iter()
+        .into_iter()
         .filter_map(|r| r.trace.as_ref())
         .flat_map(|t| &t.steps)
         .filter(|s| s.status == StepStatus::Completed)
@@ -124,18 +152,7 @@ pub fn performance(scenarios: &[ScenarioReport]) -> Performance {
                 .push((end - step.start_time).max(0) as u64);
         }
     }
-    Performance {
-        request_latency: percentiles(
-            requests
-                .iter()
-                .filter(|r| r.decision.is_some())
-                .map(|r| r.latency_ms),
-        ),
-        steps: steps
-            .into_iter()
-            .map(|(name, v)| (name, percentiles(v)))
-            .collect(),
-    }
+    steps
 }
 
 pub fn consistency(scenarios: &[ScenarioReport]) -> Vec<Consistency> {

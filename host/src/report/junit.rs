@@ -1,6 +1,6 @@
 //! JUnit XML (quick-junit): one test suite per scenario, one test case for the
-//! scenario's own expectations (outcomes and invariants), one per fault and one per
-//! validator. A
+//! scenario's own expectations (outcomes and invariants), one per threshold, one for
+//! its load (its figures as output), one per fault and one per validator. A
 //! failure's message is the first expected/actual difference, its text all of them;
 //! scenarios that did not run are skipped test cases saying why.
 
@@ -43,6 +43,26 @@ fn suite(s: &ScenarioReport) -> TestSuite {
         failed(&failures)
     };
     ts.add_test_case(case(s, "outcomes", status, s.elapsed_ms as f64));
+    // Each threshold its own case, so a CI page shows which held and what was measured.
+    for c in s
+        .invariants
+        .iter()
+        .filter(|c| c.name.starts_with("threshold "))
+    {
+        let status = if c.passed {
+            TestCaseStatus::success()
+        } else {
+            failed(&[c.diff()])
+        };
+        let mut tc = case(s, &c.name, status, 0.0);
+        tc.set_system_out(format!("measured {}", c.actual));
+        ts.add_test_case(tc);
+    }
+    if let Some(l) = &s.load {
+        let mut tc = case(s, "load", TestCaseStatus::success(), s.elapsed_ms as f64);
+        tc.set_system_out(l.lines());
+        ts.add_test_case(tc);
+    }
     for f in &s.faults {
         let status = if f.held() {
             TestCaseStatus::success()

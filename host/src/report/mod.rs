@@ -4,16 +4,22 @@
 //! from the journal by `aura-host report --run <id>`.
 
 mod analysis;
+pub mod baseline;
 pub mod journal;
 pub mod junit;
+pub mod load;
 pub mod model;
 mod recorder;
+pub mod regression;
 pub mod summary;
 
+pub use analysis::{percentiles, performance_of};
 pub use journal::{Journal, JournalError, Record};
+pub use load::{LoadRecord, StageRecord};
 pub use model::{
-    ChaosSchedule, Check, FaultRecord, RecoveryRecord, RequestResult, RequestStatus, RunEvent,
-    RunReport, SandboxCost, ServiceHealth, Status, ValidatorResult,
+    ChaosSchedule, Check, FaultRecord, Percentiles, Performance, RecoveryRecord, RequestResult,
+    RequestStatus, RunEvent, RunReport, SandboxCost, ServiceHealth, Status, ValidatorResult,
+    add_validator,
 };
 pub use recorder::{
     Recorder, journal_path, journaled_workflows, killed_runs, mark_ended, read_events, workflows,

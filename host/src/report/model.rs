@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::analysis;
+use super::load::LoadRecord;
 use aura_reference::Decision;
 use aura_services::trace::WorkflowTrace;
 
@@ -82,6 +83,9 @@ pub struct RequestResult {
     pub attempts: u32,
     pub checks: Vec<Check>,
     pub trace: Option<WorkflowTrace>,
+    /// The service and operation that failed its last attempt (`graph/persist_decision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_in: Option<String>,
 }
 
 impl RequestResult {
@@ -128,6 +132,67 @@ pub struct ValidatorResult {
     pub limits: String,
     #[serde(default)]
     pub grants: String,
+    /// Requests it was handed, over all its calls.
+    #[serde(default)]
+    pub requests: u32,
+    /// Its calls: one, or one per batch of a load scenario's requests.
+    #[serde(default = "one")]
+    pub calls: u32,
+    /// Which batch of the scenario's requests this call checked (1-based); 0 when the
+    /// validator was called once for all of them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub batch: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ValidatorResult {
+    /// `other`, a later batch of the same validator, folded into this one.
+    pub fn absorb(&mut self, other: ValidatorResult) {
+        self.passed &= other.passed;
+        self.checks.extend(other.checks);
+        if self.error.is_none() {
+            self.error = other.error;
+        }
+        self.wall_ms += other.wall_ms;
+        self.fuel += other.fuel;
+        self.host_calls += other.host_calls;
+        self.cost.peak_memory_bytes = self
+            .cost
+            .peak_memory_bytes
+            .max(other.cost.peak_memory_bytes);
+        self.cost.bytes_in += other.cost.bytes_in;
+        self.cost.bytes_out += other.cost.bytes_out;
+        self.cost.denied_calls += other.cost.denied_calls;
+        self.cost.log_lines_dropped += other.cost.log_lines_dropped;
+        self.cost.queued_ms += other.cost.queued_ms;
+        self.requests += other.requests;
+        self.calls += other.calls;
+    }
+}
+
+/// Adds `r` to a scenario's validator results: a later batch is folded into the
+/// validator's earlier ones, anything else is a validator of its own (a plugin listed
+/// twice with two configs stays two).
+pub fn add_validator(results: &mut Vec<ValidatorResult>, r: ValidatorResult) {
+    let earlier = (r.batch > 1)
+        .then(|| {
+            results
+                .iter_mut()
+                .rev()
+                .find(|v| v.validator == r.validator)
+        })
+        .flatten();
+    match earlier {
+        Some(v) => v.absorb(r),
+        None => results.push(r),
+    }
 }
 
 /// What a plugin call used beyond time and fuel.
@@ -326,6 +391,8 @@ pub enum RunEvent {
         scenario: String,
         result: ValidatorResult,
     },
+    /// A scenario's `[load]` ended: its stages, rates, drops and latencies.
+    LoadFinished(LoadRecord),
     ScenarioFinished {
         scenario: String,
         elapsed_ms: u64,
@@ -370,6 +437,7 @@ impl RunEvent {
             Self::FaultInjected(_) => "fault_injected",
             Self::FaultEnded(_) => "fault_ended",
             Self::ValidatorFinished { .. } => "validator_finished",
+            Self::LoadFinished(_) => "load_finished",
             Self::ScenarioFinished { .. } => "scenario_finished",
             Self::NotRun { .. } => "not_run",
             Self::ScenarioSkipped { .. } => "scenario_skipped",
@@ -424,6 +492,9 @@ pub struct ScenarioReport {
     /// The faults a seed drew for it (`[chaos]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<ChaosSchedule>,
+    /// What its `[load]` did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadRecord>,
     /// Why it did not run or did not finish.
     pub note: Option<String>,
 }
@@ -532,6 +603,9 @@ pub struct RunReport {
     /// rebuild all of it. Absent when the journal is whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<String>,
+    /// The run against a baseline (`run --baseline`): per step, slower or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regressions: Option<super::baseline::Comparisons>,
     /// When each recovery decision was journaled (for the fault windows).
     #[serde(skip)]
     recovered_at: Vec<(i64, String, String)>,
@@ -576,6 +650,7 @@ impl RunReport {
                             validators: Vec::new(),
                             faults: Vec::new(),
                             chaos: None,
+                            load: None,
                             note: None,
                         })
                         .collect(),
@@ -588,6 +663,7 @@ impl RunReport {
                     cleanup: None,
                     log: Vec::new(),
                     journal_error: None,
+                    regressions: None,
                     recovered_at: Vec::new(),
                 });
             }
@@ -645,7 +721,12 @@ impl RunReport {
             }
             RunEvent::ValidatorFinished { scenario, result } => {
                 if let Some(s) = self.scenario(scenario) {
-                    s.validators.push(result.clone());
+                    add_validator(&mut s.validators, result.clone());
+                }
+            }
+            RunEvent::LoadFinished(l) => {
+                if let Some(s) = self.scenario(&l.scenario) {
+                    s.load = Some(l.clone());
                 }
             }
             RunEvent::ScenarioFinished {

@@ -230,6 +230,7 @@ mod tests {
                 attempts: 1,
                 checks,
                 trace: None,
+                failed_in: None,
             }),
         }
     }

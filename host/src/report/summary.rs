@@ -5,6 +5,9 @@ use std::fmt::Write;
 
 use super::model::{RequestStatus, RunReport, Status};
 
+/// Failures listed per scenario and per validator; a load scenario can have thousands.
+const SHOWN: usize = 20;
+
 fn mark(s: Status) -> &'static str {
     match s {
         Status::Passed => "PASS",
@@ -38,8 +41,27 @@ pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
         let ok = if f.held() { "PASS" } else { "FAIL" };
         let _ = write!(out, "\n    {ok} fault {}", f.describe());
     }
-    for f in s.failures() {
+    if let Some(l) = &s.load {
+        let _ = write!(out, "\n{}", l.lines());
+    }
+    // Broken thresholds are among the failures below; those that held are shown too.
+    for c in s
+        .invariants
+        .iter()
+        .filter(|c| c.passed && c.name.starts_with("threshold "))
+    {
+        let _ = write!(out, "\n    PASS {} (measured {})", c.name, c.actual);
+    }
+    let failures = s.failures();
+    for f in failures.iter().take(SHOWN) {
         let _ = write!(out, "\n    FAIL {f}");
+    }
+    if failures.len() > SHOWN {
+        let _ = write!(
+            out,
+            "\n    ... and {} more failure(s); the JSON report has every one",
+            failures.len() - SHOWN
+        );
     }
     for r in s
         .requests
@@ -65,11 +87,22 @@ pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
             v.validator,
             v.checks.len()
         );
+        if v.calls > 1 {
+            let _ = write!(
+                out,
+                " · {} request(s) in {} call(s), {:.0} ms",
+                v.requests, v.calls, v.wall_ms
+            );
+        }
         if let Some(e) = &v.error {
             let _ = write!(out, " · {e}");
         }
-        for c in v.checks.iter().filter(|c| !c.passed) {
+        let failed: Vec<_> = v.checks.iter().filter(|c| !c.passed).collect();
+        for c in failed.iter().take(SHOWN) {
             let _ = write!(out, "\n        FAIL {}", c.diff());
+        }
+        if failed.len() > SHOWN {
+            let _ = write!(out, "\n        ... and {} more", failed.len() - SHOWN);
         }
     }
     out

@@ -14,6 +14,7 @@ mod cli;
 mod gpu;
 mod graph_conformance;
 mod lifecycle;
+mod load;
 mod orchestrator;
 mod plugins;
 mod run;

@@ -24,9 +24,9 @@ use aura_services::namespace::{RunId, RunNamespace};
 use aura_services::{Cypher, ServiceHub};
 use serde_json::Value;
 
-const LONG: Duration = Duration::from_secs(180);
+pub(crate) const LONG: Duration = Duration::from_secs(180);
 
-fn aura_with(config: &Path) -> Command {
+pub(crate) fn aura_with(config: &Path) -> Command {
     common::ensure_env();
     common::plugins_built();
     let mut cmd = aura();
@@ -34,7 +34,7 @@ fn aura_with(config: &Path) -> Command {
     cmd
 }
 
-fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("json file")).expect("json")
 }
 

@@ -1,0 +1,299 @@
+//! Drives a scenario's `[load]` through the runner: arrivals on the open model's
+//! schedule (dropped, and counted, when too many are in flight) or virtual users of a
+//! closed one, each request run and recorded as any other. What the load did is
+//! summed up per stage, from the same numbers while it runs (for thresholds that abort
+//! it) and when it ends.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use super::spec::{LoadSpec, Model, Source};
+use crate::orchestrator::runner::{Runner, ScenarioResult};
+use crate::orchestrator::scenario::Scenario;
+use crate::report::{LoadRecord, RequestResult, StageRecord, percentiles, performance_of};
+
+/// Asked about the load so far, about once a second: a reason to stop sending.
+pub type Watch<'a> = &'a (dyn Fn(&[RequestResult], &LoadRecord) -> Option<String> + Sync);
+
+/// How often a watch is asked.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// One stage's arrivals as they happened.
+#[derive(Default)]
+struct Tally {
+    scheduled: u64,
+    started: u64,
+    dropped: u64,
+    lags_ms: Vec<u64>,
+    /// When the stage began, and when its last arrival started.
+    began: Option<Instant>,
+    last: Option<Instant>,
+}
+
+/// What is known of the load at one moment.
+struct Progress {
+    tallies: Vec<Tally>,
+    /// Each finished request with the stage it arrived in.
+    finished: Vec<(usize, RequestResult)>,
+    abort: Option<String>,
+    stopped: Option<String>,
+}
+
+impl Progress {
+    fn new(stages: usize) -> Self {
+        Progress {
+            tallies: (0..stages).map(|_| Tally::default()).collect(),
+            finished: Vec::new(),
+            abort: None,
+            stopped: None,
+        }
+    }
+
+    fn finish(&mut self, stage: usize, (result, abort): (RequestResult, Option<String>)) {
+        self.finished.push((stage, result));
+        if self.abort.is_none() {
+            self.abort = abort;
+        }
+    }
+
+    fn requests(&self) -> Vec<RequestResult> {
+        self.finished.iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    fn ended(&self) -> bool {
+        self.abort.is_some() || self.stopped.is_some()
+    }
+
+    /// The record of what happened so far.
+    fn record(&self, scenario: &str, spec: &LoadSpec, source: &str) -> LoadRecord {
+        let stages: Vec<StageRecord> = self
+            .tallies
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let (target_rate, vus, planned) = match spec.model {
+                    Model::Open => (
+                        Some(spec.stages[k].mean_rate()),
+                        None,
+                        spec.stages[k].duration,
+                    ),
+                    Model::Closed => (None, spec.vus, spec.duration.unwrap_or_default()),
+                };
+                // Longer than planned when the scheduler fell behind: the real rate.
+                let took = match (t.began, t.last) {
+                    (Some(b), Some(l)) => planned.max(l - b),
+                    _ => planned,
+                };
+                let mine = self
+                    .finished
+                    .iter()
+                    .filter(|(s, _)| *s == k)
+                    .map(|(_, r)| r);
+                StageRecord {
+                    stage: k as u32 + 1,
+                    target_rate,
+                    vus,
+                    duration_ms: took.as_millis() as u64,
+                    scheduled: t.scheduled,
+                    started: t.started,
+                    dropped: t.dropped,
+                    achieved_rate: t.started as f64 / took.as_secs_f64().max(1e-9),
+                    decided: mine.clone().filter(|r| r.decision.is_some()).count() as u64,
+                    latency: percentiles(
+                        mine.filter(|r| r.decision.is_some()).map(|r| r.latency_ms),
+                    ),
+                    lag_p99_ms: percentiles(t.lags_ms.iter().copied()).p99_ms,
+                }
+            })
+            .collect();
+        let lags = percentiles(self.tallies.iter().flat_map(|t| t.lags_ms.iter().copied()));
+        let mut errors = BTreeMap::new();
+        for (_, r) in self.finished.iter().filter(|(_, r)| r.decision.is_none()) {
+            let class = r.failed_in.clone().unwrap_or_else(|| "unknown".into());
+            *errors.entry(class).or_insert(0) += 1;
+        }
+        LoadRecord {
+            scenario: scenario.to_string(),
+            model: spec.model.name().to_string(),
+            source: source.to_string(),
+            scheduled: stages.iter().map(|s| s.scheduled).sum(),
+            started: stages.iter().map(|s| s.started).sum(),
+            dropped: stages.iter().map(|s| s.dropped).sum(),
+            decided: stages.iter().map(|s| s.decided).sum(),
+            stages,
+            lag_p99_ms: lags.p99_ms,
+            lag_max_ms: lags.max_ms,
+            performance: performance_of(self.finished.iter().map(|(_, r)| r)),
+            errors,
+            stopped: self.stopped.clone(),
+        }
+    }
+}
+
+impl Runner<'_> {
+    /// Runs the scenario's load until its schedule (or its users' time) ends, a
+    /// recovery strategy aborts, `watch` says stop, or `deadline` passes; then waits for
+    /// the requests in flight.
+    pub async fn run_load(
+        &self,
+        scenario: &Scenario,
+        spec: &LoadSpec,
+        mut source: Source,
+        deadline: Instant,
+        watch: Option<Watch<'_>>,
+    ) -> (ScenarioResult, LoadRecord) {
+        let began = Instant::now();
+        let described = source.describe();
+        let stages = match spec.model {
+            Model::Open => spec.stages.len(),
+            Model::Closed => 1,
+        };
+        let progress = Mutex::new(Progress::new(stages));
+        let lock = || {
+            progress
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let strategy = self.plugins.and_then(|p| p.recovery(&scenario.id));
+        let request_deadline = || deadline.min(Instant::now() + spec.request_timeout);
+        let done = tokio_util::sync::CancellationToken::new();
+        let watcher = async {
+            let Some(watch) = watch else { return };
+            let mut tick = tokio::time::interval(WATCH_EVERY);
+            loop {
+                tokio::select! {
+                    () = done.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let (requests, record) = {
+                    let p = lock();
+                    (p.requests(), p.record(&scenario.id, spec, &described))
+                };
+                if let Some(why) = watch(&requests, &record) {
+                    lock().stopped.get_or_insert(why);
+                    return;
+                }
+            }
+        };
+        let sending = async {
+            match spec.model {
+                Model::Open => {
+                    let mut in_flight = FuturesUnordered::new();
+                    let mut n = 0u64;
+                    let mut stage_start = began;
+                    'stages: for (k, stage) in spec.stages.iter().enumerate() {
+                        lock().tallies[k].began = Some(Instant::now());
+                        let mut i = 0;
+                        while let Some(offset) = stage.arrival(i) {
+                            i += 1;
+                            let due = stage_start + offset;
+                            // Requests finish while the next arrival is waited for.
+                            loop {
+                                tokio::select! {
+                                    biased;
+                                    () = tokio::time::sleep_until(due.into()) => break,
+                                    Some((k, done)) = in_flight.next(), if !in_flight.is_empty() => {
+                                        lock().finish(k, done);
+                                    }
+                                }
+                            }
+                            if lock().ended() {
+                                break 'stages;
+                            }
+                            if Instant::now() >= deadline {
+                                lock().stopped = Some("max_execution_time reached".into());
+                                break 'stages;
+                            }
+                            n += 1;
+                            let Some(request) = source.next(n) else {
+                                break 'stages;
+                            };
+                            let now = Instant::now();
+                            let mut p = lock();
+                            let t = &mut p.tallies[k];
+                            t.scheduled += 1;
+                            t.lags_ms.push((now - due).as_millis() as u64);
+                            if in_flight.len() >= spec.max_in_flight as usize {
+                                t.dropped += 1;
+                                continue;
+                            }
+                            t.started += 1;
+                            t.last = Some(now);
+                            drop(p);
+                            let until = request_deadline();
+                            in_flight.push(async move {
+                                let done = self
+                                    .run_one(scenario, &request, None, until, strategy)
+                                    .await;
+                                (k, done)
+                            });
+                        }
+                        stage_start += stage.duration;
+                    }
+                    while let Some((k, done)) = in_flight.next().await {
+                        lock().finish(k, done);
+                    }
+                }
+                Model::Closed => {
+                    let end = began + spec.length();
+                    let next = &Mutex::new((0u64, source));
+                    lock().tallies[0].began = Some(began);
+                    let user = move || async move {
+                        while Instant::now() < end.min(deadline) && !lock().ended() {
+                            let request = {
+                                let mut g = next
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                                g.0 += 1;
+                                let n = g.0;
+                                g.1.next(n)
+                            };
+                            let Some(request) = request else { return };
+                            {
+                                let mut p = lock();
+                                let t = &mut p.tallies[0];
+                                t.scheduled += 1;
+                                t.started += 1;
+                                t.last = Some(Instant::now());
+                            }
+                            let done = self
+                                .run_one(scenario, &request, None, request_deadline(), strategy)
+                                .await;
+                            lock().finish(0, done);
+                            if let Some(think) = spec.think_time {
+                                // A user's pause, the model's own timing.
+                                tokio::time::sleep(think).await;
+                            }
+                        }
+                    };
+                    futures::future::join_all((0..spec.vus.unwrap_or(1)).map(|_| user())).await;
+                }
+            }
+            done.cancel();
+        };
+        // Told to stop, the watcher only marks it: what is in flight still finishes.
+        tokio::join!(sending, watcher);
+        let p = progress
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let record = p.record(&scenario.id, spec, &described);
+        let mut requests: Vec<RequestResult> = p.finished.into_iter().map(|(_, r)| r).collect();
+        requests.sort_by_key(|r| {
+            r.request_id
+                .strip_prefix("load-")
+                .and_then(|n| n.parse::<u64>().ok())
+        });
+        let result = ScenarioResult {
+            scenario: scenario.id.clone(),
+            requests,
+            invariants: Vec::new(),
+            elapsed: began.elapsed(),
+            abort: p.abort,
+        };
+        (result, record)
+    }
+}
