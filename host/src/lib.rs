@@ -12,3 +12,4 @@ pub mod environment;
 pub mod gpus;
 pub mod orchestrator;
 pub mod report;
+pub mod scheduler;

@@ -11,6 +11,7 @@
 //! | Kafka | decisions | [`decided_topic`]: `aura.<run>.gpu.allocation.decided`, header [`RUN_ID_HEADER`] |
 //! | graph | every node | property [`RUN_ID_PROPERTY`]; labels and relationships in [`graph`] |
 //! | Temporal | a request's workflow | [`workflow_id`]: `aura-<run>-<request>`, type [`WORKFLOW_TYPE`] |
+//! | Temporal | scheduled runs | [`schedule_id`]: `aura-schedule-<name>`, on [`RUNS_TASK_QUEUE`] |
 
 /// The Temporal workflow type of a GPU allocation.
 pub const WORKFLOW_TYPE: &str = "GpuAllocationWorkflow";
@@ -136,6 +137,17 @@ pub fn workflow_prefix(run_id: &str) -> String {
 pub fn task_queue(base: &str, run_id: &str) -> String {
     format!("{base}-{run_id}")
 }
+
+/// The prefix of aura-host's Temporal Schedules: `aura-schedule-<name>`.
+pub const SCHEDULE_PREFIX: &str = "aura-schedule-";
+
+/// The Temporal Schedule id of scheduled runs named `name`.
+pub fn schedule_id(name: &str) -> String {
+    format!("{SCHEDULE_PREFIX}{name}")
+}
+
+/// The task queue scheduled runs go to unless told otherwise.
+pub const RUNS_TASK_QUEUE: &str = "aura-host-runs";
 
 /// The Temporal workflow id of a request: `aura-<run>-<request>`.
 pub fn workflow_id(run_id: &str, request_id: &str) -> String {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::sync::oneshot;
 
@@ -24,24 +24,9 @@ pub struct WorkerThread {
 
 /// A Temporal client for `config`'s namespace.
 pub async fn client(config: &TemporalConfig) -> Result<Client, TargetError> {
-    let url = Url::parse(&config.url)
-        .map_err(|e| TargetError::temporal(format!("{}: not a URL", config.url), e))?;
-    let options = ConnectionOptions::new(url)
-        .identity(format!("aura-host-target@{}", std::process::id()))
-        .connect_timeout(config.timeout)
-        .build();
-    let connection = tokio::time::timeout(config.timeout, Connection::connect(options))
+    aura_services::temporal::client(config, "aura-host-target")
         .await
-        .map_err(|e| {
-            let what = format!("{}: no answer within {:?}", config.url, config.timeout);
-            TargetError::temporal(what, e)
-        })?
-        .map_err(|e| TargetError::temporal(format!("connect to {}", config.url), e))?;
-    Client::new(
-        connection,
-        ClientOptions::new(config.namespace.clone()).build(),
-    )
-    .map_err(|e| TargetError::temporal(format!("client for {}", config.url), e))
+        .map_err(|e| TargetError::temporal(format!("connect to {}", config.url), e))
 }
 
 impl WorkerThread {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use temporalio_client::tonic::IntoRequest;
-use temporalio_client::{Connection, ConnectionOptions, Url};
+use temporalio_client::{ClientOptions, Connection, ConnectionOptions, Url};
 use temporalio_common::protos::constants::LOCAL_ACTIVITY_MARKER_NAME;
 use temporalio_common::protos::coresdk::common::extract_local_activity_marker_data;
 use temporalio_common::protos::grpc::health::v1::HealthCheckRequest;
@@ -248,17 +248,7 @@ impl TemporalWorkflows {
     }
 
     pub async fn connect(config: &TemporalConfig) -> Result<Self, ServiceError> {
-        let endpoint = Endpoint::new(ServiceKind::Temporal, config.url.clone(), config.timeout);
-        let url =
-            Url::parse(&config.url).map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
-        let options = ConnectionOptions::new(url)
-            .identity(format!("aura-host@{}", std::process::id()))
-            .connect_timeout(config.timeout)
-            .build();
-        // `connect` itself makes a GetSystemInfo round trip.
-        let connection = endpoint
-            .connect(|| Connection::connect(options.clone()))
-            .await?;
+        let (endpoint, connection) = connect(config, "aura-host").await?;
         Ok(Self {
             endpoint,
             namespace: config.namespace.clone(),
@@ -554,6 +544,40 @@ fn payload_text(payloads: &Payloads) -> Option<String> {
 fn is_closed_or_missing(e: &ServiceError) -> bool {
     let text = e.to_string();
     text.contains("already completed") || text.contains("not found")
+}
+
+/// A connection to `config`'s server as `identity` (what the server shows as the caller),
+/// with the endpoint its errors are named by. `connect` itself makes a GetSystemInfo
+/// round trip, so a server that is not there fails here.
+async fn connect(
+    config: &TemporalConfig,
+    identity: &str,
+) -> Result<(Endpoint, Connection), ServiceError> {
+    let endpoint = Endpoint::new(ServiceKind::Temporal, config.url.clone(), config.timeout);
+    let url =
+        Url::parse(&config.url).map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
+    let options = ConnectionOptions::new(url)
+        .identity(format!("{identity}@{}", std::process::id()))
+        .connect_timeout(config.timeout)
+        .build();
+    let connection = endpoint
+        .connect(|| Connection::connect(options.clone()))
+        .await?;
+    Ok((endpoint, connection))
+}
+
+/// A Temporal SDK client on `config`'s namespace, as `identity`: for workers and
+/// schedules, which the SDK's own types drive.
+pub async fn client(
+    config: &TemporalConfig,
+    identity: &str,
+) -> Result<temporalio_client::Client, ServiceError> {
+    let (endpoint, connection) = connect(config, identity).await?;
+    temporalio_client::Client::new(
+        connection,
+        ClientOptions::new(config.namespace.clone()).build(),
+    )
+    .map_err(|e| endpoint.error(Failure::Connect(e.to_string())))
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ mod report;
 mod run;
 mod scaffold;
 mod scenarios;
+mod schedule;
 mod target;
 mod trace;
 
@@ -136,6 +137,11 @@ enum Command {
     Baseline(baseline::BaselineCommand),
     /// Compare a run's per-step latencies with a baseline (exit 1 on a regression).
     Compare(baseline::CompareArgs),
+    /// Create, list or delete scheduled runs (Temporal Schedules).
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
+    /// Run what schedules start: poll the runs task queue until Ctrl-C.
+    Worker(schedule::WorkerArgs),
 }
 
 impl Cli {
@@ -220,6 +226,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Bench(args) => bench::run(&config, hub, args).await,
         Command::Baseline(cmd) => baseline::run(&config, cmd),
         Command::Compare(args) => baseline::compare(&config, args),
+        Command::Schedule(cmd) => schedule::schedule(&config, cmd).await,
+        Command::Worker(args) => schedule::worker(&config, &source, args).await,
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

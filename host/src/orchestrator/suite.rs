@@ -22,14 +22,24 @@ pub enum SuiteError {
     Scenario(#[from] ScenarioError),
 }
 
+/// The folders `suite` names; an unknown suite is refused.
+fn folders(suite: &str) -> Result<Vec<&str>, SuiteError> {
+    match suite {
+        "all" => Ok(SUITES.to_vec()),
+        s if SUITES.contains(&s) || LONG_SUITES.contains(&s) => Ok(vec![s]),
+        other => Err(SuiteError::Unknown(other.to_string())),
+    }
+}
+
+/// Whether `suite` names a suite.
+pub fn check(suite: &str) -> Result<(), SuiteError> {
+    folders(suite).map(|_| ())
+}
+
 /// The scenarios of `suite` under `root` (the `scenarios/` folder). A suite folder that
 /// does not exist is an empty suite.
 pub fn load(root: &Path, suite: &str) -> Result<Vec<(PathBuf, Scenario)>, SuiteError> {
-    let suites: Vec<&str> = match suite {
-        "all" => SUITES.to_vec(),
-        s if SUITES.contains(&s) || LONG_SUITES.contains(&s) => vec![s],
-        other => return Err(SuiteError::Unknown(other.to_string())),
-    };
+    let suites = folders(suite)?;
     let mut out = Vec::new();
     for s in suites {
         let dir = root.join(s);

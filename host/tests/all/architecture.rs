@@ -241,6 +241,7 @@ fn host_modules_import_only_the_layers_below() {
                 "gpus",
                 "orchestrator",
                 "report",
+                "scheduler",
             ][..],
         ),
         ("bench", &["bench"][..]),
@@ -250,6 +251,7 @@ fn host_modules_import_only_the_layers_below() {
         ("gpus", &["gpus"][..]),
         ("orchestrator", &["chaos", "orchestrator", "report"][..]),
         ("report", &["report"][..]),
+        ("scheduler", &["scheduler"][..]),
     ]
     .into();
     let src = workspace_root().join("host/src");
@@ -269,7 +271,14 @@ fn host_modules_import_only_the_layers_below() {
 #[test]
 fn only_the_cli_and_config_name_the_whole_config() {
     let src = workspace_root().join("host/src");
-    for module in ["bench", "chaos", "environment", "orchestrator", "report"] {
+    for module in [
+        "bench",
+        "chaos",
+        "environment",
+        "orchestrator",
+        "report",
+        "scheduler",
+    ] {
         for (file, _) in crate_paths(&src.join(module)) {
             let text = std::fs::read_to_string(&file).expect("source");
             assert!(

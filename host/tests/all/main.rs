@@ -19,5 +19,6 @@ mod orchestrator;
 mod plugins;
 mod run;
 mod sandbox;
+mod schedule;
 mod services;
 mod target;
