@@ -12,12 +12,12 @@ use std::time::Instant;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::load::Source;
+use super::load::{Source, Watch};
 use super::plan::{self, PlanError};
 use super::plugins::{self, PluginSet};
 use super::runner::Runner;
 use super::scenario::{Invariant, Scenario};
-use super::thresholds::Threshold;
+use super::thresholds::{Metric, Threshold};
 use super::validate::{Validating, validated};
 use super::{expect, leases, steady};
 use crate::chaos::{Chaos, Journal, Scope};
@@ -434,6 +434,7 @@ impl Execution<'_> {
             scenario: s,
             namespace: ns.as_str(),
             until,
+            seen: Mutex::default(),
         };
         // A threshold with abort_on_fail that was lost while the load ran.
         let lost_early: Mutex<Option<String>> = Mutex::default();
@@ -460,18 +461,28 @@ impl Execution<'_> {
                 };
                 let source = Source::new(spec, &s.gpu_requests, self.options.seed);
                 let begun = Instant::now();
+                // Judged while the load runs only when a threshold can stop it.
+                let reads_validators = thresholds
+                    .iter()
+                    .any(|t| t.abort_on_fail && t.metric == Metric::ValidationFailures);
                 let watch = |requests: &[_], load: &LoadRecord| {
-                    let why = lost(&thresholds, requests, &[], Some(load), begun.elapsed())?;
+                    let checked = match reads_validators {
+                        true => validating.so_far(),
+                        false => Vec::new(),
+                    };
+                    let why = lost(&thresholds, requests, &checked, Some(load), begun.elapsed())?;
                     lost_early
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .get_or_insert(why.clone());
                     Some(why)
                 };
+                let watch = thresholds
+                    .iter()
+                    .any(|t| t.abort_on_fail)
+                    .then_some(&watch as Watch<'_>);
                 let driving = async {
-                    let out = runner
-                        .run_load(s, spec, source, deadline, Some(&watch))
-                        .await;
+                    let out = runner.run_load(s, spec, source, deadline, watch).await;
                     // The last request is in: the validators finish what is queued.
                     tx.lock().unwrap_or_else(PoisonError::into_inner).take();
                     out

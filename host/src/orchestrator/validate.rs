@@ -3,7 +3,7 @@
 //! per call, and the checks keep up with the load instead of piling up at its end).
 //! Every call is journaled as it finishes.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -32,9 +32,19 @@ pub struct Validating<'a> {
     pub namespace: &'a str,
     /// The scenario's deadline.
     pub until: Option<Instant>,
+    /// Every call's result so far, for thresholds judged while the load runs.
+    pub seen: Mutex<Vec<ValidatorResult>>,
 }
 
 impl Validating<'_> {
+    /// What the validators have found so far, each folded into one result.
+    pub fn so_far(&self) -> Vec<ValidatorResult> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Validates the request ids that arrive on `ids` until it closes: in calls of at
     /// most `batch` ids, or in one call for all of them (`None`, even for none). Each
     /// validator's calls are folded into one result.

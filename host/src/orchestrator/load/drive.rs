@@ -37,8 +37,9 @@ struct Tally {
 /// What is known of the load at one moment.
 struct Progress {
     tallies: Vec<Tally>,
-    /// Each finished request with the stage it arrived in.
-    finished: Vec<(usize, RequestResult)>,
+    /// Each finished request, and the stage it arrived in.
+    finished: Vec<RequestResult>,
+    stage_of: Vec<usize>,
     abort: Option<String>,
     stopped: Option<String>,
 }
@@ -48,20 +49,18 @@ impl Progress {
         Progress {
             tallies: (0..stages).map(|_| Tally::default()).collect(),
             finished: Vec::new(),
+            stage_of: Vec::new(),
             abort: None,
             stopped: None,
         }
     }
 
     fn finish(&mut self, stage: usize, (result, abort): (RequestResult, Option<String>)) {
-        self.finished.push((stage, result));
+        self.finished.push(result);
+        self.stage_of.push(stage);
         if self.abort.is_none() {
             self.abort = abort;
         }
-    }
-
-    fn requests(&self) -> Vec<RequestResult> {
-        self.finished.iter().map(|(_, r)| r.clone()).collect()
     }
 
     fn ended(&self) -> bool {
@@ -91,8 +90,9 @@ impl Progress {
                 let mine = self
                     .finished
                     .iter()
-                    .filter(|(s, _)| *s == k)
-                    .map(|(_, r)| r);
+                    .zip(&self.stage_of)
+                    .filter(|(_, s)| **s == k)
+                    .map(|(r, _)| r);
                 StageRecord {
                     stage: k as u32 + 1,
                     target_rate,
@@ -112,7 +112,7 @@ impl Progress {
             .collect();
         let lags = percentiles(self.tallies.iter().flat_map(|t| t.lags_ms.iter().copied()));
         let mut errors = BTreeMap::new();
-        for (_, r) in self.finished.iter().filter(|(_, r)| r.decision.is_none()) {
+        for r in self.finished.iter().filter(|r| r.decision.is_none()) {
             let class = r.failed_in.clone().unwrap_or_else(|| "unknown".into());
             *errors.entry(class).or_insert(0) += 1;
         }
@@ -127,7 +127,7 @@ impl Progress {
             stages,
             lag_p99_ms: lags.p99_ms,
             lag_max_ms: lags.max_ms,
-            performance: performance_of(self.finished.iter().map(|(_, r)| r)),
+            performance: performance_of(&self.finished),
             errors,
             stopped: self.stopped.clone(),
         }
@@ -169,12 +169,11 @@ impl Runner<'_> {
                     () = done.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                let (requests, record) = {
-                    let p = lock();
-                    (p.requests(), p.record(&scenario.id, spec, &described))
-                };
-                if let Some(why) = watch(&requests, &record) {
-                    lock().stopped.get_or_insert(why);
+                // Judged under the lock, without copying thousands of results.
+                let mut p = lock();
+                let record = p.record(&scenario.id, spec, &described);
+                if let Some(why) = watch(&p.finished, &record) {
+                    p.stopped.get_or_insert(why);
                     return;
                 }
             }
@@ -281,7 +280,7 @@ impl Runner<'_> {
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let record = p.record(&scenario.id, spec, &described);
-        let mut requests: Vec<RequestResult> = p.finished.into_iter().map(|(_, r)| r).collect();
+        let mut requests = p.finished;
         requests.sort_by_key(|r| {
             r.request_id
                 .strip_prefix("load-")
