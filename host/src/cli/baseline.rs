@@ -117,10 +117,10 @@ pub fn load(config: &AuraConfig, name: &str) -> Result<Baseline, CliError> {
 /// Prints the comparison; exit 1 when a distribution regressed.
 pub fn verdict(c: &Comparisons) -> ExitCode {
     out!("{}", c.render());
-    if c.regressed().is_empty() {
-        ExitCode::Ok
-    } else {
+    if c.failed() {
         ExitCode::Failed
+    } else {
+        ExitCode::Ok
     }
 }
 

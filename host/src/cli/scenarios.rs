@@ -84,7 +84,22 @@ pub async fn fault_routes(
 fn within_limits(
     scenarios: Vec<(String, Scenario)>,
     max_requests: usize,
+    max_load: usize,
 ) -> Result<Vec<(String, Scenario)>, CliError> {
+    for (_, s) in &scenarios {
+        if let Some(planned) = s.load.as_ref().map(|l| l.planned())
+            && planned > max_load as f64
+        {
+            return Err(CliError::new(
+                ExitCode::BadInput,
+                format!(
+                    "scenario {}: load: about {planned:.0} requests, more than run.max_load_requests ({max_load}); \
+                     raise it in aura.toml if the machine and services can take it",
+                    s.id
+                ),
+            ));
+        }
+    }
     if let Some((_, s)) = scenarios
         .iter()
         .find(|(_, s)| s.gpu_requests.len() > max_requests)
@@ -155,6 +170,7 @@ pub async fn run(
             within_limits(
                 load(&config.run.scenarios_dir, req.suite, req.files)?,
                 config.run.max_requests,
+                config.run.max_load_requests,
             )?,
             None,
             req.run_id.clone(),

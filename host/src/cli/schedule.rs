@@ -147,6 +147,7 @@ pub async fn schedule(config: &AuraConfig, cmd: &ScheduleCommand) -> Result<Exit
                     ));
                 }
             };
+            scheduler::check_name(&a.name).map_err(failed)?;
             let args = run_args(a)?;
             scheduler::create(
                 &client().await?,
@@ -185,6 +186,7 @@ pub async fn schedule(config: &AuraConfig, cmd: &ScheduleCommand) -> Result<Exit
             }
         }
         ScheduleCommand::Delete { name } => {
+            scheduler::check_name(name).map_err(failed)?;
             scheduler::delete(&client().await?, name)
                 .await
                 .map_err(failed)?;

@@ -51,6 +51,9 @@ pub struct RunConfig {
     pub plugin_instances: u32,
     /// The most requests one scenario may have; a larger one is refused before the run.
     pub max_requests: usize,
+    /// The most requests one `[load]` may send (its stages' arrivals, or its virtual
+    /// users); a larger one (a rate with a zero too many) is refused before the run.
+    pub max_load_requests: usize,
     /// The most a run's own work after its scenarios (health, ending its workflows,
     /// cleanup) may take.
     #[serde(with = "humantime_serde")]
@@ -69,6 +72,7 @@ impl Default for RunConfig {
             jobs: 4,
             plugin_instances: aura_runtime::DEFAULT_INSTANCES,
             max_requests: 10_000,
+            max_load_requests: 100_000,
             cleanup_timeout: std::time::Duration::from_secs(30),
             fault_proxy: None,
         }

@@ -17,6 +17,10 @@ use aura_reference::driver::TargetDriver;
 use aura_reference::{Decision, DecisionState, GpuAllocationRequest, TargetConfig};
 use aura_runtime::bindings::Failure;
 
+/// How much two leases of one device may seem to overlap (decision times stand for
+/// when leases were set, a few milliseconds earlier) before it counts as shared.
+const LEASE_SLACK_MS: i64 = 1_000;
+
 /// Attempts of one request, retries included, whatever its recovery strategy says.
 pub const MAX_ATTEMPTS: u32 = 100;
 
@@ -350,27 +354,46 @@ fn allowed_by(expect: Option<&Expectation>, r: &RequestResult) -> bool {
 
 /// The check of an invariant over the requests alone; `None` for one that reads the
 /// stores (the run checks it).
-fn invariant(i: &Invariant, requests: &[RequestResult]) -> Option<Check> {
+pub(in crate::orchestrator) fn invariant(
+    i: &Invariant,
+    requests: &[RequestResult],
+) -> Option<Check> {
     let decisions: Vec<&Decision> = requests
         .iter()
         .filter_map(|r| r.decision.as_ref())
         .collect();
     match i {
         Invariant::NoDoubleAllocation => {
-            let mut holders: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            // A lease lasts the request's duration from its decision; a device may pass
+            // from one request to the next once it ends (a load reuses every device).
+            let mut holders: BTreeMap<&str, Vec<(i64, i64, &str)>> = BTreeMap::new();
             for d in &decisions {
+                let minutes = i64::from(d.request.duration_minutes);
+                let end = d.decided_at.saturating_add(minutes.saturating_mul(60_000));
                 for g in &d.devices {
-                    holders
-                        .entry(g.id.as_str())
-                        .or_default()
-                        .push(d.request_id.as_str());
+                    holders.entry(g.id.as_str()).or_default().push((
+                        d.decided_at,
+                        end,
+                        d.request_id.as_str(),
+                    ));
                 }
             }
-            let shared: Vec<String> = holders
-                .iter()
-                .filter(|(_, who)| who.len() > 1)
-                .map(|(g, who)| format!("{g} held by {}", who.join(" and ")))
-                .collect();
+            let mut shared = Vec::new();
+            for (g, mut held) in holders {
+                held.sort();
+                let mut latest: Option<(i64, &str)> = None;
+                for (start, end, who) in held {
+                    // A second's slack: the lease was set a little before the decision.
+                    if let Some((until, by)) = latest
+                        && start < until - LEASE_SLACK_MS
+                    {
+                        shared.push(format!("{g} held by {by} and {who}"));
+                    }
+                    if latest.is_none_or(|(until, _)| end > until) {
+                        latest = Some((end, who));
+                    }
+                }
+            }
             let actual = if shared.is_empty() {
                 "none".to_string()
             } else {
@@ -501,6 +524,25 @@ mod tests {
         assert_eq!(c.actual, "gpu-1 held by a and b");
         let ok = invariant(&Invariant::NoDoubleAllocation, &rs[..1]).expect("a check");
         assert!(ok.passed, "{ok:?}");
+    }
+
+    #[test]
+    fn a_device_passes_on_once_its_lease_ended_but_not_before() {
+        let at = |id: &str, ms: i64| {
+            let mut r = decided(id, &["gpu-1"]);
+            if let Some(d) = r.decision.as_mut() {
+                d.decided_at = ms;
+            }
+            r
+        };
+        // Leases of one minute: the next holder 61 s later is a reuse, 30 s later a
+        // double allocation.
+        let reused = [at("a", 0), at("b", 61_000)];
+        let c = invariant(&Invariant::NoDoubleAllocation, &reused).expect("a check");
+        assert!(c.passed, "{c:?}");
+        let shared = [at("a", 0), at("b", 30_000)];
+        let c = invariant(&Invariant::NoDoubleAllocation, &shared).expect("a check");
+        assert_eq!(c.actual, "gpu-1 held by a and b");
     }
 
     #[test]

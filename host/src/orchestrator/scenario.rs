@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::load::LoadSpec;
-use super::thresholds::{Threshold, Written};
+use super::load::{LoadSpec, Model};
+use super::thresholds::{Metric, Threshold, Written};
 use crate::chaos::{Expectation, FaultSpec, RandomFaults};
 use aura_contract::{Step, check_request_id};
 use aura_reference::request::{DenialClass, GpuAllocationRequest, Outcome};
@@ -396,6 +396,17 @@ impl Scenario {
                             format!("thresholds.{metric}"),
                             e.expression(),
                             "measures a [load]; this scenario has none".into(),
+                        );
+                    }
+                    Ok(t)
+                        if t.metric == Metric::AchievedRate
+                            && self.load.as_ref().is_some_and(|l| l.model == Model::Closed) =>
+                    {
+                        return bad(
+                            format!("thresholds.{metric}"),
+                            e.expression(),
+                            "a closed model asks for no rate; achieved_rate measures an open one"
+                                .into(),
                         );
                     }
                     Ok(_) => {}

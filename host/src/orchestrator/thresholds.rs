@@ -19,19 +19,24 @@ use crate::report::{Check, LoadRecord, RequestResult, RequestStatus, ValidatorRe
 #[serde(untagged)]
 pub enum Written {
     Text(String),
-    Table {
-        threshold: String,
-        #[serde(default)]
-        abort_on_fail: bool,
-        #[serde(default, with = "humantime_serde")]
-        delay_abort_eval: Option<Duration>,
-    },
+    Table(Table),
+}
+
+/// k6's table form of one expression; a key it does not know is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub threshold: String,
+    #[serde(default)]
+    pub abort_on_fail: bool,
+    #[serde(default, with = "humantime_serde")]
+    pub delay_abort_eval: Option<Duration>,
 }
 
 impl Written {
     pub fn expression(&self) -> &str {
         match self {
-            Self::Text(t) | Self::Table { threshold: t, .. } => t,
+            Self::Text(t) | Self::Table(Table { threshold: t, .. }) => t,
         }
     }
 }
@@ -157,14 +162,12 @@ impl Threshold {
     /// A written expression of `metric_name`, with its abort options.
     pub fn read(metric_name: &str, written: &Written) -> Result<Threshold, String> {
         let mut t = Self::parse(metric_name, written.expression())?;
-        if let Written::Table {
-            abort_on_fail,
-            delay_abort_eval,
-            ..
-        } = written
-        {
-            t.abort_on_fail = *abort_on_fail;
-            t.delay_abort_eval = delay_abort_eval.unwrap_or_default();
+        if let Written::Table(table) = written {
+            if table.delay_abort_eval.is_some() && !table.abort_on_fail {
+                return Err("delay_abort_eval without abort_on_fail = true does nothing".into());
+            }
+            t.abort_on_fail = table.abort_on_fail;
+            t.delay_abort_eval = table.delay_abort_eval.unwrap_or_default();
         }
         Ok(t)
     }
@@ -397,6 +400,28 @@ mod tests {
             let e = Threshold::parse(metric, expr).expect_err(expr);
             assert!(e.contains(why), "{metric} {expr}: {e}");
         }
+    }
+
+    #[test]
+    fn the_table_form_refuses_what_it_does_not_know() {
+        let read = |text: &str| -> Result<Threshold, String> {
+            let w: Written = toml::from_str::<toml::Table>(&format!("t = {text}"))
+                .map_err(|e| e.to_string())?
+                .remove("t")
+                .ok_or("no t")?
+                .try_into()
+                .map_err(|e: toml::de::Error| e.to_string())?;
+            Threshold::read("errors", &w)
+        };
+        let t =
+            read(r#"{ threshold = "rate < 0.1", abort_on_fail = true, delay_abort_eval = "5s" }"#)
+                .expect("reads");
+        assert!(t.abort_on_fail);
+        assert_eq!(t.delay_abort_eval, Duration::from_secs(5));
+        assert!(read(r#"{ threshold = "rate < 0.1", abort_onfail = true }"#).is_err());
+        let e =
+            read(r#"{ threshold = "rate < 0.1", delay_abort_eval = "5s" }"#).expect_err("no abort");
+        assert!(e.contains("without abort_on_fail"), "{e}");
     }
 
     #[test]

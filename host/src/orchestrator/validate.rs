@@ -85,6 +85,12 @@ impl Validating<'_> {
                 crate::report::add_validator(&mut results, r);
             }
         }
+        // No request to check is still a verdict to give: validators called on none.
+        if n == 0 {
+            for r in self.call(&[], 0).await {
+                crate::report::add_validator(&mut results, r);
+            }
+        }
         results
     }
 
@@ -106,6 +112,10 @@ impl Validating<'_> {
                 )
                 .await;
                 r.batch = n;
+                crate::report::add_validator(
+                    &mut self.seen.lock().unwrap_or_else(PoisonError::into_inner),
+                    r.clone(),
+                );
                 self.recorder.record(RunEvent::ValidatorFinished {
                     scenario: self.scenario.id.clone(),
                     result: r.clone(),

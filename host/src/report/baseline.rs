@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::analysis::step_latencies;
 use super::model::RunReport;
-use super::regression::{self, Comparison, Tolerance, Verdict};
+use super::regression::{self, Comparison, MIN_SAMPLES, Tolerance, Verdict};
 
 /// The distribution named for the requests themselves, beside the steps'.
 pub const REQUEST_LATENCY: &str = "request_latency";
@@ -181,6 +181,25 @@ impl Comparisons {
             .collect()
     }
 
+    /// Distributions the baseline has enough of and this run has too few of to judge:
+    /// a run that decided (almost) nothing must not pass as "no regression".
+    pub fn starved(&self) -> Vec<&str> {
+        self.items
+            .iter()
+            .filter(|(_, c)| {
+                c.verdict == Verdict::TooFewSamples
+                    && c.baseline_n >= MIN_SAMPLES
+                    && c.current_n < MIN_SAMPLES
+            })
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// Whether the run fails the comparison: a regression, or too little to judge.
+    pub fn failed(&self) -> bool {
+        !self.regressed().is_empty() || !self.starved().is_empty()
+    }
+
     /// The lines a person reads: one per distribution, regressions first.
     pub fn render(&self) -> String {
         let mut out = format!(
@@ -223,7 +242,15 @@ impl Comparisons {
                 "\n  unmatched       {name}: in one of the two runs only"
             );
         }
-        let regressed = self.regressed();
+        let (regressed, starved) = (self.regressed(), self.starved());
+        if !starved.is_empty() {
+            let _ = write!(
+                out,
+                "\ntoo few samples in run {} to judge: {}",
+                self.run,
+                starved.join(", ")
+            );
+        }
         let _ = write!(
             out,
             "\n{}",

@@ -59,7 +59,11 @@ fn suite(s: &ScenarioReport) -> TestSuite {
         ts.add_test_case(tc);
     }
     if let Some(l) = &s.load {
-        let mut tc = case(s, "load", TestCaseStatus::success(), s.elapsed_ms as f64);
+        let status = match &l.stopped {
+            None => TestCaseStatus::success(),
+            Some(why) => failed(&[format!("the load stopped early: {why}")]),
+        };
+        let mut tc = case(s, "load", status, s.elapsed_ms as f64);
         tc.set_system_out(l.lines());
         ts.add_test_case(tc);
     }

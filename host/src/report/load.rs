@@ -21,6 +21,9 @@ pub struct StageRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vus: Option<u32>,
     pub duration_ms: u64,
+    /// Arrivals the stage's schedule has (open model; while it runs, those due so far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked: Option<u64>,
     /// Arrivals the schedule made (started + dropped).
     pub scheduled: u64,
     pub started: u64,
@@ -60,15 +63,11 @@ pub struct LoadRecord {
 }
 
 impl LoadRecord {
-    /// Requests started per second asked for, over every stage (open model); none
-    /// for a closed model.
+    /// Requests started out of those the stages asked for (open model); none for a
+    /// closed model, or before anything was due.
     pub fn target_ratio(&self) -> Option<f64> {
-        let asked: f64 = self
-            .stages
-            .iter()
-            .map(|s| s.target_rate.map(|r| r * s.duration_ms as f64 / 1000.0))
-            .sum::<Option<f64>>()?;
-        (asked > 0.0).then(|| self.started as f64 / asked)
+        let asked: u64 = self.stages.iter().map(|s| s.asked).sum::<Option<u64>>()?;
+        (asked > 0).then(|| self.started as f64 / asked as f64)
     }
 
     /// The summary's lines for it.

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// Below this the normal approximation of U is poor and a p95 is just the maximum.
-const MIN_SAMPLES: usize = 8;
+pub const MIN_SAMPLES: usize = 8;
 const RESAMPLES: usize = 1000;
 /// Fixed, so the same two samples always get the same interval.
 const SEED: u64 = 0xA07A_5EED;

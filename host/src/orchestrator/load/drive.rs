@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 
 use super::spec::{LoadSpec, Model, Source};
-use crate::orchestrator::runner::{Runner, ScenarioResult};
+use crate::orchestrator::runner::{Runner, ScenarioResult, invariant};
 use crate::orchestrator::scenario::Scenario;
 use crate::report::{LoadRecord, RequestResult, StageRecord, percentiles, performance_of};
 
@@ -67,8 +67,9 @@ impl Progress {
         self.abort.is_some() || self.stopped.is_some()
     }
 
-    /// The record of what happened so far.
-    fn record(&self, scenario: &str, spec: &LoadSpec, source: &str) -> LoadRecord {
+    /// The record of what happened so far: `live` while the load runs (each stage asked
+    /// for the arrivals due so far), else at its end (asked for its whole schedule).
+    fn record(&self, scenario: &str, spec: &LoadSpec, source: &str, live: bool) -> LoadRecord {
         let stages: Vec<StageRecord> = self
             .tallies
             .iter()
@@ -81,6 +82,11 @@ impl Progress {
                         spec.stages[k].duration,
                     ),
                     Model::Closed => (None, spec.vus, spec.duration.unwrap_or_default()),
+                };
+                let asked = match (spec.model, live) {
+                    (Model::Open, false) => Some(spec.stages[k].arrivals()),
+                    (Model::Open, true) => Some(t.scheduled),
+                    (Model::Closed, _) => None,
                 };
                 // Longer than planned when the scheduler fell behind: the real rate.
                 let took = match (t.began, t.last) {
@@ -98,6 +104,7 @@ impl Progress {
                     target_rate,
                     vus,
                     duration_ms: took.as_millis() as u64,
+                    asked,
                     scheduled: t.scheduled,
                     started: t.started,
                     dropped: t.dropped,
@@ -159,7 +166,11 @@ impl Runner<'_> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
         let strategy = self.plugins.and_then(|p| p.recovery(&scenario.id));
-        let request_deadline = || deadline.min(Instant::now() + spec.request_timeout);
+        let request_deadline = || {
+            Instant::now()
+                .checked_add(spec.request_timeout)
+                .map_or(deadline, |t| t.min(deadline))
+        };
         let done = tokio_util::sync::CancellationToken::new();
         let watcher = async {
             let Some(watch) = watch else { return };
@@ -171,7 +182,7 @@ impl Runner<'_> {
                 }
                 // Judged under the lock, without copying thousands of results.
                 let mut p = lock();
-                let record = p.record(&scenario.id, spec, &described);
+                let record = p.record(&scenario.id, spec, &described, true);
                 if let Some(why) = watch(&p.finished, &record) {
                     p.stopped.get_or_insert(why);
                     return;
@@ -185,11 +196,13 @@ impl Runner<'_> {
                     let mut n = 0u64;
                     let mut stage_start = began;
                     'stages: for (k, stage) in spec.stages.iter().enumerate() {
-                        lock().tallies[k].began = Some(Instant::now());
+                        lock().tallies[k].began = Some(stage_start);
                         let mut i = 0;
                         while let Some(offset) = stage.arrival(i) {
                             i += 1;
-                            let due = stage_start + offset;
+                            let Some(due) = stage_start.checked_add(offset) else {
+                                break 'stages;
+                            };
                             // Requests finish while the next arrival is waited for.
                             loop {
                                 tokio::select! {
@@ -209,8 +222,13 @@ impl Runner<'_> {
                             }
                             n += 1;
                             let Some(request) = source.next(n) else {
+                                lock().stopped = Some("no requests to send".into());
                                 break 'stages;
                             };
+                            // Requests that finished meanwhile free their places first.
+                            while let Some(Some((k, done))) = in_flight.next().now_or_never() {
+                                lock().finish(k, done);
+                            }
                             let now = Instant::now();
                             let mut p = lock();
                             let t = &mut p.tallies[k];
@@ -231,18 +249,23 @@ impl Runner<'_> {
                                 (k, done)
                             });
                         }
-                        stage_start += stage.duration;
+                        match stage_start.checked_add(stage.duration) {
+                            Some(next) => stage_start = next,
+                            None => break 'stages,
+                        }
                     }
                     while let Some((k, done)) = in_flight.next().await {
                         lock().finish(k, done);
                     }
                 }
                 Model::Closed => {
-                    let end = began + spec.length();
+                    let end = began
+                        .checked_add(spec.length())
+                        .map_or(deadline, |e| e.min(deadline));
                     let next = &Mutex::new((0u64, source));
                     lock().tallies[0].began = Some(began);
                     let user = move || async move {
-                        while Instant::now() < end.min(deadline) && !lock().ended() {
+                        while Instant::now() < end && !lock().ended() {
                             let request = {
                                 let mut g = next
                                     .lock()
@@ -251,7 +274,10 @@ impl Runner<'_> {
                                 let n = g.0;
                                 g.1.next(n)
                             };
-                            let Some(request) = request else { return };
+                            let Some(request) = request else {
+                                lock().stopped.get_or_insert("no requests to send".into());
+                                return;
+                            };
                             {
                                 let mut p = lock();
                                 let t = &mut p.tallies[0];
@@ -264,12 +290,25 @@ impl Runner<'_> {
                                 .await;
                             lock().finish(0, done);
                             if let Some(think) = spec.think_time {
-                                // A user's pause, the model's own timing.
-                                tokio::time::sleep(think).await;
+                                // A user's pause, the model's own timing; never past
+                                // the load's end.
+                                let wake = Instant::now()
+                                    .checked_add(think)
+                                    .map_or(end, |w| w.min(end));
+                                tokio::time::sleep_until(wake.into()).await;
                             }
                         }
                     };
                     futures::future::join_all((0..spec.vus.unwrap_or(1)).map(|_| user())).await;
+                    if end == deadline
+                        && began
+                            .checked_add(spec.length())
+                            .is_none_or(|e| e > deadline)
+                    {
+                        lock()
+                            .stopped
+                            .get_or_insert("max_execution_time reached".into());
+                    }
                 }
             }
             done.cancel();
@@ -279,7 +318,7 @@ impl Runner<'_> {
         let p = progress
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let record = p.record(&scenario.id, spec, &described);
+        let record = p.record(&scenario.id, spec, &described, false);
         let mut requests = p.finished;
         requests.sort_by_key(|r| {
             r.request_id
@@ -288,8 +327,12 @@ impl Runner<'_> {
         });
         let result = ScenarioResult {
             scenario: scenario.id.clone(),
+            invariants: scenario
+                .invariants
+                .iter()
+                .filter_map(|i| invariant(i, &requests))
+                .collect(),
             requests,
-            invariants: Vec::new(),
             elapsed: began.elapsed(),
             abort: p.abort,
         };

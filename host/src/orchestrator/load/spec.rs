@@ -97,6 +97,11 @@ impl Stage {
         (self.start_rate() + self.rate) / 2.0
     }
 
+    /// How many arrivals its schedule has.
+    pub fn arrivals(&self) -> u64 {
+        (0..).take_while(|i| self.arrival(*i).is_some()).count() as u64
+    }
+
     /// When (after the stage starts) its i-th arrival (from 0) is due; `None` past the
     /// stage. Arrivals follow the rate's integral: `from·t + (rate-from)·t²/2d = i`.
     pub fn arrival(&self, i: u64) -> Option<Duration> {
@@ -257,11 +262,27 @@ impl Source {
 }
 
 impl LoadSpec {
-    /// How long arrivals go on.
+    /// How long arrivals go on (`Duration::MAX` past what a duration holds).
     pub fn length(&self) -> Duration {
         match self.model {
-            Model::Open => self.stages.iter().map(|s| s.duration).sum(),
+            Model::Open => self
+                .stages
+                .iter()
+                .try_fold(Duration::ZERO, |a, s| a.checked_add(s.duration))
+                .unwrap_or(Duration::MAX),
             Model::Closed => self.duration.unwrap_or_default(),
+        }
+    }
+
+    /// About how many requests it sends at most: its stages' arrivals, or its users.
+    pub fn planned(&self) -> f64 {
+        match self.model {
+            Model::Open => self
+                .stages
+                .iter()
+                .map(|s| s.mean_rate() * s.duration.as_secs_f64())
+                .sum(),
+            Model::Closed => f64::from(self.vus.unwrap_or(0)),
         }
     }
 
@@ -341,11 +362,20 @@ impl LoadSpec {
                 }
             }
         }
-        if self.request_timeout.is_zero() {
+        if self.request_timeout.is_zero() || self.request_timeout > max_execution_time {
             return bad(
                 "request_timeout",
                 "request_timeout".into(),
-                "must be more than zero",
+                "more than zero and at most max_execution_time",
+            );
+        }
+        if let (Some(think), Some(d)) = (self.think_time, self.duration)
+            && think >= d
+        {
+            return bad(
+                "think_time",
+                "think_time".into(),
+                "a user's pause must be shorter than the load's duration",
             );
         }
         if self.validate_batch == 0 {
@@ -414,7 +444,7 @@ mod tests {
     }
 
     fn count(s: &Stage) -> u64 {
-        (0..).take_while(|i| s.arrival(*i).is_some()).count() as u64
+        s.arrivals()
     }
 
     #[test]
@@ -433,6 +463,45 @@ mod tests {
         let gap = |i| s.arrival(i + 1).unwrap_or_default() - s.arrival(i).unwrap_or_default();
         assert!(gap(10) > gap(500), "{:?} {:?}", gap(10), gap(500));
         assert_eq!(s.mean_rate(), 10.0);
+    }
+
+    fn checked(text: &str, max: u64) -> Result<(), String> {
+        let spec: LoadSpec = toml::from_str(text).map_err(|e| e.to_string())?;
+        spec.check(Duration::from_secs(max), true)
+            .map_err(|(field, _, why)| format!("{field}: {why}"))
+    }
+
+    #[test]
+    fn contradictions_and_absurd_durations_are_refused_without_panicking() {
+        for (text, says) in [
+            (
+                "model = \"closed\"\nvus = 2\nduration = \"10s\"\nthink_time = \"10s\"",
+                "load.think_time",
+            ),
+            (
+                "model = \"open\"\nstages = [{ rate = 1, duration = \"1s\" }]\nrequest_timeout = \"2h\"",
+                "load.request_timeout",
+            ),
+            (
+                "model = \"open\"\nstages = [{ rate = 1, duration = \"400000000000years\" }, { rate = 1, duration = \"400000000000years\" }]",
+                "max_execution_time",
+            ),
+            (
+                "model = \"open\"\nstages = [{ rate = 1, duration = \"1s\" }]\nvus = 3",
+                "load.vus: belongs to a closed model",
+            ),
+            ("model = \"closed\"\nduration = \"1s\"", "load.vus"),
+        ] {
+            let e = checked(text, 3600).expect_err(text);
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        assert!(
+            checked(
+                "model = \"open\"\nstages = [{ rate = 2, duration = \"1s\" }]",
+                60
+            )
+            .is_ok()
+        );
     }
 
     #[test]
