@@ -11,6 +11,8 @@
 //! | Kafka | decisions | [`decided_topic`]: `aura.<run>.gpu.allocation.decided`, header [`RUN_ID_HEADER`] |
 //! | graph | every node | property [`RUN_ID_PROPERTY`]; labels and relationships in [`graph`] |
 //! | Temporal | a request's workflow | [`workflow_id`]: `aura-<run>-<request>`, type [`WORKFLOW_TYPE`] |
+//! | Redis | a distributed scenario's results, its claimed requests | [`events_stream`]: `aura:<run>:events`, [`submitted_key`]: `aura:<run>:submitted:<request>` |
+//! | Temporal | a distributed scenario | [`distributed_workflow_id`]: `aura-distributed-<run>` |
 //! | Temporal | scheduled runs | [`schedule_id`]: `aura-schedule-<name>`, on [`RUNS_TASK_QUEUE`] |
 
 /// The Temporal workflow type of a GPU allocation.
@@ -136,6 +138,23 @@ pub fn workflow_prefix(run_id: &str) -> String {
 /// unexecuted until terminated, never writing into its cleaned namespaces).
 pub fn task_queue(base: &str, run_id: &str) -> String {
     format!("{base}-{run_id}")
+}
+
+/// The Redis stream a distributed scenario's workers send their results on:
+/// `aura:<run>:events`.
+pub fn events_stream(run_id: &str) -> String {
+    key(run_id, "events")
+}
+
+/// The Redis key that marks a request claimed for submission by a worker of a
+/// distributed run: `aura:<run>:submitted:<request>`.
+pub fn submitted_key(run_id: &str, request_id: &str) -> String {
+    key(run_id, &format!("submitted:{request_id}"))
+}
+
+/// The Temporal workflow id of a distributed scenario: `aura-distributed-<run>`.
+pub fn distributed_workflow_id(run_id: &str) -> String {
+    format!("aura-distributed-{run_id}")
 }
 
 /// The prefix of aura-host's Temporal Schedules: `aura-schedule-<name>`.

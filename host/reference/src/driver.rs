@@ -23,6 +23,9 @@ use aura_services::trace::WorkflowTrace;
 pub enum DriverError {
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// A store the driver itself uses (a distributed run's claims).
+    #[error(transparent)]
+    Service(#[from] aura_services::ServiceError),
     #[error("target {url}: {reason}")]
     Http { url: String, reason: String },
     #[error("target {url}: {status}: {body}")]

@@ -51,6 +51,22 @@ pub trait Cache: Send + Sync {
     ) -> Result<(), ServiceError>;
     /// The first `n` items of list `key` (front first).
     async fn list_head(&self, key: &str, n: usize) -> Result<Vec<String>, ServiceError>;
+    /// Appends `value` to stream `key` (XADD), which expires `ttl` after its last entry;
+    /// the entry's id.
+    async fn stream_append(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<String, ServiceError>;
+    /// Up to `count` entries of stream `key` after entry id `after` (`None`: from the
+    /// first), oldest first, as (id, value); never blocks.
+    async fn stream_after(
+        &self,
+        key: &str,
+        after: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, ServiceError>;
     /// Atomically leases `needed` of the `candidates` keys to `owner` for `ttl`: a key is
     /// free when absent or already held by `owner` (so a retry is idempotent). Leases all
     /// or nothing; returns the keys leased, or an empty list when too few were free.
@@ -98,6 +114,9 @@ for _, k in ipairs(KEYS) do
 end
 return released
 "#;
+
+/// The one field of a stream entry aura-host writes.
+const STREAM_FIELD: &str = "v";
 
 #[derive(Clone)]
 pub struct RedisCache {
@@ -265,6 +284,63 @@ impl Cache for RedisCache {
         self.endpoint
             .call("LRANGE", self.conn().lrange(key, 0, n as isize - 1))
             .await
+    }
+
+    async fn stream_append(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<String, ServiceError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XADD")
+            .arg(key)
+            .arg("*")
+            .arg(STREAM_FIELD)
+            .arg(value)
+            .pexpire(key, ttl.as_millis().max(1) as i64)
+            .ignore();
+        let mut conn = self.conn();
+        let (id,): (String,) = self
+            .endpoint
+            .call("XADD/PEXPIRE", pipe.query_async(&mut conn))
+            .await?;
+        Ok(id)
+    }
+
+    async fn stream_after(
+        &self,
+        key: &str,
+        after: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, ServiceError> {
+        // `(id` is exclusive: what comes after the entry already read.
+        let start = after.map_or_else(|| "-".to_string(), |id| format!("({id}"));
+        let mut conn = self.conn();
+        let entries: Vec<(String, Vec<String>)> = self
+            .endpoint
+            .call(
+                "XRANGE",
+                redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count.max(1))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(id, fields)| {
+                let value = fields
+                    .chunks(2)
+                    .find(|f| f.first().map(String::as_str) == Some(STREAM_FIELD))
+                    .and_then(|f| f.get(1).cloned())?;
+                Some((id, value))
+            })
+            .collect())
     }
 
     async fn lease(

@@ -43,6 +43,7 @@ mod scenarios;
 mod schedule;
 mod target;
 mod trace;
+mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -140,8 +141,9 @@ enum Command {
     /// Create, list or delete scheduled runs (Temporal Schedules).
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
-    /// Run what schedules start: poll the runs task queue until Ctrl-C.
-    Worker(schedule::WorkerArgs),
+    /// Run what schedules and distributed runs hand out: poll the runs task queue
+    /// until Ctrl-C.
+    Worker(worker::WorkerArgs),
 }
 
 impl Cli {
@@ -227,7 +229,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Baseline(cmd) => baseline::run(&config, cmd),
         Command::Compare(args) => baseline::compare(&config, args),
         Command::Schedule(cmd) => schedule::schedule(&config, cmd).await,
-        Command::Worker(args) => schedule::worker(&config, &source, args).await,
+        Command::Worker(args) => worker::run(&config, &source, hub, args).await,
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

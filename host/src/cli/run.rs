@@ -79,6 +79,17 @@ pub struct RunArgs {
     baseline: Option<String>,
     #[command(flatten)]
     tolerance: super::baseline::ToleranceArgs,
+    /// Run the scenarios' requests on `aura-host worker` processes polling
+    /// `--task-queue`, each scenario cut into `--slices` slices; this process journals,
+    /// validates and reports.
+    #[arg(long, conflicts_with_all = ["requests", "watch"])]
+    distributed: bool,
+    /// Slices per scenario with --distributed.
+    #[arg(long, default_value_t = 2, requires = "distributed", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    slices: u32,
+    /// The task queue the workers poll, with --distributed.
+    #[arg(long, default_value = crate::scheduler::RUNS_TASK_QUEUE, requires = "distributed")]
+    task_queue: String,
 }
 
 impl RunArgs {
@@ -298,6 +309,9 @@ async fn once(
         existing: &args.requests,
         routes,
         baseline,
+        distributed: args
+            .distributed
+            .then_some((args.task_queue.as_str(), args.slices)),
     };
     super::scenarios::run(config, hub.clone(), runtime.clone(), plugins, request).await
 }

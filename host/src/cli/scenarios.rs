@@ -43,6 +43,8 @@ pub struct Request<'a> {
     pub routes: Option<Arc<Routes>>,
     /// The baseline the run is judged against (`--baseline`), and how strictly.
     pub baseline: Option<&'a (Baseline, Tolerance)>,
+    /// Run the requests on workers (`--distributed`): the task queue and the slices.
+    pub distributed: Option<(&'a str, u32)>,
 }
 
 /// A fault proxy in front of each service the scenarios' network faults may strike, and
@@ -236,6 +238,10 @@ pub async fn run(
             through.join(", ")
         );
     }
+    let distributed = match req.distributed {
+        None => None,
+        Some((queue, slices)) => Some(distributed(config, &scenarios, queue, slices).await?),
+    };
     let abort = Abort::default();
     let on_ctrl_c = abort.clone();
     let watcher = tokio::spawn(async move {
@@ -259,6 +265,7 @@ pub async fn run(
             command: std::env::args().collect::<Vec<_>>().join(" "),
             seed: req.seed,
             cleanup_timeout: config.run.cleanup_timeout,
+            distributed,
         },
         abort,
     };
@@ -477,4 +484,34 @@ impl Progress {
 /// update is one call), so the display goes on with it.
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A distributed run's Temporal client and plan; scenarios with faults are refused
+/// (their faults strike this machine's servers, the workers' requests are elsewhere).
+async fn distributed(
+    config: &AuraConfig,
+    scenarios: &[(String, Scenario)],
+    queue: &str,
+    slices: u32,
+) -> Result<crate::orchestrator::distributed::Distributed, CliError> {
+    if let Some((_, s)) = scenarios
+        .iter()
+        .find(|(_, s)| !s.faults.is_empty() || s.chaos.is_some())
+    {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "scenario {}: --distributed runs no faults; run it without --distributed",
+                s.id
+            ),
+        ));
+    }
+    let client = aura_services::temporal::client(&config.services.temporal, "aura-host")
+        .await
+        .map_err(|e| CliError::caused(ExitCode::NotReady, &e))?;
+    Ok(crate::orchestrator::distributed::Distributed {
+        client,
+        task_queue: queue.to_string(),
+        slices,
+    })
 }

@@ -6,15 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::{CliError, ExitCode};
-use crate::config::{AuraConfig, ConfigSource};
-use crate::scheduler::{self, Firing, RUNS_TASK_QUEUE, RunsWorker, SchedulerError};
-
-#[derive(Debug, Args)]
-pub struct WorkerArgs {
-    /// The task queue to poll.
-    #[arg(long, default_value = RUNS_TASK_QUEUE)]
-    task_queue: String,
-}
+use crate::config::AuraConfig;
+use crate::scheduler::{self, Firing, RUNS_TASK_QUEUE, SchedulerError};
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
@@ -50,19 +43,19 @@ pub struct CreateArgs {
     task_queue: String,
 }
 
-fn failed(e: SchedulerError) -> CliError {
+pub fn failed(e: SchedulerError) -> CliError {
     let code = match e {
         SchedulerError::BadName(_)
         | SchedulerError::NotFound(_)
         | SchedulerError::Invalid { .. } => ExitCode::BadInput,
         SchedulerError::Service(_) => ExitCode::NotReady,
-        SchedulerError::Schedule { .. } | SchedulerError::Worker(_) => ExitCode::Failed,
+        SchedulerError::Schedule { .. } => ExitCode::Failed,
     };
     CliError::caused(code, &e)
 }
 
 /// A path as every worker will be given it: absolute.
-fn absolute(path: &Path) -> Result<String, CliError> {
+pub fn absolute(path: &Path) -> Result<String, CliError> {
     let full = std::path::absolute(path)
         .map_err(|e| CliError::new(ExitCode::BadInput, format!("{}: {e}", path.display())))?;
     if !full.exists() {
@@ -89,44 +82,6 @@ fn run_args(a: &CreateArgs) -> Result<Vec<String>, CliError> {
         args.extend(["--plugins".to_string(), absolute(m)?]);
     }
     Ok(args)
-}
-
-pub async fn worker(
-    config: &AuraConfig,
-    source: &ConfigSource,
-    args: &WorkerArgs,
-) -> Result<ExitCode, CliError> {
-    let exe = std::env::current_exe().map_err(|e| {
-        CliError::new(
-            ExitCode::Failed,
-            format!("cannot find the aura-host binary: {e}"),
-        )
-    })?;
-    // Each run reads the worker's config and journals where the worker's state is.
-    let mut global = match source {
-        ConfigSource::File(path) => vec!["--config".to_string(), absolute(path)?],
-        ConfigSource::BuiltInDefaults => Vec::new(),
-    };
-    let state = std::path::absolute(&config.state_dir).unwrap_or_else(|_| config.state_dir.clone());
-    global.extend([
-        "--state-dir".to_string(),
-        state.to_string_lossy().into_owned(),
-    ]);
-    let w = RunsWorker {
-        temporal: config.services.temporal.clone(),
-        task_queue: args.task_queue.clone(),
-        exe,
-        global,
-    };
-    let queue = args.task_queue.clone();
-    let ready = move || {
-        out!("worker polling {queue} for scheduled runs; Ctrl-C to stop");
-    };
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    w.run(ready, stop).await.map_err(failed)?;
-    Ok(ExitCode::Ok)
 }
 
 pub async fn schedule(config: &AuraConfig, cmd: &ScheduleCommand) -> Result<ExitCode, CliError> {

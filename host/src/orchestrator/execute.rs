@@ -12,7 +12,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::load::{Source, Watch};
+use super::load::{Part, Source, Watch};
 use super::plan::{self, PlanError};
 use super::plugins::{self, PluginSet};
 use super::runner::Runner;
@@ -68,6 +68,8 @@ pub struct RunOptions {
     /// The most the run's own work after its scenarios (health, ending its workflows,
     /// cleaning every namespace, all at once) may take.
     pub cleanup_timeout: std::time::Duration,
+    /// Run the scenarios' requests on `aura-host worker` processes (`run --distributed`).
+    pub distributed: Option<super::distributed::Distributed>,
 }
 
 /// Requests an earlier run decided, in the namespace their data lives under.
@@ -438,11 +440,12 @@ impl Execution<'_> {
         };
         // A threshold with abort_on_fail that was lost while the load ran.
         let lost_early: Mutex<Option<String>> = Mutex::default();
-        let (mut result, load) = match &s.load {
-            None => (runner.run(s).await, None),
-            Some(spec) => {
-                // Without faults, validators check decided requests while the load
-                // goes on; with them, once the faults have healed.
+        let distributed = self.options.distributed.as_ref();
+        let (mut result, load) = match (distributed, &s.load) {
+            (None, None) => (runner.run(s).await, None),
+            (_, spec) => {
+                // Without faults, validators check decided requests while the requests
+                // run; with them, once the faults have healed.
                 let streaming = specs.is_empty() && self.options.existing.is_none();
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 let tx = Mutex::new(streaming.then_some(tx));
@@ -459,7 +462,6 @@ impl Execution<'_> {
                     record: &record,
                     ..runner
                 };
-                let source = Source::new(spec, &s.gpu_requests, self.options.seed);
                 let begun = Instant::now();
                 // Judged while the load runs only when a threshold can stop it.
                 let reads_validators = thresholds
@@ -482,21 +484,38 @@ impl Execution<'_> {
                     .any(|t| t.abort_on_fail)
                     .then_some(&watch as Watch<'_>);
                 let driving = async {
-                    let out = runner.run_load(s, spec, source, deadline, watch).await;
+                    let out = match (distributed, spec.as_ref()) {
+                        (Some(d), _) => {
+                            let seed = self.options.seed;
+                            let run = self.run_id.as_str();
+                            d.run(&self.hub, run, ns.as_str(), s, seed, deadline, &record)
+                                .await
+                        }
+                        (None, Some(spec)) => {
+                            let source = Source::new(spec, &s.gpu_requests, self.options.seed);
+                            let (result, load) = runner
+                                .run_load(s, spec, source, deadline, watch, Part::whole())
+                                .await;
+                            (result, Some(load))
+                        }
+                        (None, None) => (runner.run(s).await, None),
+                    };
                     // The last request is in: the validators finish what is queued.
                     tx.lock().unwrap_or_else(PoisonError::into_inner).take();
                     out
                 };
                 let ((result, load), checked) = if streaming {
-                    let batch = Some(spec.validate_batch as usize);
+                    let batch = spec.as_ref().map(|l| l.validate_batch as usize);
                     let (out, checked) = tokio::join!(driving, validating.run(rx, batch));
                     (out, Some(checked))
                 } else {
                     (driving.await, None)
                 };
-                recorder.record(RunEvent::LoadFinished(load.clone()));
+                if let Some(l) = &load {
+                    recorder.record(RunEvent::LoadFinished(l.clone()));
+                }
                 early_validated = checked;
-                (result, Some(load))
+                (result, load)
             }
         };
         // The faults heal before the validators look at the stores.

@@ -96,7 +96,15 @@ impl Runner<'_> {
     /// Submits every request of `scenario`, waits for the decisions and checks them.
     pub async fn run(&self, scenario: &Scenario) -> ScenarioResult {
         let started = Instant::now();
-        let deadline = started + scenario.max_execution_time;
+        let deadline = started
+            .checked_add(scenario.max_execution_time)
+            .unwrap_or_else(|| started + Duration::from_secs(365 * 86_400));
+        self.run_until(scenario, deadline).await
+    }
+
+    /// [`Self::run`] by `deadline` instead of the scenario's own time from now.
+    pub async fn run_until(&self, scenario: &Scenario, deadline: Instant) -> ScenarioResult {
+        let started = Instant::now();
         let expected: BTreeMap<&str, &ExpectedOutcome> = scenario
             .expected_outcomes
             .iter()

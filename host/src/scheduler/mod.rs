@@ -5,12 +5,10 @@
 //! and `delete` manage the schedules.
 
 mod schedules;
-mod worker;
 mod workflow;
 
 pub use schedules::{Firing, ScheduleInfo, create, delete, exists, list};
-pub use worker::RunsWorker;
-pub use workflow::{RunOutcome, ScheduledRun};
+pub use workflow::{RunActivities, RunOutcome, ScheduledRun, ScheduledRunWorkflow};
 
 pub use aura_contract::names::RUNS_TASK_QUEUE;
 
@@ -30,8 +28,6 @@ pub enum SchedulerError {
     Invalid { name: String, detail: String },
     #[error("no schedule '{0}' (`aura-host schedule list` shows them)")]
     NotFound(String),
-    #[error("the runs worker could not start: {0}")]
-    Worker(String),
 }
 
 /// A schedule's name names its runs (`<name>-<time>`) too: the run-id rule, shorter.

@@ -8,6 +8,8 @@
 
 mod common;
 
+mod distributed;
+
 mod architecture;
 mod chaos;
 mod cli;

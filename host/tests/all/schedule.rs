@@ -2,9 +2,7 @@
 //! interval fires, an `aura-host worker` runs the firing as an ordinary run with its
 //! journal and report, and `schedule delete` removes it.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::{self, run_within, text};
@@ -23,16 +21,6 @@ fn finished_run(state: &Path, name: &str) -> Option<String> {
         })
 }
 
-/// Kills the worker however the test ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_schedule_fires_runs_on_a_worker_until_it_is_deleted() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -40,22 +28,13 @@ fn a_schedule_fires_runs_on_a_worker_until_it_is_deleted() {
     let state = dir.path().join("state");
     let queue = common::unique("runs");
     let name = format!("s{:08x}", rand::random::<u32>());
-    let mut worker = Killed(
-        aura_with(&config)
-            .env("AURA_STATE_DIR", &state)
-            .args(["worker", "--task-queue", &queue])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the worker"),
-    );
-    let mut first = String::new();
-    if let Some(out) = worker.0.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut first);
-    }
-    assert!(
-        first.contains(&format!("worker polling {queue}")),
-        "{first}"
+    let _worker = common::worker(
+        {
+            let mut cmd = aura_with(&config);
+            cmd.env("AURA_STATE_DIR", &state);
+            cmd
+        },
+        &queue,
     );
     let aura = || {
         let mut cmd = aura_with(&config);

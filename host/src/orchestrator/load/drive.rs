@@ -19,6 +19,39 @@ use crate::report::{LoadRecord, RequestResult, StageRecord, percentiles, perform
 /// Asked about the load so far, about once a second: a reason to stop sending.
 pub type Watch<'a> = &'a (dyn Fn(&[RequestResult], &LoadRecord) -> Option<String> + Sync);
 
+/// Which arrivals this process sends: slice `index` of `of` (arrival n, from 1, when
+/// `(n - 1) % of == index`; a closed model's users shared out the same way), on a
+/// schedule that began at `origin` (the same instant for every slice, so a slice
+/// started again after its worker died keeps the load's timetable).
+#[derive(Debug, Clone, Copy)]
+pub struct Part {
+    pub index: u32,
+    pub of: u32,
+    pub origin: Instant,
+}
+
+impl Part {
+    /// The whole load, starting now.
+    pub fn whole() -> Self {
+        Part {
+            index: 0,
+            of: 1,
+            origin: Instant::now(),
+        }
+    }
+
+    /// Whether the n-th (from 1) arrival or request is this slice's.
+    pub fn owns(&self, n: u64) -> bool {
+        (n - 1) % u64::from(self.of.max(1)) == u64::from(self.index)
+    }
+
+    /// Of `vus` users, how many are this slice's.
+    fn users(&self, vus: u32) -> u32 {
+        let of = self.of.max(1);
+        vus / of + u32::from(self.index < vus % of)
+    }
+}
+
 /// How often a watch is asked.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -152,8 +185,9 @@ impl Runner<'_> {
         mut source: Source,
         deadline: Instant,
         watch: Option<Watch<'_>>,
+        part: Part,
     ) -> (ScenarioResult, LoadRecord) {
-        let began = Instant::now();
+        let began = part.origin;
         let described = source.describe();
         let stages = match spec.model {
             Model::Open => spec.stages.len(),
@@ -203,6 +237,13 @@ impl Runner<'_> {
                             let Some(due) = stage_start.checked_add(offset) else {
                                 break 'stages;
                             };
+                            if !part.owns(n + 1) {
+                                // Another slice's: drawn all the same, so the n-th
+                                // request is the same whichever process sends it.
+                                n += 1;
+                                let _ = source.next(n);
+                                continue;
+                            }
                             // Requests finish while the next arrival is waited for.
                             loop {
                                 tokio::select! {
@@ -263,6 +304,7 @@ impl Runner<'_> {
                         .checked_add(spec.length())
                         .map_or(deadline, |e| e.min(deadline));
                     let next = &Mutex::new((0u64, source));
+                    let of = u64::from(part.of.max(1));
                     lock().tallies[0].began = Some(began);
                     let user = move || async move {
                         while Instant::now() < end && !lock().ended() {
@@ -271,7 +313,9 @@ impl Runner<'_> {
                                     .lock()
                                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                                 g.0 += 1;
-                                let n = g.0;
+                                // This slice's n-th request is the load's
+                                // (n-1)·of + index + 1-th: ids never meet.
+                                let n = (g.0 - 1) * of + u64::from(part.index) + 1;
                                 g.1.next(n)
                             };
                             let Some(request) = request else {
@@ -299,7 +343,8 @@ impl Runner<'_> {
                             }
                         }
                     };
-                    futures::future::join_all((0..spec.vus.unwrap_or(1)).map(|_| user())).await;
+                    let users = part.users(spec.vus.unwrap_or(1));
+                    futures::future::join_all((0..users).map(|_| user())).await;
                     if end == deadline
                         && began
                             .checked_add(spec.length())

@@ -4,5 +4,5 @@
 mod drive;
 mod spec;
 
-pub use drive::Watch;
+pub use drive::{Part, Watch};
 pub use spec::{LoadSpec, Model, Source, Stage, Template};

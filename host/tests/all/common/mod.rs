@@ -439,3 +439,34 @@ impl Drop for PrivateEnv {
         let _ = self.cmd(&["env", "down"]).output();
     }
 }
+
+/// A child process killed however the test ends (a worker, a run).
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `aura-host worker` on `queue` and waits for it to say it polls.
+pub fn worker(mut cmd: Command, queue: &str) -> Killed {
+    use std::io::BufRead;
+    let mut child = Killed(
+        cmd.args(["worker", "--task-queue", queue])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the worker"),
+    );
+    let mut first = String::new();
+    if let Some(out) = child.0.stdout.take() {
+        let _ = std::io::BufReader::new(out).read_line(&mut first);
+    }
+    assert!(
+        first.contains(&format!("worker polling {queue}")),
+        "{first}"
+    );
+    child
+}
