@@ -8,7 +8,7 @@
 
 /// The package version the host offers; a component built against another is refused.
 pub const PACKAGE: &str = "aura:host";
-pub const PACKAGE_VERSION: &str = "0.1.1";
+pub const PACKAGE_VERSION: &str = "0.1.2";
 
 pub mod api {
     wasmtime::component::bindgen!({

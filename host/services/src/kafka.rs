@@ -81,8 +81,27 @@ pub trait EventBus: Send + Sync {
         limit: ReadLimit,
         wait: Duration,
     ) -> Result<Vec<Event>, ServiceError>;
+    /// The newest messages of `topic`: the last `limit.messages` of each partition
+    /// (only those with `key`, when given), returning as soon as it has read up to the
+    /// end it saw when it started; no consumer group. A long topic's recent messages
+    /// without reading it all.
+    async fn read_latest(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        limit: ReadLimit,
+        wait: Duration,
+    ) -> Result<Vec<Event>, ServiceError>;
     /// Brokers and topics.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
+}
+
+/// Where a read without a consumer group starts in each partition.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    Beginning,
+    /// This many messages before the end.
+    Tail(i64),
 }
 
 /// How much one read may return. Reading stops at `messages`, or at the first message
@@ -179,6 +198,75 @@ impl KafkaEvents {
             }
         }
         (events, failure)
+    }
+
+    /// Reads every partition of `topic` from `start`, without a consumer group. From the
+    /// tail, the read ends once it has the messages that were there when it began.
+    async fn read_at(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        mut limit: ReadLimit,
+        wait: Duration,
+        start: Start,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let consumer: StreamConsumer = self
+            .base
+            .clone()
+            // librdkafka wants a group id; without subscribe or commits it is never used.
+            .set("group.id", "aura-read-from-start")
+            .set("enable.auto.commit", "false")
+            .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
+            .set("fetch.max.bytes", "1048576")
+            .create()
+            .map_err(|e| self.endpoint.op_error("create consumer", e))?;
+        let timeout = self.endpoint.timeout;
+        let (consumer, assigned) = tokio::task::spawn_blocking({
+            let topic = topic.to_string();
+            move || {
+                let assigned = consumer
+                    .fetch_metadata(Some(&topic), timeout)
+                    .and_then(|md| {
+                        let mut list = TopicPartitionList::new();
+                        // How many messages lie between the start and the end seen now.
+                        let mut there = 0i64;
+                        for t in md.topics().iter().filter(|t| t.name() == topic) {
+                            for p in t.partitions() {
+                                let offset = match start {
+                                    Start::Beginning => Offset::Beginning,
+                                    Start::Tail(n) => {
+                                        let (low, high) =
+                                            consumer.fetch_watermarks(&topic, p.id(), timeout)?;
+                                        let from = high.saturating_sub(n).max(low);
+                                        there = there.saturating_add(high - from);
+                                        Offset::Offset(from)
+                                    }
+                                };
+                                list.add_partition_offset(&topic, p.id(), offset)?;
+                            }
+                        }
+                        consumer.assign(&list).map(|()| (list.count(), there))
+                    });
+                (consumer, assigned)
+            }
+        })
+        .await
+        .map_err(|e| self.endpoint.op_error("read metadata", e))?;
+        match (assigned, start) {
+            (Err(e), _) => return Err(self.endpoint.op_error(&format!("assign {topic}"), e)),
+            (Ok((0, _)), _) | (Ok((_, 0)), Start::Tail(_)) => return Ok(Vec::new()),
+            // Without a key every message counts: the read ends with the last one there.
+            (Ok((_, there)), Start::Tail(_)) if key.is_none() => {
+                limit.messages = limit
+                    .messages
+                    .min(usize::try_from(there).unwrap_or(usize::MAX));
+            }
+            _ => {}
+        }
+        let (events, failure) = self.receive(&consumer, topic, key, limit, wait).await;
+        // Closing a consumer can block on a dead broker; never on this task.
+        tokio::task::spawn_blocking(move || drop(consumer));
+        failure.map_or(Ok(events), Err)
     }
 
     pub async fn connect(config: &KafkaConfig) -> Result<Self, ServiceError> {
@@ -423,45 +511,20 @@ impl EventBus for KafkaEvents {
         limit: ReadLimit,
         wait: Duration,
     ) -> Result<Vec<Event>, ServiceError> {
-        let consumer: StreamConsumer = self
-            .base
-            .clone()
-            // librdkafka wants a group id; without subscribe or commits it is never used.
-            .set("group.id", "aura-read-from-start")
-            .set("enable.auto.commit", "false")
-            .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
-            .set("fetch.max.bytes", "1048576")
-            .create()
-            .map_err(|e| self.endpoint.op_error("create consumer", e))?;
-        let timeout = self.endpoint.timeout;
-        let (consumer, assigned) = tokio::task::spawn_blocking({
-            let topic = topic.to_string();
-            move || {
-                let assigned = consumer
-                    .fetch_metadata(Some(&topic), timeout)
-                    .and_then(|md| {
-                        let mut list = TopicPartitionList::new();
-                        for t in md.topics().iter().filter(|t| t.name() == topic) {
-                            for p in t.partitions() {
-                                list.add_partition_offset(&topic, p.id(), Offset::Beginning)?;
-                            }
-                        }
-                        consumer.assign(&list).map(|()| list.count())
-                    });
-                (consumer, assigned)
-            }
-        })
-        .await
-        .map_err(|e| self.endpoint.op_error("read metadata", e))?;
-        match assigned {
-            Err(e) => return Err(self.endpoint.op_error(&format!("assign {topic}"), e)),
-            Ok(0) => return Ok(Vec::new()),
-            Ok(_) => {}
-        }
-        let (events, failure) = self.receive(&consumer, topic, key, limit, wait).await;
-        // Closing a consumer can block on a dead broker; never on this task.
-        tokio::task::spawn_blocking(move || drop(consumer));
-        failure.map_or(Ok(events), Err)
+        self.read_at(topic, key, limit, wait, Start::Beginning)
+            .await
+    }
+
+    async fn read_latest(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        limit: ReadLimit,
+        wait: Duration,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let tail = i64::try_from(limit.messages).unwrap_or(i64::MAX);
+        self.read_at(topic, key, limit, wait, Start::Tail(tail))
+            .await
     }
 
     async fn probe(&self) -> Result<ServiceFacts, ServiceError> {

@@ -516,7 +516,7 @@ mod plugin_cli {
             &[
                 "mixed.wasm",
                 "wants aura:host@0.2.0",
-                "offers aura:host@0.1.1",
+                "offers aura:host@0.1.2",
             ],
         );
         expect_bad_input(
@@ -524,7 +524,7 @@ mod plugin_cli {
             &[
                 "newer.wasm",
                 "wants aura:host@0.2.0",
-                "offers aura:host@0.1.1",
+                "offers aura:host@0.1.2",
             ],
         );
     }
@@ -559,7 +559,7 @@ mod plugin_cli {
         let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
         for w in [
             "aura:host/recovery-strategy",
-            "aura:host@0.1.1",
+            "aura:host@0.1.2",
             &digest,
             "decide",
         ] {

@@ -421,33 +421,36 @@ async fn gpu_inventory_is_granted_or_denied_by_the_manifest() {
     assert!(check.actual.contains("gpu = true"), "{check:?}");
 }
 
-/// The contract grew by addition only (0.1.1 added the batched calls): a component built
-/// against 0.1.0 still links and runs. Made here from a built one by naming its imports
-/// at 0.1.0, as an older SDK would have.
+/// The contract grew by addition only (0.1.1 added the batched calls, 0.1.2
+/// `events.read-latest`): components built against 0.1.0 and 0.1.1 still link and run.
+/// Made here from a built one by naming its imports at the older version, as an older
+/// SDK would have.
 #[tokio::test]
-async fn a_component_built_against_0_1_0_still_loads_and_runs() {
+async fn components_built_against_older_0_1_versions_still_load_and_run() {
     let bytes = std::fs::read(plugin_wasm("smoke-validator")).expect("wasm");
-    let new = b"aura:host@0.1.1";
-    assert_eq!(aura_runtime::bindings::PACKAGE_VERSION, "0.1.1");
-    let mut patched = bytes.clone();
-    let mut renamed = 0;
-    for i in 0..patched.len().saturating_sub(new.len()) {
-        if &patched[i..i + 6] == b"@0.1.1" {
-            patched[i..i + 6].copy_from_slice(b"@0.1.0");
-            renamed += 1;
+    let new = b"aura:host@0.1.2";
+    assert_eq!(aura_runtime::bindings::PACKAGE_VERSION, "0.1.2");
+    for old in ["0.1.0", "0.1.1"] {
+        let mut patched = bytes.clone();
+        let mut renamed = 0;
+        for i in 0..patched.len().saturating_sub(new.len()) {
+            if &patched[i..i + 6] == b"@0.1.2" {
+                patched[i + 1..i + 6].copy_from_slice(old.as_bytes());
+                renamed += 1;
+            }
         }
-    }
-    assert!(renamed > 0 && !patched.windows(new.len()).any(|w| w == new));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("smoke_0_1_0.wasm");
-    std::fs::write(&path, &patched).expect("write");
+        assert!(renamed > 0 && !patched.windows(new.len()).any(|w| w == new));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(format!("smoke_{old}.wasm"));
+        std::fs::write(&path, &patched).expect("write");
 
-    let rt = runtime();
-    let facts = rt.inspect(&path).expect("inspects");
-    assert_eq!(facts.package_version.as_deref(), Some("0.1.0"));
-    let plugin = rt
-        .load(PluginSpec::from_path(&path))
-        .expect("a 0.1.0 component links");
-    let inv = rt.validate(&plugin, context("compat", "")).await;
-    assert!(inv.outcome.is_ok(), "{inv:?}");
+        let rt = runtime();
+        let facts = rt.inspect(&path).expect("inspects");
+        assert_eq!(facts.package_version.as_deref(), Some(old));
+        let plugin = rt
+            .load(PluginSpec::from_path(&path))
+            .unwrap_or_else(|e| panic!("a {old} component links: {e}"));
+        let inv = rt.validate(&plugin, context("compat", "")).await;
+        assert!(inv.outcome.is_ok(), "{old}: {inv:?}");
+    }
 }

@@ -8,7 +8,9 @@ use aura_services::kafka::KafkaEvents;
 use aura_services::namespace::{self, RunId, RunNamespace};
 use aura_services::redis::RedisCache;
 use aura_services::temporal::TemporalWorkflows;
-use aura_services::{Cache, Cypher, EventBus, GraphValue, KeyTtl, OutgoingEvent, Workflows, graph};
+use aura_services::{
+    Cache, Cypher, EventBus, GraphValue, KeyTtl, OutgoingEvent, ReadLimit, Workflows, graph,
+};
 
 #[tokio::test]
 async fn redis_get_set_ttl_pipeline_scan_and_delete() {
@@ -123,6 +125,41 @@ async fn kafka_topics_publish_and_group_read_with_headers() {
         events[1].headers.get("aura-run-id").map(String::as_str),
         Some("r1")
     );
+
+    // The newest: the last two of the topic, and all three when asked for more than
+    // there are (the read ends at the end it saw, whatever its wait).
+    let latest = kafka
+        .read_latest(
+            &topic,
+            None,
+            ReadLimit::messages(2),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("read latest");
+    let keys: Vec<_> = latest.iter().filter_map(|e| e.key.as_deref()).collect();
+    assert_eq!(keys, ["req-1", "req-2"]);
+    let all = kafka
+        .read_latest(
+            &topic,
+            None,
+            ReadLimit::messages(10),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("read latest");
+    assert_eq!(all.len(), 3, "{all:?}");
+    let keyed = kafka
+        .read_latest(
+            &topic,
+            Some("req-2"),
+            ReadLimit::messages(1),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("read latest by key");
+    assert_eq!(keyed.len(), 1);
+    assert_eq!(keyed[0].payload, b"{\"n\":2}");
 
     // The group committed what it read: nothing new for it now.
     let again = kafka

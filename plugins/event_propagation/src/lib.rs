@@ -1,8 +1,9 @@
 //! A validator that checks each decision reached Kafka: the run's topic
 //! `aura.<run>.gpu.allocation.decided` carries one event per request, keyed by the request
 //! id, with the header `aura-run-id` = the run id and the decision JSON as payload, equal
-//! (as JSON) to the output of the request's Temporal workflow. The topic is read from the
-//! beginning until every request has its event or `deadline_ms` passes; an event belongs to
+//! (as JSON) to the output of the request's Temporal workflow. The topic's newest events
+//! are read first (contract 0.1.2), then the topic from the beginning, until every
+//! request has its event or `deadline_ms` passes; an event belongs to
 //! the request its payload's `request_id` names (else its key), so a wrong key is caught.
 //!
 //! Checks per request: `event` (within the deadline), `event key`, `run header` and
@@ -51,23 +52,40 @@ fn sort_in(found: &mut BTreeMap<String, Event>, wanted: &[String], batch: Vec<Ev
 }
 
 /// Reads the topic until every request has its event or the deadline passes; the last
-/// host error when the last read failed.
+/// host error when the last read failed. The newest events come first: a batch of
+/// recent requests (a load's) has its events there, however long the topic; the rest
+/// are read from the beginning.
 fn collect(fp: &Footprint) -> (BTreeMap<String, Event>, Option<HostError>) {
     let wanted = &fp.ctx.request_ids;
     let topic = fp.decided_topic();
     let mut found = BTreeMap::new();
+    // Room for the events of other requests decided meanwhile.
+    let mut latest = (wanted.len() as u32).saturating_mul(4).clamp(64, MAX_READ);
     // A read returns once it has `max` events, so ask for as many as there are requests
     // and ask for more when other events fill a read.
     let mut max = (wanted.len() as u32).clamp(1, MAX_READ);
+    let all_found = |found: &BTreeMap<String, Event>| wanted.iter().all(|r| found.contains_key(r));
     let last = fp.poll(|| {
         let timeout = fp.remaining().as_millis().clamp(1, u128::from(u32::MAX)) as u32;
+        match events::read_latest(&topic, None, latest, timeout) {
+            Ok(batch) => {
+                if batch.len() as u32 >= latest {
+                    latest = latest.saturating_mul(2).min(MAX_READ);
+                }
+                sort_in(&mut found, wanted, batch);
+                if all_found(&found) {
+                    return Poll::Ready(());
+                }
+            }
+            Err(e) => return Poll::Failed(e),
+        }
         match events::read(&topic, None, max, timeout) {
             Ok(batch) => {
                 if batch.len() as u32 >= max {
                     max = max.saturating_mul(2).min(MAX_READ);
                 }
                 sort_in(&mut found, wanted, batch);
-                if wanted.iter().all(|r| found.contains_key(r)) {
+                if all_found(&found) {
                     Poll::Ready(())
                 } else {
                     Poll::Pending(None)

@@ -11,9 +11,20 @@ use aura_services::{OutgoingEvent, ReadLimit};
 /// The most messages one read returns, whatever the plugin asks for.
 const MAX_READ: u32 = 10_000;
 
-impl Host for PluginState {
-    async fn read(
+/// Where a read starts.
+#[derive(Clone, Copy)]
+enum From {
+    Beginning,
+    Latest,
+}
+
+impl PluginState {
+    /// `events.read` and `events.read-latest`: granted, bounded by the plugin's bytes
+    /// and deadline, in a task of its own.
+    async fn read_events(
         &mut self,
+        call: &'static str,
+        from: From,
         topic: String,
         key: Option<String>,
         max_count: u32,
@@ -30,7 +41,7 @@ impl Host for PluginState {
             messages: max_count.min(MAX_READ) as usize,
             bytes: usize::try_from(ctx.host_bytes_left()).unwrap_or(usize::MAX),
         };
-        if let Err(e) = ctx.admit("events.read", grant, topic.len()) {
+        if let Err(e) = ctx.admit(call, grant, topic.len()) {
             return Ok(Err(e));
         }
         // Never wait past the plugin's deadline; the read runs in its own task because
@@ -41,18 +52,23 @@ impl Host for PluginState {
         let wait = Duration::from_millis(u64::from(timeout_ms)).min(left);
         let read = tokio::spawn(async move {
             let bus = hub.events().await?;
-            bus.read_from_start(&topic, key.as_deref(), limit, wait)
-                .await
+            match from {
+                From::Beginning => {
+                    bus.read_from_start(&topic, key.as_deref(), limit, wait)
+                        .await
+                }
+                From::Latest => bus.read_latest(&topic, key.as_deref(), limit, wait).await,
+            }
         });
         let events = ctx
-            .bounded("events.read", async move {
+            .bounded(call, async move {
                 read.await.unwrap_or_else(|e| {
-                    tracing::warn!("events.read task ended abnormally: {e}");
+                    tracing::warn!("{call} task ended abnormally: {e}");
                     Ok(Vec::new())
                 })
             })
             .await?;
-        let events = ctx.answer("events.read", events, |events| {
+        let events = ctx.answer(call, events, |events| {
             events.iter().map(aura_services::Event::size).sum()
         });
         Ok(events.map(|events| {
@@ -68,6 +84,44 @@ impl Host for PluginState {
                 })
                 .collect()
         }))
+    }
+}
+
+impl Host for PluginState {
+    async fn read(
+        &mut self,
+        topic: String,
+        key: Option<String>,
+        max_count: u32,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Vec<Event>, HostError>> {
+        self.read_events(
+            "events.read",
+            From::Beginning,
+            topic,
+            key,
+            max_count,
+            timeout_ms,
+        )
+        .await
+    }
+
+    async fn read_latest(
+        &mut self,
+        topic: String,
+        key: Option<String>,
+        max_count: u32,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Vec<Event>, HostError>> {
+        self.read_events(
+            "events.read-latest",
+            From::Latest,
+            topic,
+            key,
+            max_count,
+            timeout_ms,
+        )
+        .await
     }
 
     async fn publish(
