@@ -22,6 +22,9 @@ pub struct ReportArgs {
     /// Write JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Write the report as one self-contained HTML file (waterfalls, checks, latency).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 pub fn run(config: &AuraConfig, args: &ReportArgs) -> Result<ExitCode, CliError> {
@@ -39,6 +42,11 @@ pub fn run(config: &AuraConfig, args: &ReportArgs) -> Result<ExitCode, CliError>
     let report =
         crate::report::load(&path).map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
     out!("{}", summary::render(&report, true));
-    scenarios::write_outputs(&report, args.json.as_deref(), args.junit.as_deref())?;
+    let to = scenarios::Outputs {
+        json: args.json.as_deref(),
+        junit: args.junit.as_deref(),
+        html: args.html.as_deref(),
+    };
+    scenarios::write_outputs(&report, to)?;
     Ok(scenarios::exit_code(&report))
 }

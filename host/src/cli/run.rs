@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// Write JUnit XML to this file: a test case per scenario and per validator.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Write the report as one self-contained HTML file: the timeline, each request's
+    /// waterfall, the validators' checks (failures first), latency per step.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Independent scenarios to run at once [default: `run.jobs` in the config, 4].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: Option<u16>,
@@ -303,8 +307,11 @@ async fn once(
         jobs: args.jobs.map(usize::from),
         keep_data: args.keep_data,
         quiet: args.quiet,
-        json: args.json.as_deref(),
-        junit: args.junit.as_deref(),
+        outputs: super::scenarios::Outputs {
+            json: args.json.as_deref(),
+            junit: args.junit.as_deref(),
+            html: args.html.as_deref(),
+        },
         seed,
         existing: &args.requests,
         routes,

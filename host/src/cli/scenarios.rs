@@ -32,8 +32,7 @@ pub struct Request<'a> {
     pub jobs: Option<usize>,
     pub keep_data: bool,
     pub quiet: bool,
-    pub json: Option<&'a Path>,
-    pub junit: Option<&'a Path>,
+    pub outputs: Outputs<'a>,
     /// Replaces every scenario generator's seed.
     pub seed: Option<u64>,
     /// Requests an earlier run decided (`--request`, in the namespace `run_id`): the
@@ -283,7 +282,7 @@ pub async fn run(
         }
         report.regressions = Some(c);
     }
-    write_outputs(&report, req.json, req.junit)?;
+    write_outputs(&report, req.outputs)?;
     Ok(code)
 }
 
@@ -362,11 +361,15 @@ pub fn exit_code(r: &RunReport) -> ExitCode {
 }
 
 /// Writes `--json` and `--junit` from the report.
-pub fn write_outputs(
-    r: &RunReport,
-    json: Option<&Path>,
-    junit_path: Option<&Path>,
-) -> Result<(), CliError> {
+/// Where a report is written besides the terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outputs<'a> {
+    pub json: Option<&'a Path>,
+    pub junit: Option<&'a Path>,
+    pub html: Option<&'a Path>,
+}
+
+pub fn write_outputs(r: &RunReport, to: Outputs<'_>) -> Result<(), CliError> {
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|e| {
             CliError::new(
@@ -375,14 +378,17 @@ pub fn write_outputs(
             )
         })
     };
-    if let Some(path) = json {
+    if let Some(path) = to.json {
         let text =
             serde_json::to_string_pretty(r).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
         write(path, text)?;
     }
-    if let Some(path) = junit_path {
+    if let Some(path) = to.junit {
         let text = junit::render(r).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
         write(path, text)?;
+    }
+    if let Some(path) = to.html {
+        write(path, crate::report::html::render(r))?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 mod analysis;
 pub mod baseline;
+pub mod html;
 pub mod journal;
 pub mod junit;
 pub mod load;

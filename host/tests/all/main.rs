@@ -15,6 +15,7 @@ mod chaos;
 mod cli;
 mod gpu;
 mod graph_conformance;
+mod html;
 mod lifecycle;
 mod load;
 mod orchestrator;

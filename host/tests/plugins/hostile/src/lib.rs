@@ -204,6 +204,13 @@ impl Guest for Hostile {
         let config: Config = ctx.config()?;
         match config.mode.as_str() {
             "well-behaved" => one(Check::expect_eq("well-behaved", "ok", "ok")),
+            // A failing check made of markup: a report must show it as text, never run
+            // it or load what it names.
+            "markup" => one(Check::expect_eq(
+                "<script>document.title='owned'</script>markup",
+                "<b>expected</b> <img src=\"http://192.0.2.1/x.png\">",
+                "<i>actual</i> <link rel=\"stylesheet\" href=\"http://192.0.2.1/x.css\">",
+            )),
             "infinite-loop" => infinite_loop(),
             "count-calls" => {
                 // A global survives only if the host reuses an instance between calls.
@@ -376,7 +383,7 @@ impl Guest for Hostile {
                  read-env, cache-write, key-outside-prefix, topic-outside-allow-list, \
                  slow-host-call, gpu-inventory, neighbour, log-flood, denied-flood, \
                  graph-query, many-checks, huge-error, forged-check, describe-workflow, sleep, \
-                 write-flood"
+                 write-flood, markup"
             ))),
         }
     }

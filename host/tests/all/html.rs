@@ -1,0 +1,171 @@
+//! The HTML report in a real browser: Debian's Chromium driven by Playwright (PyPI,
+//! pointed at the system browser). A run with a failing validator whose check is made
+//! of markup opens offline, shows the check's expected and actual as text, draws the
+//! request's waterfall with all seven steps and asks the network for nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::common::{self, run_within, text};
+use crate::run::{LONG, aura_with};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Debian's Chromium, installed the first time it is missing (the machine's own
+/// package; Playwright's browser download does not work offline).
+fn chromium() -> &'static Path {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if !Path::new(CHROMIUM).exists() {
+            let status = Command::new("apt-get")
+                .args(["install", "-y", "-q", "chromium"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()) && Path::new(CHROMIUM).exists(),
+                "the HTML report test needs Debian's chromium: `apt-get install chromium`"
+            );
+        }
+    });
+    Path::new(CHROMIUM)
+}
+
+/// Playwright for Python, installed once under target/ beside the report checkers.
+fn playwright() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = common::workspace_root().join("target/python");
+        if !dir.join("playwright").exists() {
+            let status = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-warn-conflicts",
+                    "--target",
+                ])
+                .arg(&dir)
+                .arg("playwright==1.49.1")
+                .status()
+                .expect("python3 -m pip");
+            assert!(status.success(), "installing playwright failed");
+        }
+        dir
+    })
+}
+
+const OPEN: &str = r#"
+import json, sys
+from playwright.sync_api import sync_playwright
+page_path, shot, browser = sys.argv[1], sys.argv[2], sys.argv[3]
+with sync_playwright() as p:
+    b = p.chromium.launch(executable_path=browser, args=["--no-sandbox"])
+    page = b.new_page()
+    asked = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.goto("file://" + page_path)
+    labels = page.eval_on_selector(
+        "svg[aria-label^='waterfall of']",
+        "s => [...s.querySelectorAll('text')].map(t => t.textContent)")
+    out = {"asked": asked, "title": page.title(), "text": page.inner_text("body"),
+           "labels": labels}
+    page.screenshot(path=shot, full_page=True)
+    b.close()
+print(json.dumps(out))
+"#;
+
+#[test]
+fn the_html_report_shows_a_failing_check_and_every_step_without_the_network() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::queue_config(dir.path(), "");
+    let smoke = std::fs::read_to_string(
+        common::workspace_root().join("scenarios/smoke/single_approval.toml"),
+    )
+    .expect("smoke");
+    let hostile = common::plugin_wasm("hostile-plugin");
+    let scenario = dir.path().join("markup.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "{smoke}\n[[validation_rules]]\nplugin = \"{}\"\nconfig = {{ mode = \"markup\" }}\n",
+            hostile.display()
+        ),
+    )
+    .expect("scenario");
+    let html = dir.path().join("report.html");
+    let (out, _) = run_within(
+        aura_with(&config)
+            .args(["run", "-q", "--scenario"])
+            .arg(&scenario)
+            .arg("--html")
+            .arg(&html),
+        LONG,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the hostile check fails: {}",
+        text(&out)
+    );
+    let source = std::fs::read_to_string(&html).expect("html");
+    // Markup only as text: no element, attribute or style that could load anything.
+    for raw in ["<script", "<img", "<link", "src=\"", "href=\"", "url("] {
+        assert!(!source.contains(raw), "{raw} in the report");
+    }
+
+    let shot = dir.path().join("report.png");
+    let ran = Command::new("python3")
+        .args(["-c", OPEN])
+        .arg(&html)
+        .arg(&shot)
+        .arg(chromium())
+        .env("PYTHONPATH", playwright())
+        .output()
+        .expect("python3");
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let page: Value = serde_json::from_slice(&ran.stdout).expect("json");
+    let asked: Vec<&str> = page["asked"]
+        .as_array()
+        .expect("asked")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        asked.iter().all(|u| u.starts_with("file://")),
+        "the page asked the network: {asked:?}"
+    );
+    assert!(!page["title"].as_str().unwrap_or("").contains("owned"));
+    let body = page["text"].as_str().expect("text");
+    for shown in [
+        "FAIL",
+        "<b>expected</b> <img src=\"http://192.0.2.1/x.png\">",
+        "<i>actual</i> <link rel=\"stylesheet\" href=\"http://192.0.2.1/x.css\">",
+    ] {
+        assert!(body.contains(shown), "{shown} not shown:\n{body}");
+    }
+    let labels: Vec<&str> = page["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for step in aura_contract::Step::names() {
+        assert!(
+            labels.contains(&step),
+            "{step} not in the waterfall: {labels:?}"
+        );
+    }
+    assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 0));
+    // Kept for the README's picture of the report.
+    let kept = common::workspace_root().join("target/screenshots");
+    let _ = std::fs::create_dir_all(&kept);
+    let _ = std::fs::copy(&shot, kept.join("report.png"));
+}
