@@ -19,16 +19,23 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn chromium() -> &'static Path {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        if !Path::new(CHROMIUM).exists() {
-            let status = Command::new("apt-get")
-                .args(["install", "-y", "-q", "chromium"])
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(args)
                 .env("DEBIAN_FRONTEND", "noninteractive")
-                .status();
-            assert!(
-                status.is_ok_and(|s| s.success()) && Path::new(CHROMIUM).exists(),
-                "the HTML report test needs Debian's chromium: `apt-get install chromium`"
-            );
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let install = ["install", "-y", "-q", "chromium"];
+        if !Path::new(CHROMIUM).exists() && !apt(&install) {
+            // A machine whose package lists were never fetched.
+            apt(&["update", "-q"]);
+            apt(&install);
         }
+        assert!(
+            Path::new(CHROMIUM).exists(),
+            "the HTML report test needs Debian's chromium: `apt-get install chromium`"
+        );
     });
     Path::new(CHROMIUM)
 }
