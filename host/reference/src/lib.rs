@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use temporalio_client::errors::{WorkflowGetResultError, WorkflowStartError};
-use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::{
+    Client, WorkflowGetResultOptions, WorkflowIdReusePolicy, WorkflowStartOptions,
+};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -259,7 +261,12 @@ impl Target {
             },
             request: request.clone(),
         };
-        let options = WorkflowStartOptions::new(c.task_queue.clone(), workflow_id.clone()).build();
+        // A request decided once is never started again under its id (a worker of a
+        // distributed run that stalled between claiming and starting it); one whose
+        // workflow failed may be, which is what a recovery strategy's retry does.
+        let options = WorkflowStartOptions::new(c.task_queue.clone(), workflow_id.clone())
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
+            .build();
         let started = tokio::time::timeout(
             self.temporal_timeout,
             self.client

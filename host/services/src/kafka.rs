@@ -81,10 +81,11 @@ pub trait EventBus: Send + Sync {
         limit: ReadLimit,
         wait: Duration,
     ) -> Result<Vec<Event>, ServiceError>;
-    /// The newest messages of `topic`: the last `limit.messages` of each partition
-    /// (only those with `key`, when given), returning as soon as it has read up to the
-    /// end it saw when it started; no consumer group. A long topic's recent messages
-    /// without reading it all.
+    /// The newest messages of `topic`: at most `limit`, read from the last
+    /// `limit.messages` of each partition (only those with `key`, when given); without a
+    /// key it returns as soon as it has read up to the end it saw when it started, with
+    /// one at `limit` matches or after `wait`. No consumer group. A long topic's recent
+    /// messages without reading it all.
     async fn read_latest(
         &self,
         topic: &str,

@@ -334,10 +334,18 @@ impl Execution<'_> {
     ) -> (bool, Option<String>) {
         recorder.record(RunEvent::ScenarioStarted {
             scenario: s.id.clone(),
+            // A distributed scenario's own workflow too: ended with the run's if the run
+            // stops before it does, so its slices never outlive the run.
             workflows: s
                 .gpu_requests
                 .iter()
                 .map(|r| names::workflow_id(ns.as_str(), &r.request_id))
+                .chain(
+                    self.options
+                        .distributed
+                        .as_ref()
+                        .map(|_| names::distributed_workflow_id(ns.as_str())),
+                )
                 .collect(),
         });
         let started = Instant::now();
@@ -429,6 +437,10 @@ impl Execution<'_> {
         let thresholds = s.thresholds();
         // `max_execution_time` bounds the scenario, its validators included.
         let until = started.checked_add(s.max_execution_time);
+        // Judged while the load runs only when a threshold can stop it.
+        let reads_validators = thresholds
+            .iter()
+            .any(|t| t.abort_on_fail && t.metric == Metric::ValidationFailures);
         let validating = Validating {
             plugins: &self.plugins,
             target: self.target,
@@ -436,7 +448,7 @@ impl Execution<'_> {
             scenario: s,
             namespace: ns.as_str(),
             until,
-            seen: Mutex::default(),
+            seen: reads_validators.then(Mutex::default),
         };
         // A threshold with abort_on_fail that was lost while the load ran.
         let lost_early: Mutex<Option<String>> = Mutex::default();
@@ -463,10 +475,6 @@ impl Execution<'_> {
                     ..runner
                 };
                 let begun = Instant::now();
-                // Judged while the load runs only when a threshold can stop it.
-                let reads_validators = thresholds
-                    .iter()
-                    .any(|t| t.abort_on_fail && t.metric == Metric::ValidationFailures);
                 let watch = |requests: &[_], load: &LoadRecord| {
                     let checked = match reads_validators {
                         true => validating.so_far(),

@@ -32,17 +32,17 @@ pub struct Validating<'a> {
     pub namespace: &'a str,
     /// The scenario's deadline.
     pub until: Option<Instant>,
-    /// Every call's result so far, for thresholds judged while the load runs.
-    pub seen: Mutex<Vec<ValidatorResult>>,
+    /// Every call's result so far, kept only for thresholds judged on them while the
+    /// load runs (a soak's checks would otherwise be held twice).
+    pub seen: Option<Mutex<Vec<ValidatorResult>>>,
 }
 
 impl Validating<'_> {
     /// What the validators have found so far, each folded into one result.
     pub fn so_far(&self) -> Vec<ValidatorResult> {
-        self.seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.seen.as_ref().map_or_else(Vec::new, |seen| {
+            seen.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        })
     }
 
     /// Validates the request ids that arrive on `ids` until it closes: in calls of at
@@ -112,10 +112,12 @@ impl Validating<'_> {
                 )
                 .await;
                 r.batch = n;
-                crate::report::add_validator(
-                    &mut self.seen.lock().unwrap_or_else(PoisonError::into_inner),
-                    r.clone(),
-                );
+                if let Some(seen) = &self.seen {
+                    crate::report::add_validator(
+                        &mut seen.lock().unwrap_or_else(PoisonError::into_inner),
+                        r.clone(),
+                    );
+                }
                 self.recorder.record(RunEvent::ValidatorFinished {
                     scenario: self.scenario.id.clone(),
                     result: r.clone(),

@@ -6,12 +6,15 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::{
+    Client, WorkflowGetResultOptions, WorkflowStartOptions, WorkflowTerminateOptions,
+};
 
 use super::workflow::{DistributedScenarioWorkflow, SliceInput, SliceOutput};
+use crate::orchestrator::load::Part;
 use crate::orchestrator::runner::{ScenarioResult, invariant};
 use crate::orchestrator::scenario::Scenario;
-use crate::report::{LoadRecord, Percentiles, RequestResult, RunEvent, StageRecord};
+use crate::report::{Check, LoadRecord, Percentiles, RequestResult, RunEvent, StageRecord};
 use aura_contract::names;
 use aura_services::ServiceHub;
 
@@ -19,6 +22,11 @@ use aura_services::ServiceHub;
 const POLL: Duration = Duration::from_millis(100);
 /// Entries read at once.
 const READ: usize = 500;
+/// Reads of the stream that may fail in a row before the scenario gives up on it.
+const MAX_FAILED_READS: u32 = 50;
+/// How long after the workflow starts the load's timetable begins: the workers'
+/// targets start meanwhile.
+const START_ALLOWANCE: Duration = Duration::from_secs(2);
 
 /// What a distributed run needs: the Temporal client, the queue its workers poll and
 /// how many slices each scenario is cut into.
@@ -45,14 +53,38 @@ impl Distributed {
         let began = Instant::now();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let left = deadline.saturating_duration_since(began).as_millis() as i64;
-        let slices: Vec<SliceInput> = (0..self.slices.max(1))
+        let of = self.slices.max(1);
+        let part = |index: u32| Part {
+            index,
+            of,
+            origin: began,
+            resume: None,
+        };
+        let slices: Vec<SliceInput> = (0..of)
             .map(|index| SliceInput {
                 run_id: run.to_string(),
                 namespace: ns.to_string(),
-                scenario: scenario.clone(),
+                // A scenario's own requests are cut here, so each slice carries only
+                // its own (the workflow's input stays small); a load's are drawn there.
+                scenario: match scenario.load {
+                    Some(_) => scenario.clone(),
+                    None => {
+                        let mut mine = scenario.clone();
+                        mine.gpu_requests = scenario
+                            .gpu_requests
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| part(index).owns(*i as u64 + 1))
+                            .map(|(_, r)| r.clone())
+                            .collect();
+                        mine
+                    }
+                },
                 index,
-                of: self.slices.max(1),
-                origin_ms: now_ms,
+                of,
+                // The workers start their targets first: the timetable begins a little
+                // later than now, for every slice alike.
+                origin_ms: now_ms.saturating_add(START_ALLOWANCE.as_millis() as i64),
                 deadline_ms: now_ms.saturating_add(left),
                 seed,
             })
@@ -83,6 +115,7 @@ impl Distributed {
         let mut seen = BTreeSet::new();
         let mut after: Option<String> = None;
         let mut finished: Option<Result<Vec<SliceOutput>, String>> = None;
+        let (mut unreadable, mut failed_reads) = (0u32, 0u32);
         // A slice's last results are on the stream before its activity completes: once
         // the workflow has ended, one more read takes them all.
         loop {
@@ -90,13 +123,29 @@ impl Distributed {
                 Ok(c) => c.stream_after(&stream, after.as_deref(), READ).await,
                 Err(e) => Err(e),
             };
-            let entries = read.unwrap_or_default();
+            let entries = match read {
+                Ok(entries) => {
+                    failed_reads = 0;
+                    entries
+                }
+                // Not an empty stream: read again, a while, before giving up on it.
+                Err(e) => {
+                    failed_reads += 1;
+                    if failed_reads >= MAX_FAILED_READS {
+                        finished = Some(Err(format!("the results stream {stream}: {e}")));
+                        break;
+                    }
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            };
             let empty = entries.len() < READ;
             for (entry, text) in entries {
                 after = Some(entry);
                 let Ok(RunEvent::RequestFinished { result: r, .. }) =
                     serde_json::from_str::<RunEvent>(&text)
                 else {
+                    unreadable += 1;
                     continue;
                 };
                 if seen.insert(r.request_id.clone()) {
@@ -114,6 +163,14 @@ impl Distributed {
                 .checked_add(Duration::from_secs(30))
                 .is_some_and(|d| Instant::now() >= d);
             if finished.is_none() && overdue {
+                // Its slices must not go on submitting after the run has given up.
+                let _ = handle
+                    .terminate(
+                        WorkflowTerminateOptions::builder()
+                            .reason("the run gave up")
+                            .build(),
+                    )
+                    .await;
                 finished = Some(Err(format!(
                     "{id} did not end within max_execution_time: are workers polling {}?",
                     self.task_queue
@@ -139,6 +196,32 @@ impl Distributed {
         let load = match finished {
             Some(Ok(outputs)) => {
                 result.abort = outputs.iter().find_map(|o| o.abort.clone());
+                // What the slices say they finished must all have come back.
+                let sent: u32 = outputs.iter().map(|o| o.requests).sum();
+                let missing: Vec<&str> = scenario
+                    .gpu_requests
+                    .iter()
+                    .filter(|r| scenario.load.is_none() && !seen.contains(&r.request_id))
+                    .map(|r| r.request_id.as_str())
+                    .collect();
+                if (seen.len() as u32) < sent || !missing.is_empty() || unreadable > 0 {
+                    result.invariants.push(Check {
+                        passed: false,
+                        ..Check::new(
+                            "distributed results",
+                            format!("every request's result, {sent} sent by the slices"),
+                            format!(
+                                "{} read, {unreadable} unreadable{}",
+                                seen.len(),
+                                if missing.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(", missing {}", missing.join(", "))
+                                }
+                            ),
+                        )
+                    });
+                }
                 scenario
                     .load
                     .as_ref()
@@ -179,9 +262,10 @@ fn joined(scenario: &Scenario, outputs: &[SliceOutput], requests: &[RequestResul
             StageRecord {
                 stage: first.stage,
                 target_rate: first.target_rate,
-                vus: first.vus.map(|_| all.iter().filter_map(|s| s.vus).sum()),
+                // Each slice reports the whole stage's users and schedule.
+                vus: first.vus,
                 duration_ms: all.iter().map(|s| s.duration_ms).max().unwrap_or_default(),
-                asked: first.asked.map(|_| sum(|s| s.asked.unwrap_or_default())),
+                asked: first.asked,
                 scheduled: sum(|s| s.scheduled),
                 started: sum(|s| s.started),
                 dropped: sum(|s| s.dropped),

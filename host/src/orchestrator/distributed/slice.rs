@@ -23,6 +23,15 @@ use aura_services::namespace::RunId;
 
 /// How long a slice's results stay on the stream: longer than any run.
 const STREAM_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The waits after each failed append of one result (about 6 s in all).
+const SEND_BACKOFF: [Duration; 6] = [
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+    Duration::from_millis(1600),
+    Duration::from_millis(3200),
+];
 
 /// What a worker runs slices with: its services and its target's settings.
 pub struct SliceActivities {
@@ -58,30 +67,59 @@ impl SliceActivities {
         ctx: ActivityContext,
         input: SliceInput,
     ) -> Result<SliceOutput, ActivityError> {
+        // Alive from the first moment: starting the target can take seconds.
+        let attempt = ctx.info().attempt;
+        let index = input.index;
+        let work = self.slice(input, attempt);
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval(HEARTBEAT / 4);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = beat.tick() => {
+                    let _ = ctx.record_heartbeat(index).await;
+                    if ctx.is_cancelled() {
+                        return Err(failed(format!("slice {index} cancelled")));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl SliceActivities {
+    async fn slice(&self, input: SliceInput, attempt: u32) -> Result<SliceOutput, ActivityError> {
         let parse = |id: &str| RunId::parse(id).map_err(|e| failed(format!("{id}: {e}")));
         let (run, ns) = (parse(&input.run_id)?, parse(&input.namespace)?);
         let target = Target::start(self.hub.clone(), &self.target, &self.gpu, run)
             .await
             .map_err(|e| failed(format!("the target could not start: {e}")))?;
         let target = Arc::new(target);
-        let info = ctx.info();
         let driver = Claiming {
             inner: InProcess::in_run(target.clone(), ns.clone()),
             hub: self.hub.clone(),
             namespace: ns.to_string(),
-            owner: format!("{}-{}-{}", ns, input.index, info.attempt),
+            owner: format!("{}-{}-{}", ns, input.index, attempt),
         };
-        // Results go out in order through one sender, so none overtakes another.
+        // Results go out in order through one sender, so none overtakes another; a
+        // failed append is tried again before the slice gives up on it.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let stream = names::events_stream(ns.as_str());
         let hub = self.hub.clone();
         let sender = tokio::spawn(async move {
             let mut lost = 0u32;
             while let Some(event) = rx.recv().await {
-                let sent = match hub.cache().await {
-                    Ok(c) => c.stream_append(&stream, &event, STREAM_TTL).await.is_ok(),
-                    Err(_) => false,
-                };
+                let mut sent = false;
+                for wait in SEND_BACKOFF {
+                    if let Ok(c) = hub.cache().await
+                        && c.stream_append(&stream, &event, STREAM_TTL).await.is_ok()
+                    {
+                        sent = true;
+                        break;
+                    }
+                    // Backoff between attempts at a store that just failed.
+                    tokio::time::sleep(wait).await;
+                }
                 lost += u32::from(!sent);
             }
             lost
@@ -105,44 +143,25 @@ impl SliceActivities {
             index: input.index,
             of: input.of,
             origin: instant_at(input.origin_ms),
+            // A retry catches up: what fell due meanwhile is sent (or awaited), never
+            // dropped for being late.
+            resume: (attempt > 1).then(Instant::now),
         };
         let scenario = &input.scenario;
-        let mut beat = tokio::time::interval(HEARTBEAT / 4);
-        let (result, load) = {
-            let work = async {
-                match &scenario.load {
-                    Some(spec) => {
-                        let source = Source::new(spec, &scenario.gpu_requests, input.seed);
-                        let (result, load) = runner
-                            .run_load(scenario, spec, source, deadline, None, part)
-                            .await;
-                        (result, Some(load))
-                    }
-                    None => {
-                        let mut mine = scenario.clone();
-                        mine.gpu_requests = scenario
-                            .gpu_requests
-                            .iter()
-                            .enumerate()
-                            .filter(|(i, _)| part.owns(*i as u64 + 1))
-                            .map(|(_, r)| r.clone())
-                            .collect();
-                        (runner.run_until(&mine, deadline).await, None)
-                    }
-                }
-            };
-            tokio::pin!(work);
-            loop {
-                tokio::select! {
-                    done = &mut work => break done,
-                    _ = beat.tick() => {
-                        let _ = ctx.record_heartbeat(input.index).await;
-                    }
-                }
+        let (result, load) = match &scenario.load {
+            Some(spec) => {
+                let source = Source::new(spec, &scenario.gpu_requests, input.seed);
+                let (result, load) = runner
+                    .run_load(scenario, spec, source, deadline, None, part)
+                    .await;
+                (result, Some(load))
             }
+            // The coordinator gave this slice only its own requests.
+            None => (runner.run_until(scenario, deadline).await, None),
         };
         drop(record);
         let lost = sender.await.unwrap_or(1);
+        drop(driver);
         if let Ok(t) = Arc::try_unwrap(target) {
             t.stop().await;
         }

@@ -45,6 +45,10 @@ pub struct SliceOutput {
 /// slice is started again elsewhere.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// How much longer than the scenario's time one attempt of a slice may take (reading the
+/// traces of requests still pending, sending the last results).
+const ATTEMPT_MARGIN: Duration = Duration::from_secs(60);
+
 #[workflow]
 #[derive(Default)]
 pub struct DistributedScenarioWorkflow;
@@ -61,7 +65,9 @@ impl DistributedScenarioWorkflow {
             .map(|s| s.scenario.max_execution_time)
             .max()
             .unwrap_or(Duration::from_secs(300));
-        let options = ActivityOptions::with_start_to_close_timeout(longest)
+        // A margin past the scenario's time: an attempt cut short at its deadline would be
+        // retried with nothing left to do.
+        let options = ActivityOptions::with_start_to_close_timeout(longest + ATTEMPT_MARGIN)
             .heartbeat_timeout(HEARTBEAT)
             .retry_policy(
                 RetryPolicy::builder()

@@ -28,6 +28,9 @@ pub struct Part {
     pub index: u32,
     pub of: u32,
     pub origin: Instant,
+    /// When a retried slice took over: arrivals due before it are caught up with,
+    /// never dropped (an earlier attempt may have started them; they are awaited).
+    pub resume: Option<Instant>,
 }
 
 impl Part {
@@ -37,12 +40,13 @@ impl Part {
             index: 0,
             of: 1,
             origin: Instant::now(),
+            resume: None,
         }
     }
 
     /// Whether the n-th (from 1) arrival or request is this slice's.
     pub fn owns(&self, n: u64) -> bool {
-        (n - 1) % u64::from(self.of.max(1)) == u64::from(self.index)
+        n.saturating_sub(1) % u64::from(self.of.max(1)) == u64::from(self.index)
     }
 
     /// Of `vus` users, how many are this slice's.
@@ -275,7 +279,8 @@ impl Runner<'_> {
                             let t = &mut p.tallies[k];
                             t.scheduled += 1;
                             t.lags_ms.push((now - due).as_millis() as u64);
-                            if in_flight.len() >= spec.max_in_flight as usize {
+                            let catching_up = part.resume.is_some_and(|r| due < r);
+                            if in_flight.len() >= spec.max_in_flight as usize && !catching_up {
                                 t.dropped += 1;
                                 continue;
                             }
