@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{PrivateEnv, run_within, text};
+use crate::common::{self, PrivateEnv, run_within, text};
 use crate::run::{assert_valid_report, junit_cases};
 
 /// Two requests the target approves, and `faults` (TOML) to inject meanwhile.
@@ -328,6 +328,7 @@ fn the_same_seed_draws_the_same_fault_schedule() {
 /// service it was stuck on named, and the server healed (ready after the run).
 #[test]
 fn a_server_held_down_past_the_deadline_ends_the_run_on_time_naming_it() {
+    let _cpu = common::timed();
     let env = PrivateEnv::all_services();
     up(&env);
     for action in ["pause", "kill"] {
@@ -458,6 +459,7 @@ fn resource_faults_exhaust_gpus_and_redis_memory_and_heal() {
 /// the faulted services go through the proxy; a run without network faults has none.
 #[test]
 fn network_faults_go_through_the_fault_proxy() {
+    let _cpu = common::timed();
     let env = PrivateEnv::all_services();
     up(&env);
     let (code, report, out) = run_scenario(

@@ -31,6 +31,7 @@ fn executions(queue: &str) -> Option<u64> {
 
 #[test]
 fn a_killed_worker_s_slices_finish_on_another_with_every_request_exactly_once() {
+    let _cpu = common::heavy();
     let dir = tempfile::tempdir().expect("tempdir");
     let base = common::unique("dq");
     let config = dir.path().join("aura.toml");

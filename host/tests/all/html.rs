@@ -43,26 +43,7 @@ fn chromium() -> &'static Path {
 /// Playwright for Python, installed once under target/ beside the report checkers.
 fn playwright() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = common::workspace_root().join("target/python");
-        if !dir.join("playwright").exists() {
-            let status = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--no-warn-conflicts",
-                    "--target",
-                ])
-                .arg(&dir)
-                .arg("playwright==1.49.1")
-                .status()
-                .expect("python3 -m pip");
-            assert!(status.success(), "installing playwright failed");
-        }
-        dir
-    })
+    DIR.get_or_init(|| common::python_packages(&[("playwright", "playwright==1.49.1")]))
 }
 
 const OPEN: &str = r#"

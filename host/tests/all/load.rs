@@ -62,6 +62,7 @@ fn stage(report: &Value) -> &Value {
 
 #[test]
 fn an_open_stage_the_target_holds_is_achieved_and_every_request_is_validated() {
+    let _cpu = common::heavy();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = scenario(
         dir.path(),
@@ -113,6 +114,7 @@ gpu_count = [1, 2]
 
 #[test]
 fn an_open_stage_past_what_the_target_holds_counts_dropped_work_and_the_real_rate() {
+    let _cpu = common::heavy();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = scenario(
         dir.path(),
@@ -160,6 +162,7 @@ gpu_count = 1
 
 #[test]
 fn virtual_users_submit_in_turn_with_their_think_time() {
+    let _cpu = common::heavy();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = scenario(
         dir.path(),
@@ -204,6 +207,7 @@ duration_minutes = 1
 
 #[test]
 fn abort_on_fail_ends_the_load_and_the_run_early() {
+    let _cpu = common::heavy();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = scenario(
         dir.path(),
@@ -294,6 +298,7 @@ fn run_as(dir: &Path, scenario: &Path, run_id: &str, extra: &[&str]) -> (Option<
 /// while these runs go (docs/load.md has two runs on an idle machine, at the default).
 #[test]
 fn compare_flags_a_step_slowed_on_purpose_and_not_a_rerun_of_the_same_build() {
+    let _cpu = common::heavy();
     let dir = tempfile::tempdir().expect("tempdir");
     let load = r#"[load]
 model = "open"

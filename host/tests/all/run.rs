@@ -43,27 +43,10 @@ pub(crate) fn read_json(path: &Path) -> Value {
 fn python_path() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = common::workspace_root().join("target/python");
-        if !dir.join("junitparser").exists() || !dir.join("jsonschema").exists() {
-            let status = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--no-warn-conflicts",
-                    "--target",
-                ])
-                .arg(&dir)
-                .args(["junitparser==3.2.0", "jsonschema==4.23.0"])
-                .status()
-                .expect("python3 -m pip");
-            assert!(
-                status.success(),
-                "installing junitparser and jsonschema failed"
-            );
-        }
-        dir
+        common::python_packages(&[
+            ("junitparser", "junitparser==3.2.0"),
+            ("jsonschema", "jsonschema==4.23.0"),
+        ])
     })
 }
 

@@ -470,3 +470,48 @@ pub fn worker(mut cmd: Command, queue: &str) -> Killed {
     );
     child
 }
+
+/// PyPI packages the tests read results with, `(import name, pinned requirement)`,
+/// installed once under target/python when missing; the directory for PYTHONPATH.
+pub fn python_packages(packages: &[(&str, &str)]) -> PathBuf {
+    let dir = workspace_root().join("target/python");
+    let missing: Vec<&str> = packages
+        .iter()
+        .filter(|(name, _)| !dir.join(name).exists())
+        .map(|(_, requirement)| *requirement)
+        .collect();
+    if !missing.is_empty() {
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-warn-conflicts",
+                "--target",
+            ])
+            .arg(&dir)
+            .args(&missing)
+            .status()
+            .expect("python3 -m pip");
+        assert!(status.success(), "installing {missing:?} failed");
+    }
+    dir
+}
+
+/// Tests that load the machine (minutes-long loads, many workers) and tests whose
+/// verdict hangs on a few seconds' deadline must not run at once on a two-core CI
+/// machine: the first take this exclusively, the second share it.
+static CPU: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by a test that loads the machine.
+pub fn heavy() -> std::sync::RwLockWriteGuard<'static, ()> {
+    CPU.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Held by a test whose verdict hangs on a short deadline.
+pub fn timed() -> std::sync::RwLockReadGuard<'static, ()> {
+    CPU.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
