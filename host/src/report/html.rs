@@ -100,23 +100,14 @@ pub fn render(r: &RunReport) -> String {
 }
 
 fn header(out: &mut String, r: &RunReport) {
-    let s = &r.summary;
     let _ = write!(
         out,
-        "<h1>aura-host run <code>{}</code> {}</h1><p>started {} UTC · {:.1} s · {} scenario(s): {} passed, {} failed, {} incomplete, {} not run, {} skipped · {} request(s) · {} validator run(s), {} failed</p>",
+        "<h1>aura-host run <code>{}</code> {}</h1><p>started {} UTC · {:.1} s · {}</p>",
         esc(&r.run_id),
         badge(r.status),
         esc(&time(r.started_at)),
         r.duration_ms as f64 / 1000.0,
-        s.scenarios,
-        s.passed,
-        s.failed,
-        s.incomplete,
-        s.not_run,
-        s.skipped,
-        s.requests,
-        s.validator_runs,
-        s.failed_validator_runs
+        esc(&super::summary::counts(&r.summary))
     );
     let _ = write!(out, "<h3>Reproduce</h3><pre>{}", esc(&r.command));
     for s in &r.scenarios {

@@ -108,15 +108,10 @@ pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
     out
 }
 
-/// The summary; `with_scenarios` repeats each scenario's lines (a rebuilt report; a
-/// live run has printed them as they finished).
-pub fn render(r: &RunReport, with_scenarios: bool) -> String {
-    let s = &r.summary;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "run {} · {} scenario(s): {} passed, {} failed, {} incomplete, {} not run, {} skipped · {} request(s) · {} validator run(s), {} failed · {:.1} s",
-        r.run_id,
+/// What a run came to, in one line: scenarios by status, requests, validator runs.
+pub fn counts(s: &super::model::Summary) -> String {
+    format!(
+        "{} scenario(s): {} passed, {} failed, {} incomplete, {} not run, {} skipped · {} request(s) · {} validator run(s), {} failed",
         s.scenarios,
         s.passed,
         s.failed,
@@ -125,7 +120,20 @@ pub fn render(r: &RunReport, with_scenarios: bool) -> String {
         s.skipped,
         s.requests,
         s.validator_runs,
-        s.failed_validator_runs,
+        s.failed_validator_runs
+    )
+}
+
+/// The summary; `with_scenarios` repeats each scenario's lines (a rebuilt report; a
+/// live run has printed them as they finished).
+pub fn render(r: &RunReport, with_scenarios: bool) -> String {
+    let s = &r.summary;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "run {} · {} · {:.1} s",
+        r.run_id,
+        counts(s),
         r.duration_ms as f64 / 1000.0
     );
     for sc in r.scenarios.iter().filter(|_| with_scenarios) {
