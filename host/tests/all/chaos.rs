@@ -495,7 +495,9 @@ fn network_faults_go_through_the_fault_proxy() {
     let fault = &report["scenarios"][0]["faults"][0];
     assert!(fault["healed_at"].is_i64(), "{fault:#}");
     // The step's own retries are in its trace: the attempt the partition held failed.
-    let hit = step(&report, "c1", "cache_context");
+    // `nth = 1` is whichever request reached the step first; the fault names it.
+    let first = fault["request_id"].as_str().expect("the request the fault hit");
+    let hit = step(&report, first, "cache_context");
     assert!(
         hit["error_details"]
             .as_str()
