@@ -496,7 +496,9 @@ fn network_faults_go_through_the_fault_proxy() {
     assert!(fault["healed_at"].is_i64(), "{fault:#}");
     // The step's own retries are in its trace: the attempt the partition held failed.
     // `nth = 1` is whichever request reached the step first; the fault names it.
-    let first = fault["request_id"].as_str().expect("the request the fault hit");
+    let first = fault["request_id"]
+        .as_str()
+        .expect("the request the fault hit");
     let hit = step(&report, first, "cache_context");
     assert!(
         hit["error_details"]
