@@ -88,6 +88,37 @@ fn benches(c: &mut Criterion) {
             assert!(inv.passed());
         })
     });
+    // The same two costs for a Python plugin (componentize-py: CPython is inside the
+    // component) and a JavaScript one (componentize-js: StarlingMonkey), and what loading
+    // each (compiling its Wasm) takes once.
+    for (lang, plugin) in [("python", "hostile_py"), ("js", "hostile_js")] {
+        let cfg = "mode = \"well-behaved\"";
+        let mut spec = PluginSpec::from_path(&wasm(plugin));
+        spec.config = cfg.to_string();
+        let started = Instant::now();
+        let loaded = runtime.load(spec).expect("loads");
+        println!(
+            "{lang}/load (compile the component, once): {:?}",
+            started.elapsed()
+        );
+        c.bench_function(&format!("{lang}/instantiate (pooling, fresh store)"), |b| {
+            b.to_async(&rt).iter(|| async {
+                runtime
+                    .instantiate_only(&loaded)
+                    .await
+                    .expect("instantiates")
+            })
+        });
+        c.bench_function(
+            &format!("{lang}/host->guest call (instantiate + validate)"),
+            |b| {
+                b.to_async(&rt).iter(|| async {
+                    let inv = runtime.validate(&loaded, ctx(cfg)).await;
+                    assert!(inv.passed());
+                })
+            },
+        );
+    }
     let logs_cfg = "mode = \"log-many\"\ncount = 1000";
     let logs = probe(&runtime, logs_cfg);
     c.bench_function("plugin/guest->host import x1000 (log)", |b| {

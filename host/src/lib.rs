@@ -8,6 +8,7 @@ pub mod bench;
 pub mod chaos;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod environment;
 pub mod gpus;
 pub mod orchestrator;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aura_services::trace::otlp::{SpanKind, TraceParent};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -88,6 +89,7 @@ fn parse_timeouts(text: &str) -> Result<BTreeMap<String, Duration>, String> {
 async fn submit(
     State(t): State<Arc<Target>>,
     Query(q): Query<SubmitQuery>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let request: GpuAllocationRequest = match serde_json::from_slice(&body) {
@@ -98,10 +100,54 @@ async fn submit(
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    let submitted_at = chrono::Utc::now().timestamp_millis();
+    let id = request.request_id.clone();
     match t.submit_in(t.run_id(), request, &timeouts).await {
-        Ok(s) => (StatusCode::ACCEPTED, Json(s)).into_response(),
+        Ok(s) => {
+            // The caller's W3C trace context: the request's spans join its trace.
+            let parent = headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(TraceParent::parse);
+            export_when_decided(&t, id, submitted_at, parent);
+            (StatusCode::ACCEPTED, Json(s)).into_response()
+        }
         Err(e) => target_error(e),
     }
+}
+
+/// How long a request's trace export waits for its decision.
+const EXPORT_WAIT: Duration = Duration::from_secs(300);
+
+/// With `--otlp-endpoint`: once the request is decided (or failed), its trace exported.
+fn export_when_decided(
+    t: &Arc<Target>,
+    id: String,
+    submitted_at: i64,
+    parent: Option<TraceParent>,
+) {
+    let Some(otlp) = t.otlp().cloned() else {
+        return;
+    };
+    let t = t.clone();
+    tokio::spawn(async move {
+        if matches!(
+            t.decision(&id, EXPORT_WAIT).await,
+            Ok(DecisionState::Pending | DecisionState::Unknown) | Err(_)
+        ) {
+            return;
+        }
+        let Ok(Some(trace)) = t.trace(&id).await else {
+            return;
+        };
+        let run = t.run_id().as_str();
+        if let Err(e) = otlp
+            .export(run, &trace, Some(submitted_at), parent, SpanKind::Server)
+            .await
+        {
+            tracing::warn!("{e}");
+        }
+    });
 }
 
 #[derive(Deserialize)]
@@ -156,13 +202,8 @@ async fn ready(State(t): State<Arc<Target>>) -> Response {
     (status, Json(r)).into_response()
 }
 
-async fn metrics(State(t): State<Arc<Target>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        t.metrics_text(),
-    )
-        .into_response()
+async fn metrics(State(t): State<Arc<Target>>, headers: axum::http::HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (kind, body) = crate::metrics::exposition(t.metrics_text(), accept);
+    ([(header::CONTENT_TYPE, kind)], body).into_response()
 }

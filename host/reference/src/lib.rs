@@ -36,7 +36,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
 pub use config::TargetConfig;
-pub use metrics::Metrics;
+pub use metrics::{Counts, Metrics, exposition};
 pub use ready::{ComponentStatus, Readiness};
 pub use request::{Decision, GpuAllocationRequest};
 pub use workflow::GpuAllocationWorkflow;
@@ -140,6 +140,8 @@ pub struct Target {
     client: Client,
     worker: Option<WorkerThread>,
     temporal_timeout: Duration,
+    /// Where the HTTP API's requests' traces go (`target serve --otlp-endpoint`).
+    otlp: std::sync::OnceLock<Arc<aura_services::trace::otlp::OtlpExport>>,
 }
 
 /// The step that failed the workflow, from the failure's cause chain: an activity
@@ -216,11 +218,22 @@ impl Target {
             client,
             worker: Some(worker),
             temporal_timeout: temporal.timeout,
+            otlp: std::sync::OnceLock::new(),
         })
     }
 
     pub fn run_id(&self) -> &RunId {
         &self.run_id
+    }
+
+    /// Exports the trace of every request the HTTP API takes, once decided, to `otlp`
+    /// (set once; later calls are ignored).
+    pub fn export_traces(&self, otlp: Arc<aura_services::trace::otlp::OtlpExport>) {
+        let _ = self.otlp.set(otlp);
+    }
+
+    pub(crate) fn otlp(&self) -> Option<&Arc<aura_services::trace::otlp::OtlpExport>> {
+        self.otlp.get()
     }
 
     pub fn core(&self) -> &Arc<TargetCore> {

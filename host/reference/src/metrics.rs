@@ -1,6 +1,7 @@
 //! The target's Prometheus metrics (`/metrics`): requests, decisions by outcome, step
 //! latencies, council latency and store errors.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -33,6 +34,23 @@ struct ServiceLabels {
     service: String,
 }
 
+#[derive(Debug, Default)]
+struct Totals {
+    started: Option<std::time::Instant>,
+    requests: AtomicU64,
+    decisions: AtomicU64,
+    store_errors: AtomicU64,
+}
+
+/// The target's totals at one moment ([`Metrics::counts`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Counts {
+    pub requests: u64,
+    pub decisions: u64,
+    pub store_errors: u64,
+    pub decisions_per_second: f64,
+}
+
 fn latency() -> Histogram {
     // 50 µs to ~1.6 s.
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -40,6 +58,8 @@ fn latency() -> Histogram {
 
 pub struct Metrics {
     registry: Registry,
+    /// Totals the system state reads (the families above are for scrapers).
+    totals: Totals,
     requests: Counter,
     decisions: Family<OutcomeLabels, Counter>,
     steps: Family<StepLabels, Histogram>,
@@ -79,6 +99,10 @@ impl Default for Metrics {
         );
         Self {
             registry,
+            totals: Totals {
+                started: Some(std::time::Instant::now()),
+                ..Totals::default()
+            },
             requests,
             decisions,
             steps,
@@ -91,9 +115,29 @@ impl Default for Metrics {
 impl Metrics {
     pub fn request(&self) {
         self.requests.inc();
+        self.totals.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests, decisions and step failures so far, and the decisions per second since
+    /// the target started.
+    pub fn counts(&self) -> Counts {
+        let t = &self.totals;
+        let decisions = t.decisions.load(Ordering::Relaxed);
+        let seconds = t.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        Counts {
+            requests: t.requests.load(Ordering::Relaxed),
+            decisions,
+            store_errors: t.store_errors.load(Ordering::Relaxed),
+            decisions_per_second: if seconds > 0.0 {
+                decisions as f64 / seconds
+            } else {
+                0.0
+            },
+        }
     }
 
     pub fn decision(&self, d: &Decision) {
+        self.totals.decisions.fetch_add(1, Ordering::Relaxed);
         self.decisions
             .get_or_create(&OutcomeLabels {
                 outcome: d.outcome.name().into(),
@@ -125,6 +169,7 @@ impl Metrics {
     }
 
     pub fn store_error(&self, service: &str) {
+        self.totals.store_errors.fetch_add(1, Ordering::Relaxed);
         self.store_errors
             .get_or_create(&ServiceLabels {
                 service: service.into(),
@@ -139,5 +184,63 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// OpenMetrics for a scraper that asks for it (Prometheus does), else the same metrics
+/// in the Prometheus text format 0.0.4 (`curl`, `promtool check metrics`): a counter's
+/// HELP and TYPE name its `_total` sample, and there are no UNIT or EOF lines.
+/// Returns the content type and the body.
+pub fn exposition(openmetrics: String, accept: Option<&str>) -> (&'static str, String) {
+    if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+        return (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            openmetrics,
+        );
+    }
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let total = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                text.push_str(&format!("{prefix}{name}{total} {tail}"));
+            }
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    ("text/plain; version=0.0.4; charset=utf-8", text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_text_format_names_counters_by_their_samples_and_drops_openmetrics_lines() {
+        let om = "# HELP a_requests Requests.\n# TYPE a_requests counter\na_requests_total 3\n\
+                  # HELP a_up Up.\n# TYPE a_up gauge\n# UNIT a_up seconds\na_up 1\n# EOF\n";
+        let (kind, text) = super::exposition(om.into(), Some("text/plain"));
+        assert!(kind.starts_with("text/plain; version=0.0.4"));
+        assert_eq!(
+            text,
+            "# HELP a_requests_total Requests.\n# TYPE a_requests_total counter\na_requests_total 3\n\
+             # HELP a_up Up.\n# TYPE a_up gauge\na_up 1\n"
+        );
+        let asked = Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5");
+        assert_eq!(super::exposition(om.into(), asked).1, om);
     }
 }

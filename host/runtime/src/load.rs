@@ -272,7 +272,16 @@ pub(super) fn prepare(
     }
     let link = |e: wasmtime::Error| LoadError::Link {
         path: path(),
-        reason: format!("{e:#}"),
+        reason: match unprovided(&facts.imports) {
+            missing if missing.is_empty() => format!("{e:#}"),
+            missing => format!(
+                "it imports what this host does not provide: {}. A plugin gets aura:host and \
+                 WASI's {} interfaces (empty or denied: no files, no network); build it without \
+                 the others (componentize-js: `--disable http fetch-event`)",
+                missing.join(", "),
+                PROVIDED_WASI.join(", ")
+            ),
+        },
     };
     let pre: InstancePre<PluginState> = linker.instantiate_pre(component).map_err(link)?;
     let typed = match kind {
@@ -289,9 +298,45 @@ pub(super) fn prepare(
     Ok((kind, typed))
 }
 
+/// The WASI packages the linker provides (`wasmtime_wasi::p2`), under the empty context.
+const PROVIDED_WASI: [&str; 6] = ["cli", "clocks", "filesystem", "io", "random", "sockets"];
+
+/// The imports no part of the host provides: anything but `aura:host` and those WASI
+/// packages (`wasi:http`, `wasi:keyvalue`...).
+fn unprovided(imports: &[String]) -> Vec<String> {
+    imports
+        .iter()
+        .filter(|name| {
+            let provided = name.starts_with("aura:host/")
+                || name
+                    .strip_prefix("wasi:")
+                    .and_then(|rest| rest.split('/').next())
+                    .is_some_and(|package| PROVIDED_WASI.contains(&package));
+            !provided
+        })
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::compatible;
+
+    #[test]
+    fn imports_no_part_of_the_host_provides_are_named() {
+        let imports = [
+            "aura:host/cache@0.1.2",
+            "wasi:io/poll@0.2.12",
+            "wasi:http/types@0.2.10",
+            "wasi:sockets/network@0.2.9",
+            "acme:db/query",
+        ]
+        .map(String::from);
+        assert_eq!(
+            super::unprovided(&imports),
+            ["wasi:http/types@0.2.10", "acme:db/query"]
+        );
+    }
 
     #[test]
     fn zero_versions_are_compatible_within_a_minor() {

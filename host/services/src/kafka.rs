@@ -57,6 +57,9 @@ pub trait EventBus: Send + Sync {
     async fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<(), ServiceError>;
     async fn delete_topics(&self, topics: &[String]) -> Result<(), ServiceError>;
     async fn list_topics(&self) -> Result<Vec<String>, ServiceError>;
+    /// The topic's end offset summed over its partitions (messages ever written and
+    /// still indexed); `None` when the topic does not exist.
+    async fn end_offset(&self, topic: &str) -> Result<Option<i64>, ServiceError>;
     /// Publishes one message and waits for the broker's acknowledgement.
     async fn publish(&self, event: OutgoingEvent) -> Result<(i32, i64), ServiceError>;
     /// Forgets which topics exist: the broker restarted and may have lost them (the
@@ -419,6 +422,34 @@ impl EventBus for KafkaEvents {
 
     async fn list_topics(&self) -> Result<Vec<String>, ServiceError> {
         Ok(self.metadata().await?.topics)
+    }
+
+    async fn end_offset(&self, topic: &str) -> Result<Option<i64>, ServiceError> {
+        let (producer, timeout, topic) = (
+            self.producer.clone(),
+            self.endpoint.timeout,
+            topic.to_string(),
+        );
+        let fetch = tokio::task::spawn_blocking(move || {
+            let client = producer.client();
+            // All topics: asking for one by name would have the broker create it.
+            let md = client.fetch_metadata(None, timeout)?;
+            let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+                return Ok(None);
+            };
+            if t.error().is_some() || t.partitions().is_empty() {
+                return Ok(None);
+            }
+            let mut end = 0i64;
+            for p in t.partitions() {
+                end += client.fetch_watermarks(&topic, p.id(), timeout)?.1;
+            }
+            Ok::<_, rdkafka::error::KafkaError>(Some(end))
+        });
+        self.endpoint
+            .call("end offsets", fetch)
+            .await?
+            .map_err(|e| self.endpoint.error(Failure::Connect(e.to_string())))
     }
 
     fn forget_topics(&self) {

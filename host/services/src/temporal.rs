@@ -19,8 +19,9 @@ use temporalio_common::protos::temporal::api::common::v1::{Payloads, WorkflowExe
 use temporalio_common::protos::temporal::api::enums::v1::NamespaceState;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    DescribeNamespaceRequest, GetSystemInfoRequest, GetWorkflowExecutionHistoryRequest,
-    ListWorkflowExecutionsRequest, TerminateWorkflowExecutionRequest,
+    CountWorkflowExecutionsRequest, DescribeNamespaceRequest, GetSystemInfoRequest,
+    GetWorkflowExecutionHistoryRequest, ListWorkflowExecutionsRequest,
+    TerminateWorkflowExecutionRequest,
 };
 
 use super::{Endpoint, Failure, ServiceError, ServiceFacts, ServiceKind};
@@ -106,6 +107,8 @@ pub trait Workflows: Send + Sync {
         workflow_ids: &[String],
         reason: &str,
     ) -> Result<Vec<String>, ServiceError>;
+    /// How many workflows on `task_queue` are running (visibility may lag a moment).
+    async fn count_open(&self, task_queue: &str) -> Result<u64, ServiceError>;
     /// Terminates every running workflow on `task_queue` (a run's own), saying `reason`;
     /// returns their workflow ids.
     async fn terminate_queue(
@@ -129,6 +132,15 @@ pub trait Workflows: Send + Sync {
         }
         Ok(ended)
     }
+}
+
+/// Visibility's query for the running workflows of a task queue: the queue name is
+/// quoted, and has no quote itself.
+fn running_on(task_queue: &str) -> String {
+    format!(
+        "TaskQueue = '{}' AND ExecutionStatus = 'Running'",
+        task_queue.replace('\'', "")
+    )
 }
 
 #[derive(Clone)]
@@ -369,6 +381,23 @@ impl Workflows for TemporalWorkflows {
         self.terminate_each(executions, reason).await
     }
 
+    async fn count_open(&self, task_queue: &str) -> Result<u64, ServiceError> {
+        let mut service = self.connection.workflow_service();
+        let count = CountWorkflowExecutionsRequest {
+            namespace: self.namespace.clone(),
+            query: running_on(task_queue),
+        };
+        let reply = self
+            .endpoint
+            .call(
+                &format!("count the running workflows of task queue '{task_queue}'"),
+                service.count_workflow_executions(count.into_request()),
+            )
+            .await?
+            .into_inner();
+        Ok(u64::try_from(reply.count).unwrap_or(0))
+    }
+
     async fn terminate_queue(
         &self,
         task_queue: &str,
@@ -376,11 +405,7 @@ impl Workflows for TemporalWorkflows {
     ) -> Result<Vec<String>, ServiceError> {
         let mut service = self.connection.workflow_service();
         let operation = format!("terminate the workflows of task queue '{task_queue}'");
-        // Visibility's query language: the queue name is quoted, and has no quote itself.
-        let query = format!(
-            "TaskQueue = '{}' AND ExecutionStatus = 'Running'",
-            task_queue.replace('\'', "")
-        );
+        let query = running_on(task_queue);
         let mut running = Vec::new();
         let mut page = Vec::new();
         loop {

@@ -21,6 +21,8 @@ pub enum EnvCommand {
         profile: Profile,
         /// Only these services: redis, graph, kafka, temporal.
         services: Vec<ServiceKind>,
+        #[command(flatten)]
+        prometheus: PrometheusArgs,
     },
     /// Stop exactly the processes `env up` started.
     Down {
@@ -62,8 +64,28 @@ pub async fn run(
 ) -> Result<ExitCode, CliError> {
     let env = config.environment();
     match cmd {
-        EnvCommand::Up { profile, services } => {
+        EnvCommand::Up {
+            profile,
+            services,
+            prometheus,
+        } => {
+            if prometheus.prometheus && *profile == Profile::Compose {
+                return Err(CliError::new(
+                    ExitCode::BadInput,
+                    "--prometheus starts a local Prometheus; the compose profile runs its own (http://127.0.0.1:9090)",
+                ));
+            }
             print_outcomes(&environment::up(&env, *profile, services).await?);
+            if prometheus.prometheus {
+                let scrape = prometheus.scrape();
+                print_outcomes(&[environment::prometheus::up(&env, &scrape).await?]);
+                out!(
+                    "prometheus: http://127.0.0.1:{} scrapes the host at {} and the target at {}",
+                    scrape.port,
+                    scrape.host,
+                    scrape.target
+                );
+            }
             Ok(ExitCode::Ok)
         }
         EnvCommand::Down { profile, services } => {
@@ -191,11 +213,39 @@ async fn reset_run(
     }
 }
 
+/// `env up --prometheus`: a local Prometheus beside the services.
+#[derive(Debug, clap::Args)]
+pub struct PrometheusArgs {
+    /// Also start a local Prometheus (Debian's `prometheus` package) with the compose
+    /// profile's scrape configuration, scraping the host's and the target's metrics.
+    #[arg(long)]
+    prometheus: bool,
+    /// Its port, on loopback.
+    #[arg(long, default_value_t = 19090, requires = "prometheus")]
+    prometheus_port: u16,
+    /// Where it scrapes the host's metrics (`run --metrics`, the dashboard).
+    #[arg(long, default_value = super::dashboard::METRICS_ADDR, requires = "prometheus")]
+    scrape_host: String,
+    /// Where it scrapes the reference target's (`target serve --listen`).
+    #[arg(long, default_value = super::target::LISTEN, requires = "prometheus")]
+    scrape_target: String,
+}
+
+impl PrometheusArgs {
+    fn scrape(&self) -> environment::prometheus::Scrape {
+        environment::prometheus::Scrape {
+            port: self.prometheus_port,
+            host: self.scrape_host.clone(),
+            target: self.scrape_target.clone(),
+        }
+    }
+}
+
 fn print_outcomes(outcomes: &[ServiceOutcome]) {
     for o in outcomes {
         out!(
             "{:<9} {:<16} pid {:<8} port {}",
-            o.service.name(),
+            o.service,
             o.what,
             o.pid,
             o.port

@@ -33,14 +33,18 @@ macro_rules! err {
 mod baseline;
 mod bench;
 mod check;
+mod dashboard;
 mod env;
 mod exit;
+mod flakes;
 mod plugin;
 mod report;
 mod run;
 mod scaffold;
+mod scaffold_langs;
 mod scenarios;
 mod schedule;
+mod sdks;
 mod target;
 mod trace;
 mod worker;
@@ -120,7 +124,7 @@ enum Command {
     Config,
     /// Run scenarios through the reference target with validator and recovery plugins
     /// (the smoke suite by default).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Inspect or create plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -129,6 +133,11 @@ enum Command {
     Target(target::TargetCommand),
     /// Print a request's WorkflowTrace as a waterfall (or JSON).
     Trace(trace::TraceArgs),
+    /// Serve the live dashboard of the state dir's runs (the newest, or `--run`).
+    Dashboard(dashboard::DashboardArgs),
+    /// Pass, fail and flaky rates per scenario and validator from the run history, and a
+    /// quarantine proposal.
+    Flakes(flakes::FlakesArgs),
     /// Rebuild a run's summary, JSON and JUnit from its journal.
     Report(report::ReportArgs),
     /// Measure the performance goals on this machine (release build, services up).
@@ -225,6 +234,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Target(cmd) => target::run(&config, hub, cmd).await,
         Command::Trace(args) => trace::run(&config, &hub, args).await,
         Command::Report(args) => report::run(&config, args),
+        Command::Dashboard(args) => dashboard::run(&config, args).await,
+        Command::Flakes(args) => flakes::run(&config, args),
         Command::Bench(args) => bench::run(&config, hub, args).await,
         Command::Baseline(cmd) => baseline::run(&config, cmd),
         Command::Compare(args) => baseline::compare(&config, args),

@@ -23,6 +23,18 @@ pub enum PluginCommand {
     /// Call a plugin once in the sandbox and print the outcome and its cost as JSON (what
     /// `aura-sdk`'s `testing` feature drives; no scenario, no target).
     Call(CallArgs),
+    /// Write an SDK for plugins in another language into a directory: `python` or `js`
+    /// writes the `aura_sdk` package (its `names` generated from the host's contract).
+    Sdk(SdkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SdkArgs {
+    #[arg(value_enum)]
+    lang: super::sdks::Lang,
+    /// Where the package goes (`<DIR>/aura_sdk/`).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -69,8 +81,12 @@ pub struct NewArgs {
     #[arg(long, default_value = ".")]
     dir: PathBuf,
     /// The aura-sdk directory the crate depends on [default: the one this host was built from].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "lang")]
     sdk: Option<PathBuf>,
+    /// `rust` (a crate), `python` (app.py, componentize-py) or `js` (app.js,
+    /// componentize-js).
+    #[arg(long, value_parser = ["rust", "python", "js"], default_value = "rust")]
+    lang: String,
 }
 
 pub async fn run(
@@ -81,6 +97,54 @@ pub async fn run(
     match cmd {
         PluginCommand::Inspect(args) => inspect(config, hub, args),
         PluginCommand::Call(args) => call(config, hub, args).await,
+        PluginCommand::Sdk(args) => {
+            super::sdks::write(args.lang, &args.out).map_err(|e| {
+                CliError::new(
+                    ExitCode::BadInput,
+                    format!(
+                        "cannot write the {:?} SDK into {}: {e}",
+                        args.lang,
+                        args.out.display()
+                    ),
+                )
+            })?;
+            out!("wrote {}", args.out.join(args.lang.package()).display());
+            Ok(ExitCode::Ok)
+        }
+        PluginCommand::New(args) if args.lang != "rust" => {
+            let lang = if args.lang == "js" {
+                super::sdks::Lang::Js
+            } else {
+                super::sdks::Lang::Python
+            };
+            let dir = scaffold::check_name(&args.name)
+                .and_then(|()| {
+                    super::scaffold_langs::create(&args.dir, &args.name, args.kind, lang)
+                })
+                .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
+            out!(
+                "created {} plugin {} ({})",
+                args.kind,
+                dir.display(),
+                args.lang
+            );
+            if lang == super::sdks::Lang::Python {
+                out!(
+                    "  pip install {}   # once; then it builds offline",
+                    super::scaffold_langs::COMPONENTIZE_PY
+                );
+            }
+            out!(
+                "  {}/test.sh      # builds it and runs it in aura-host",
+                dir.display()
+            );
+            out!(
+                "  aura-host run --plugin {}/{}.wasm",
+                dir.display(),
+                args.name.replace('-', "_")
+            );
+            Ok(ExitCode::Ok)
+        }
         PluginCommand::New(args) => {
             let sdk = args.sdk.clone().unwrap_or_else(scaffold::default_sdk);
             let dir = scaffold::create(&args.dir, &args.name, args.kind, &sdk)

@@ -39,8 +39,9 @@ pub fn run(config: &AuraConfig, args: &ReportArgs) -> Result<ExitCode, CliError>
             ),
         ));
     }
-    let report =
+    let mut report =
         crate::report::load(&path).map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
+    scenarios::annotate(config, &mut report);
     out!("{}", summary::render(&report, true));
     let to = scenarios::Outputs {
         json: args.json.as_deref(),

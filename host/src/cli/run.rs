@@ -13,6 +13,7 @@ use clap::Args;
 use super::{CliError, ExitCode};
 use crate::chaos::Routes;
 use crate::config::AuraConfig;
+use crate::dashboard::{Follow, Live, OtlpSink, Served};
 use crate::report::baseline::Baseline;
 use crate::report::regression::Tolerance;
 use aura_runtime::reload::{self, PluginSlot, ReloadEvent};
@@ -94,6 +95,24 @@ pub struct RunArgs {
     /// The task queue the workers poll, with --distributed.
     #[arg(long, default_value = crate::scheduler::RUNS_TASK_QUEUE, requires = "distributed")]
     task_queue: String,
+    /// Serve a live page of the run at this address while it runs: scenarios, each
+    /// request's steps as they happen, validators, services, errors [default address:
+    /// 127.0.0.1:8089, loopback only].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = super::dashboard::DASHBOARD_ADDR)]
+    dashboard: Option<std::net::SocketAddr>,
+    /// Serve the host's Prometheus metrics at http://ADDR/metrics while the run goes
+    /// [default address: 127.0.0.1:9464]; the dashboard serves them too.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = super::dashboard::METRICS_ADDR)]
+    metrics: Option<std::net::SocketAddr>,
+    /// Run failed scenarios again, up to N times, each time as a run of its own
+    /// (`<run>-rerun-<k>`); one that passes is `flaky`, reported and not failing the run.
+    /// Every run is kept in the state dir's history that `aura-host flakes` reads.
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "requests", value_parser = clap::value_parser!(u32).range(0..=10))]
+    rerun_failed: u32,
+    /// Export each request's trace over OTLP/HTTP to this collector (its base URL,
+    /// `http://127.0.0.1:4318`): a trace per request, a span per step (docs/results.md).
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 impl RunArgs {
@@ -120,7 +139,27 @@ pub async fn run(
         Some((r, routed)) => (Arc::new(ServiceHub::new(routed)), Some(Arc::new(r))),
         None => (hub, None),
     };
-    let code = routed(config, hub, args, routes.clone()).await;
+    let live = (args.dashboard.is_some() || args.metrics.is_some()).then(Live::new);
+    let otlp = match &args.otlp_endpoint {
+        Some(url) => {
+            Some(OtlpSink::new(url).map_err(|e| CliError::caused(ExitCode::BadInput, &e))?)
+        }
+        None => None,
+    };
+    let servers = watched(config, args, live.as_ref()).await?;
+    let watching = Watching {
+        live: live.as_ref(),
+        otlp: otlp.as_ref(),
+    };
+    let code = routed(config, hub, args, routes.clone(), watching).await;
+    // The pages get the run's last records before the process goes, the collector its
+    // last traces.
+    for s in servers {
+        s.close().await;
+    }
+    if let Some(o) = otlp {
+        out!("{}", o.finish().await);
+    }
     if let Some(r) = routes.and_then(Arc::into_inner) {
         r.stop().await;
     }
@@ -133,6 +172,7 @@ async fn routed(
     hub: Arc<ServiceHub>,
     args: &RunArgs,
     routes: Option<Arc<Routes>>,
+    watching: Watching<'_>,
 ) -> Result<ExitCode, CliError> {
     let mut specs = Vec::new();
     for name in &args.plugins {
@@ -189,6 +229,7 @@ async fn routed(
             run_id,
             seed,
             baseline,
+            watching,
         };
         async move { once(config, &hub, &runtime, &plugins, args, round, routes).await }
     };
@@ -278,11 +319,44 @@ where
 }
 
 /// What differs between the runs of one `aura-host run`: the run id, the seed; and
-/// the baseline each is judged against.
+/// what they share: the baseline each is judged against, the live view of them.
 struct Round<'a> {
     run_id: Option<RunId>,
     seed: Option<u64>,
     baseline: Option<&'a (Baseline, Tolerance)>,
+    watching: Watching<'a>,
+}
+
+/// Who watches the runs besides the terminal: the dashboard and metrics, the collector.
+#[derive(Clone, Copy)]
+pub struct Watching<'a> {
+    pub live: Option<&'a Arc<Live>>,
+    pub otlp: Option<&'a Arc<OtlpSink>>,
+}
+
+/// The dashboard and metrics servers the run asked for, serving every round.
+async fn watched(
+    config: &AuraConfig,
+    args: &RunArgs,
+    live: Option<&Arc<Live>>,
+) -> Result<Vec<Served>, CliError> {
+    let Some(live) = live else {
+        return Ok(Vec::new());
+    };
+    let mut servers = Vec::new();
+    for (addr, page) in [(args.dashboard, true), (args.metrics, false)] {
+        let Some(addr) = addr else { continue };
+        let served =
+            super::dashboard::start(config, addr, page, Follow::Current, live.clone()).await?;
+        let (what, path) = if page {
+            ("dashboard", "/")
+        } else {
+            ("metrics", "/metrics")
+        };
+        super::dashboard::announce(what, &served, path);
+        servers.push(served);
+    }
+    Ok(servers)
 }
 
 /// One orchestrated run with `plugins`.
@@ -299,6 +373,7 @@ async fn once(
         run_id,
         seed,
         baseline,
+        watching,
     } = round;
     let request = super::scenarios::Request {
         suite: args.suite(),
@@ -319,6 +394,8 @@ async fn once(
         distributed: args
             .distributed
             .then_some((args.task_queue.as_str(), args.slices)),
+        watching,
+        rerun_failed: args.rerun_failed,
     };
     super::scenarios::run(config, hub.clone(), runtime.clone(), plugins, request).await
 }

@@ -26,6 +26,20 @@ pub fn default_sdk() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk")
 }
 
+/// A plugin's name: 1-64 of a-z, 0-9, '-' and '_', starting with a letter.
+pub fn check_name(name: &str) -> Result<(), ScaffoldError> {
+    let valid = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ScaffoldError::Name(name.into()))
+    }
+}
+
 /// Writes `<parent>/<name>/` and returns its path.
 pub fn create(
     parent: &Path,
@@ -33,14 +47,7 @@ pub fn create(
     kind: PluginKind,
     sdk: &Path,
 ) -> Result<PathBuf, ScaffoldError> {
-    let valid = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !valid {
-        return Err(ScaffoldError::Name(name.into()));
-    }
+    check_name(name)?;
     let sdk = std::fs::canonicalize(sdk)
         .ok()
         .filter(|p| p.join("Cargo.toml").exists())

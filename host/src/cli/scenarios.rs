@@ -14,12 +14,13 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{CliError, ExitCode};
 use crate::chaos::Routes;
 use crate::config::AuraConfig;
+use crate::dashboard::HostMetrics;
 use crate::orchestrator::execute::{Abort, Existing};
 use crate::orchestrator::plugins::PluginSet;
 use crate::orchestrator::{Execution, RunError, RunOptions, Scenario, suite};
 use crate::report::baseline::Baseline;
 use crate::report::regression::Tolerance;
-use crate::report::{RunEvent, RunReport, Status, junit, summary};
+use crate::report::{LiveReport, RunEvent, RunReport, Status, history, junit, summary};
 use aura_runtime::{Plugin, PluginRuntime};
 use aura_services::ServiceHub;
 use aura_services::namespace::RunId;
@@ -44,6 +45,10 @@ pub struct Request<'a> {
     pub baseline: Option<&'a (Baseline, Tolerance)>,
     /// Run the requests on workers (`--distributed`): the task queue and the slices.
     pub distributed: Option<(&'a str, u32)>,
+    /// The dashboard's and the metrics' view of the run, the OTLP collector.
+    pub watching: super::run::Watching<'a>,
+    /// Run failed scenarios again up to this many times (`--rerun-failed`).
+    pub rerun_failed: u32,
 }
 
 /// A fault proxy in front of each service the scenarios' network faults may strike, and
@@ -166,6 +171,86 @@ pub async fn run(
     cli_plugins: &[Plugin],
     req: Request<'_>,
 ) -> Result<ExitCode, CliError> {
+    let mut report = execute(config, &hub, &runtime, cli_plugins, &req, None).await?;
+    remember(config, &report, None);
+    for round in 1..=req.rerun_failed {
+        let failed: Vec<String> = report
+            .scenarios
+            .iter()
+            .filter(|s| s.status == Status::Failed)
+            .map(|s| s.id.clone())
+            .collect();
+        if failed.is_empty() || report.aborted.is_some() {
+            break;
+        }
+        let run_id = RunId::parse(&format!("{}-rerun-{round}", report.run_id))
+            .unwrap_or_else(|_| aura_services::namespace::generate_run_id());
+        out!(
+            "rerun {round} of {}: {} failed scenario(s) again ({})",
+            req.rerun_failed,
+            failed.len(),
+            failed.join(", ")
+        );
+        let rerun = Rerun {
+            only: &failed,
+            run_id,
+        };
+        let again = execute(config, &hub, &runtime, cli_plugins, &req, Some(rerun)).await?;
+        remember(config, &again, Some(&report.run_id));
+        annotate(config, &mut report);
+    }
+    annotate(config, &mut report);
+    out!("{}", summary::render(&report, req.rerun_failed > 0));
+    let mut code = exit_code(&report);
+    if let Some((b, tolerance)) = req.baseline {
+        let c = crate::report::baseline::compare(b, &report, tolerance);
+        if super::baseline::verdict(&c) != ExitCode::Ok {
+            code = ExitCode::Failed;
+        }
+        report.regressions = Some(c);
+    }
+    write_outputs(&report, req.outputs)?;
+    Ok(code)
+}
+
+/// The failed scenarios of a run to run again, under a run id of their own.
+struct Rerun<'a> {
+    only: &'a [String],
+    run_id: RunId,
+}
+
+/// Adds a finished run to the state dir's history; a history that cannot be written
+/// costs the flake statistics, not the run.
+fn remember(config: &AuraConfig, report: &RunReport, rerun_of: Option<&str>) {
+    if let Err(e) = history::append(&config.state_dir, report, rerun_of) {
+        err!(
+            "aura-host: {}: this run is missing from the flake statistics",
+            aura_services::error_chain(&e)
+        );
+    }
+}
+
+/// Marks flaky and known-flaky scenarios from the state dir's history.
+pub fn annotate(config: &AuraConfig, report: &mut RunReport) {
+    match history::read(&config.state_dir) {
+        Ok(h) => history::annotate(report, &h),
+        Err(e) => err!(
+            "aura-host: {}: flaky scenarios are not marked",
+            aura_services::error_chain(&e)
+        ),
+    }
+}
+
+/// One run of the request's scenarios (`rerun`: only those, under its run id): its report.
+async fn execute(
+    config: &AuraConfig,
+    hub: &Arc<ServiceHub>,
+    runtime: &Arc<PluginRuntime>,
+    cli_plugins: &[Plugin],
+    req: &Request<'_>,
+    rerun: Option<Rerun<'_>>,
+) -> Result<RunReport, CliError> {
+    let (hub, runtime) = (hub.clone(), runtime.clone());
     let (scenarios, existing, run_id) = match (req.existing, &req.run_id) {
         ([], _) => (
             within_limits(
@@ -199,6 +284,16 @@ pub async fn run(
         req.seed,
     )
     .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
+    let (scenarios, run_id) = match rerun {
+        Some(r) => (
+            scenarios
+                .into_iter()
+                .filter(|(_, s)| r.only.contains(&s.id))
+                .collect(),
+            Some(r.run_id),
+        ),
+        None => (scenarios, run_id),
+    };
     let run_id = run_id.unwrap_or_else(aura_services::namespace::generate_run_id);
     let journal = crate::report::journal_path(&config.state_dir, run_id.as_str());
     if journal.exists() {
@@ -265,25 +360,25 @@ pub async fn run(
             seed: req.seed,
             cleanup_timeout: config.run.cleanup_timeout,
             distributed,
+            steps: req.watching.live.map(|l| l.step_hook().clone()),
         },
         abort,
     };
-    let result = execution
-        .run(Box::new(Progress::new(req.quiet).observer()))
-        .await;
-    watcher.abort();
-    let mut report = result.map_err(run_error)?;
-    out!("{}", summary::render(&report, false));
-    let mut code = exit_code(&report);
-    if let Some((b, tolerance)) = req.baseline {
-        let c = crate::report::baseline::compare(b, &report, tolerance);
-        if super::baseline::verdict(&c) != ExitCode::Ok {
-            code = ExitCode::Failed;
-        }
-        report.regressions = Some(c);
+    if let Some(live) = req.watching.live {
+        live.run_started(execution.run_id.as_str());
     }
-    write_outputs(&report, req.outputs)?;
-    Ok(code)
+    let metrics = req.watching.live.map(|l| l.metrics.clone());
+    let progress = Progress::new(req.quiet, metrics);
+    let otlp = req.watching.otlp.cloned();
+    let observer = move |e: &RunEvent| {
+        progress.on(e);
+        if let Some(o) = &otlp {
+            o.observe(e);
+        }
+    };
+    let result = execution.run(Box::new(observer)).await;
+    watcher.abort();
+    result.map_err(run_error)
 }
 
 /// What a run promises at its start: the readiness check (the services at once, each
@@ -399,11 +494,12 @@ struct Progress {
     multi: MultiProgress,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
     suite_of: Mutex<BTreeMap<String, String>>,
-    events: Mutex<Vec<(i64, RunEvent)>>,
+    report: Mutex<LiveReport>,
+    metrics: Option<Arc<HostMetrics>>,
 }
 
 impl Progress {
-    fn new(quiet: bool) -> Self {
+    fn new(quiet: bool, metrics: Option<Arc<HostMetrics>>) -> Self {
         let target = if quiet {
             ProgressDrawTarget::hidden()
         } else {
@@ -413,16 +509,20 @@ impl Progress {
             multi: MultiProgress::with_draw_target(target),
             bars: Mutex::default(),
             suite_of: Mutex::default(),
-            events: Mutex::default(),
+            report: Mutex::default(),
+            metrics,
         }
     }
 
-    fn observer(self) -> impl Fn(&RunEvent) + Send + Sync {
-        move |e| self.on(e)
-    }
-
     fn on(&self, event: &RunEvent) {
-        locked(&self.events).push((chrono::Utc::now().timestamp_millis(), event.clone()));
+        locked(&self.report).apply(chrono::Utc::now().timestamp_millis(), event);
+        let finished = match event {
+            RunEvent::ScenarioFinished { scenario, .. } => locked(&self.report).scenario(scenario),
+            _ => None,
+        };
+        if let Some(m) = &self.metrics {
+            m.observe(event, finished.as_ref());
+        }
         match event {
             RunEvent::RunStarted { scenarios, .. } => {
                 let mut per_suite: BTreeMap<&str, u64> = BTreeMap::new();
@@ -448,8 +548,9 @@ impl Progress {
             | RunEvent::NotRun { scenario, .. }
             | RunEvent::ScenarioSkipped { scenario, .. } => {
                 self.bar(scenario, |b| b.inc(1));
-                if let Some(line) = self.line(scenario) {
-                    self.print(&line);
+                let s = finished.or_else(|| locked(&self.report).scenario(scenario));
+                if let Some(s) = s {
+                    self.print(&summary::scenario_lines(&s));
                 }
             }
             RunEvent::RunFinished { .. } => {
@@ -468,13 +569,6 @@ impl Progress {
         {
             f(b);
         }
-    }
-
-    /// The scenario's lines, from the report of the events so far.
-    fn line(&self, scenario: &str) -> Option<String> {
-        let report = RunReport::build(&locked(&self.events))?;
-        let s = report.scenarios.iter().find(|s| s.id == scenario)?;
-        Some(summary::scenario_lines(s))
     }
 
     fn print(&self, line: &str) {

@@ -22,14 +22,21 @@ pub enum TargetCommand {
     Submit(SubmitArgs),
 }
 
+/// Where `target serve` listens unless told.
+pub const LISTEN: &str = "127.0.0.1:8080";
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address of the HTTP API.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = LISTEN)]
     listen: String,
     /// Run id every request of this target is namespaced under [default: generated].
     #[arg(long)]
     run_id: Option<RunId>,
+    /// Export each request's trace over OTLP/HTTP to this collector once it is decided,
+    /// in the caller's trace when the request came with a W3C `traceparent` header.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -115,8 +122,19 @@ async fn serve(
         .run_id
         .clone()
         .unwrap_or_else(aura_services::namespace::generate_run_id);
+    // A bad collector URL is said before anything starts.
+    let otlp = match &args.otlp_endpoint {
+        Some(url) => Some(
+            aura_services::trace::otlp::OtlpExport::new(url, "aura-target")
+                .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?,
+        ),
+        None => None,
+    };
     let target = Target::start(hub, &config.target, &config.gpu, run_id.clone()).await?;
     let target = Arc::new(target);
+    if let Some(export) = otlp {
+        target.export_traces(Arc::new(export));
+    }
     let gpu = &target.core().gpu.status;
     out!(
         "aura-host target: listening on http://{addr} (run {run_id}, task queue {}, council on {}, {} {} device(s))",

@@ -8,6 +8,7 @@ mod compose;
 pub mod fault;
 mod local;
 mod process;
+pub mod prometheus;
 mod state;
 mod tools;
 
@@ -51,6 +52,8 @@ pub enum EnvironmentError {
     State { path: PathBuf, reason: String },
     #[error("{what}: {reason}")]
     Io { what: String, reason: String },
+    #[error("{name}: {reason}")]
+    Addon { name: &'static str, reason: String },
     #[error("{0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -62,7 +65,8 @@ pub enum EnvironmentError {
 /// What happened to one service.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServiceOutcome {
-    pub service: ServiceKind,
+    /// The service's name (`redis`...), or an addon's (`prometheus`).
+    pub service: &'static str,
     pub pid: u32,
     pub port: u16,
     pub what: &'static str,
@@ -71,7 +75,7 @@ pub struct ServiceOutcome {
 impl ServiceOutcome {
     fn new(service: ServiceKind, pid: u32, port: u16, what: &'static str) -> Self {
         Self {
-            service,
+            service: service.name(),
             pid,
             port,
             what,
@@ -143,7 +147,12 @@ pub fn down(
     match profile {
         Profile::Local => {
             let _lock = state::DirLock::acquire(&config.state_dir, "env.lock")?;
-            local::down(&config.state_dir, &all_or(wanted))
+            let mut outcomes = local::down(&config.state_dir, &all_or(wanted))?;
+            // Everything: the environment's Prometheus too.
+            if wanted.is_empty() {
+                outcomes.extend(prometheus::down(&config.state_dir)?);
+            }
+            Ok(outcomes)
         }
         Profile::Compose => {
             compose::run(&compose::find_file()?, &["down"])?;

@@ -29,6 +29,9 @@ pub struct ProcessRecord {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EnvState {
     pub services: BTreeMap<ServiceKind, ProcessRecord>,
+    /// Servers of the environment that are not services of a run (`prometheus`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub addons: BTreeMap<String, ProcessRecord>,
 }
 
 impl EnvState {
@@ -58,7 +61,7 @@ impl EnvState {
             path: path.clone(),
             reason: e.to_string(),
         };
-        if self.services.is_empty() {
+        if self.services.is_empty() && self.addons.is_empty() {
             return match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
                 _ => Ok(()),

@@ -19,7 +19,7 @@ use super::runner::Runner;
 use super::scenario::{Invariant, Scenario};
 use super::thresholds::{Metric, Threshold};
 use super::validate::{Validating, validated};
-use super::{expect, leases, steady};
+use super::{expect, leases, state, steady};
 use crate::chaos::{Chaos, Journal, Scope};
 use crate::report::model::PlannedScenario;
 use crate::report::{
@@ -70,6 +70,8 @@ pub struct RunOptions {
     pub cleanup_timeout: std::time::Duration,
     /// Run the scenarios' requests on `aura-host worker` processes (`run --distributed`).
     pub distributed: Option<super::distributed::Distributed>,
+    /// Told of every step's start and end of the in-process target (the live dashboard).
+    pub steps: Option<Arc<aura_services::trace::StepHook>>,
 }
 
 /// Requests an earlier run decided, in the namespace their data lives under.
@@ -132,6 +134,7 @@ fn health_of(reports: &[ServiceReport]) -> Vec<ServiceHealth> {
             version: s.version.clone(),
             latency_ms: s.latency_ms,
             error: s.error.clone(),
+            facts: s.details.clone(),
         })
         .collect()
 }
@@ -228,6 +231,9 @@ impl Execution<'_> {
                 return Err(e.into());
             }
         };
+        if let Some(hook) = &self.options.steps {
+            target.core().traces.hook(hook);
+        }
         let mut outcome: BTreeMap<String, bool> = BTreeMap::new();
         let started: Mutex<BTreeSet<String>> = Mutex::default();
         // Faults strike servers every scenario shares: a scenario with faults runs
@@ -332,7 +338,9 @@ impl Execution<'_> {
         recorder: &Arc<Recorder>,
         s: &Scenario,
     ) -> (bool, Option<String>) {
+        let state = || self.state(ns, core);
         recorder.record(RunEvent::ScenarioStarted {
+            state: Some(state().await),
             scenario: s.id.clone(),
             // A distributed scenario's own workflow too: ended with the run's if the run
             // stops before it does, so its slices never outlive the run.
@@ -379,10 +387,12 @@ impl Execution<'_> {
                             format!("a scenario from seed {}", g.seed),
                             format!("none: {why}"),
                         );
+                        let elapsed_ms = started.elapsed().as_millis() as u64;
                         recorder.record(RunEvent::ScenarioFinished {
                             scenario: s.id.clone(),
-                            elapsed_ms: started.elapsed().as_millis() as u64,
+                            elapsed_ms,
                             invariants: vec![failed],
+                            state: Some(state().await),
                         });
                         return (false, None);
                     }
@@ -605,12 +615,20 @@ impl Execution<'_> {
                 )
             });
         }
+        let elapsed_ms = started.elapsed().as_millis() as u64;
         recorder.record(RunEvent::ScenarioFinished {
             scenario: s.id.clone(),
-            elapsed_ms: started.elapsed().as_millis() as u64,
+            elapsed_ms,
             invariants: result.invariants,
+            state: Some(state().await),
         });
         (passed, result.abort)
+    }
+
+    /// The scenario's namespace and the target now ([`state::snapshot`]).
+    async fn state(&self, ns: &RunId, core: &TargetCore) -> crate::report::SystemState {
+        let queue = names::task_queue(&self.target.task_queue, self.run_id.as_str());
+        state::snapshot(&self.hub, ns.as_str(), &queue, Some(core)).await
     }
 
     /// The scenario's faults: those it declares, then those its `[chaos]` seed draws

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod plugins;
 pub mod runner;
 pub mod scenario;
+mod state;
 mod steady;
 pub mod suite;
 pub mod thresholds;

@@ -468,6 +468,7 @@ mod tests {
             RunEvent::ScenarioStarted {
                 scenario: "a".into(),
                 workflows: vec!["aura-r-1-q1".into(), "aura-r-1-q2".into()],
+                state: None,
             },
             RunEvent::RequestFinished {
                 scenario: "a".into(),

@@ -26,7 +26,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}h3{font-size:1em}
 code,pre{font-family:ui-monospace,monospace;font-size:12px}pre{background:#f6f6f6;padding:.6em;overflow-x:auto}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}
-.passed{color:#176f2c}.failed,.aborted,.incomplete{color:#b00020}.not_run,.skipped{color:#777}
+.passed{color:#176f2c}.failed,.aborted,.incomplete{color:#b00020}.not_run,.skipped{color:#777}.flaky{color:#a15c00}
 .badge{font-weight:bold;padding:1px 6px;border-radius:3px;background:#eee}
 .changed{background:#fff3c4}.fail td{background:#fdecee}
 svg{display:block;margin:.3em 0}svg text{font:11px system-ui,sans-serif}
@@ -58,6 +58,7 @@ fn status_word(s: Status) -> &'static str {
         Status::Incomplete => "incomplete",
         Status::NotRun => "not_run",
         Status::Skipped => "skipped",
+        Status::Flaky => "flaky",
     }
 }
 
@@ -205,9 +206,26 @@ fn scenario(out: &mut String, r: &RunReport, s: &ScenarioReport) {
     if let Some(note) = &s.note {
         let _ = write!(out, "<p>{}</p>", esc(note));
     }
+    if s.known_flaky {
+        out.push_str("<p class=\"flaky\">known flaky: flaky in an earlier run (<code>aura-host flakes</code>)</p>");
+    }
+    for r in &s.reruns {
+        let _ = write!(
+            out,
+            "<p class=\"{}\">rerun {}: {}</p>",
+            status_word(r.status),
+            esc(&r.run_id),
+            r.status.word()
+        );
+    }
     if let Some(l) = &s.load {
         let _ = write!(out, "<pre>{}</pre>", esc(l.lines().trim_start()));
     }
+    facts(
+        out,
+        "System state",
+        &super::state::scenario(s.state_before.as_ref(), s.state_after.as_ref()),
+    );
     for f in &s.faults {
         let class = if f.held() { "passed" } else { "failed" };
         let _ = write!(out, "<p class=\"{class}\">fault {}</p>", esc(&f.describe()));
@@ -514,6 +532,38 @@ fn health(out: &mut String, r: &RunReport) {
             esc(&b.service),
             esc(&cell(Some(b))),
             esc(&cell(a))
+        );
+    }
+    out.push_str("</table>");
+    facts(
+        out,
+        "System state before and after the run",
+        &super::state::services(&r.health_before, &r.health_after),
+    );
+}
+
+/// Facts before and after, the changed ones marked (`class="changed"`).
+fn facts(out: &mut String, title: &str, facts: &[super::state::Fact]) {
+    if facts.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<h3>{}</h3><table class=\"state\"><tr><th>fact</th><th>before</th><th>after</th></tr>",
+        esc(title)
+    );
+    for f in facts {
+        let _ = write!(
+            out,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if f.changed() {
+                " class=\"changed\""
+            } else {
+                ""
+            },
+            esc(&f.name),
+            esc(&f.before),
+            esc(&f.after)
         );
     }
     out.push_str("</table>");

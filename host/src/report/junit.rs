@@ -18,6 +18,23 @@ fn failed(messages: &[String]) -> TestCaseStatus {
     status
 }
 
+/// A failure of `s`: in a flaky scenario (it passed when run again), a success with the
+/// failed first attempt as a flaky run, as CI result pages show them.
+fn failed_in(s: &ScenarioReport, messages: &[String]) -> TestCaseStatus {
+    if s.status != Status::Flaky {
+        return failed(messages);
+    }
+    let mut first = quick_junit::TestRerun::new(NonSuccessKind::Failure);
+    first
+        .set_message(messages.first().cloned().unwrap_or_default())
+        .set_description(messages.join("\n"));
+    let mut passed = TestCaseStatus::success();
+    if let TestCaseStatus::Success { flaky_runs } = &mut passed {
+        flaky_runs.push(first);
+    }
+    passed
+}
+
 fn case(s: &ScenarioReport, name: &str, status: TestCaseStatus, ms: f64) -> TestCase {
     let mut tc = TestCase::new(name, status);
     tc.set_classname(format!("{}.{}", s.suite, s.id))
@@ -40,7 +57,7 @@ fn suite(s: &ScenarioReport) -> TestSuite {
     let status = if failures.is_empty() {
         TestCaseStatus::success()
     } else {
-        failed(&failures)
+        failed_in(s, &failures)
     };
     ts.add_test_case(case(s, "outcomes", status, s.elapsed_ms as f64));
     // Each threshold its own case, so a CI page shows which held and what was measured.
@@ -85,7 +102,7 @@ fn suite(s: &ScenarioReport) -> TestSuite {
         let status = if v.passed {
             TestCaseStatus::success()
         } else {
-            failed(&messages)
+            failed_in(s, &messages)
         };
         ts.add_test_case(case(s, &v.validator, status, v.wall_ms));
     }

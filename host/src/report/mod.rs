@@ -5,6 +5,7 @@
 
 mod analysis;
 pub mod baseline;
+pub mod history;
 pub mod html;
 pub mod journal;
 pub mod junit;
@@ -12,18 +13,20 @@ pub mod load;
 pub mod model;
 mod recorder;
 pub mod regression;
+pub mod state;
 pub mod summary;
 
 pub use analysis::{percentiles, performance_of};
 pub use journal::{Journal, JournalError, Record};
 pub use load::{LoadRecord, StageRecord};
 pub use model::{
-    ChaosSchedule, Check, FaultRecord, Percentiles, Performance, RecoveryRecord, RequestResult,
-    RequestStatus, RunEvent, RunReport, SandboxCost, ServiceHealth, Status, ValidatorResult,
-    add_validator,
+    ChaosSchedule, Check, FaultRecord, LiveReport, Percentiles, Performance, RecoveryRecord,
+    RequestResult, RequestStatus, RunEvent, RunReport, SandboxCost, ServiceHealth, Status,
+    SystemState, TargetState, ValidatorResult, add_validator,
 };
 pub use recorder::{
-    Recorder, journal_path, journaled_workflows, killed_runs, mark_ended, read_events, workflows,
+    Recorder, journal_path, journaled_workflows, killed_runs, mark_ended, read_events, read_record,
+    workflows,
 };
 
 /// The report of the run whose journal is at `path`.

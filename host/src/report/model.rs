@@ -346,6 +346,45 @@ pub struct ServiceHealth {
     pub version: Option<String>,
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
+    /// What the readiness check read of it: Redis used memory and keyspace hit rate,
+    /// the graph's backend and node count, Kafka's topics, Temporal's namespace...
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, serde_json::Value>,
+}
+
+/// The system at one moment, before or after a scenario (seed 000's SystemState): what
+/// its namespace holds in each store and the target's counters. A fact that could not
+/// be read is absent, and `unread` says why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemState {
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    /// Redis keys under the namespace's prefix.
+    pub redis_keys: Option<u64>,
+    /// Device leases held in the namespace.
+    pub active_leases: Option<u64>,
+    pub graph_nodes: Option<i64>,
+    pub graph_relationships: Option<i64>,
+    /// End offset of the namespace's decision topic (events ever published).
+    pub events: Option<i64>,
+    /// Workflows running on the run's task queue.
+    pub open_workflows: Option<u64>,
+    pub target: Option<TargetState>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<String>,
+}
+
+/// The reference target's counters: requests submitted, decided and pending, step
+/// failures over attempts, decisions per second since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetState {
+    pub requests: u64,
+    pub decisions: u64,
+    pub pending: u64,
+    pub store_errors: u64,
+    /// Store errors per request.
+    pub error_rate: f64,
+    pub throughput_per_s: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -375,6 +414,9 @@ pub enum RunEvent {
         /// the run is killed (generated ones are in `scenario_generated`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         workflows: Vec<String>,
+        /// The system before it started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<SystemState>,
     },
     RequestFinished {
         scenario: String,
@@ -397,6 +439,9 @@ pub enum RunEvent {
         scenario: String,
         elapsed_ms: u64,
         invariants: Vec<Check>,
+        /// The system once it finished (before the run's cleanup).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<SystemState>,
     },
     NotRun {
         scenario: String,
@@ -459,6 +504,8 @@ pub enum Status {
     NotRun,
     /// It declares what the host does not execute yet; see the scenario's note.
     Skipped,
+    /// Failed, then passed when run again (`run --rerun-failed`): reported, not failing.
+    Flaky,
 }
 
 impl Status {
@@ -470,6 +517,7 @@ impl Status {
             Self::Incomplete => "INCOMPLETE",
             Self::NotRun => "NOT RUN",
             Self::Skipped => "SKIPPED",
+            Self::Flaky => "FLAKY",
         }
     }
 }
@@ -495,8 +543,26 @@ pub struct ScenarioReport {
     /// What its `[load]` did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadRecord>,
+    /// The system before it started and once it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_before: Option<SystemState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_after: Option<SystemState>,
+    /// The runs that reran it (`run --rerun-failed`) and how it did there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reruns: Vec<RerunRecord>,
+    /// Flaky in one of the runs before this one (the state dir's run history).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub known_flaky: bool,
     /// Why it did not run or did not finish.
     pub note: Option<String>,
+}
+
+/// A rerun of a failed scenario: the run it ran in and its status there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RerunRecord {
+    pub run_id: String,
+    pub status: Status,
 }
 
 impl ScenarioReport {
@@ -571,6 +637,9 @@ pub struct Summary {
     pub incomplete: u32,
     #[serde(default)]
     pub skipped: u32,
+    /// Failed, then passed by a rerun.
+    #[serde(default)]
+    pub flaky: u32,
     pub requests: u32,
     pub validator_runs: u32,
     pub failed_validator_runs: u32,
@@ -611,69 +680,107 @@ pub struct RunReport {
     recovered_at: Vec<(i64, String, String)>,
 }
 
+/// A report built event by event as a run goes: what the live displays (progress,
+/// metrics, the dashboard) read, instead of keeping the events to rebuild it each time.
+#[derive(Debug, Default)]
+pub struct LiveReport(Option<RunReport>);
+
+impl LiveReport {
+    /// Adds one event; events before `run_started` are ignored.
+    pub fn apply(&mut self, at: i64, event: &RunEvent) {
+        if let Some(r) = RunReport::started(event) {
+            self.0 = Some(r);
+        }
+        if let Some(r) = self.0.as_mut() {
+            r.apply(at, event);
+        }
+    }
+
+    /// The scenario as the report will show it: its faults' observations made (until
+    /// now for one not healed).
+    pub fn scenario(&self, id: &str) -> Option<ScenarioReport> {
+        let r = self.0.as_ref()?;
+        let mut s = r.scenarios.iter().find(|s| s.id == id)?.clone();
+        analysis::observe(&mut s, &r.recovered_at, r.finished_at.unwrap_or(i64::MAX));
+        Some(s)
+    }
+
+    /// The report of the events so far; `None` before `run_started`.
+    pub fn report(&self) -> Option<RunReport> {
+        let mut r = self.0.clone()?;
+        r.finish();
+        Some(r)
+    }
+}
+
 impl RunReport {
     /// The report of the events, in journal order. A journal without `run_started`
     /// yields `None`.
     pub fn build(events: &[(i64, RunEvent)]) -> Option<Self> {
-        let mut report = None::<RunReport>;
+        let mut live = LiveReport::default();
         for (at, event) in events {
-            if let RunEvent::RunStarted {
-                run_id,
-                started_at,
-                command,
-                scenarios,
-                health,
-                ..
-            } = event
-            {
-                report = Some(RunReport {
-                    schema_version: SCHEMA_VERSION,
-                    run_id: run_id.clone(),
-                    status: Status::Incomplete,
-                    command: command.clone(),
-                    started_at: *started_at,
-                    finished_at: None,
-                    duration_ms: 0,
-                    aborted: None,
-                    summary: Summary::default(),
-                    scenarios: scenarios
-                        .iter()
-                        .map(|p| ScenarioReport {
-                            id: p.id.clone(),
-                            name: p.name.clone(),
-                            suite: p.suite.clone(),
-                            namespace: p.namespace.clone(),
-                            status: Status::NotRun,
-                            elapsed_ms: 0,
-                            requests: Vec::new(),
-                            invariants: Vec::new(),
-                            validators: Vec::new(),
-                            faults: Vec::new(),
-                            chaos: None,
-                            load: None,
-                            note: None,
-                        })
-                        .collect(),
-                    performance: Performance::default(),
-                    health_before: health.clone(),
-                    health_after: Vec::new(),
-                    consistency: Vec::new(),
-                    recoveries: Vec::new(),
-                    recommendations: Vec::new(),
-                    cleanup: None,
-                    log: Vec::new(),
-                    journal_error: None,
-                    regressions: None,
-                    recovered_at: Vec::new(),
-                });
-            }
-            if let Some(r) = report.as_mut() {
-                r.apply(*at, event);
-            }
+            live.apply(*at, event);
         }
-        let mut report = report?;
-        report.finish();
-        Some(report)
+        live.report()
+    }
+
+    /// The report a run's `run_started` opens: every scenario planned, none run yet.
+    fn started(event: &RunEvent) -> Option<Self> {
+        let RunEvent::RunStarted {
+            run_id,
+            started_at,
+            command,
+            scenarios,
+            health,
+            ..
+        } = event
+        else {
+            return None;
+        };
+        Some(RunReport {
+            schema_version: SCHEMA_VERSION,
+            run_id: run_id.clone(),
+            status: Status::Incomplete,
+            command: command.clone(),
+            started_at: *started_at,
+            finished_at: None,
+            duration_ms: 0,
+            aborted: None,
+            summary: Summary::default(),
+            scenarios: scenarios
+                .iter()
+                .map(|p| ScenarioReport {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    suite: p.suite.clone(),
+                    namespace: p.namespace.clone(),
+                    status: Status::NotRun,
+                    elapsed_ms: 0,
+                    requests: Vec::new(),
+                    invariants: Vec::new(),
+                    validators: Vec::new(),
+                    faults: Vec::new(),
+                    chaos: None,
+                    load: None,
+                    state_before: None,
+                    state_after: None,
+                    reruns: Vec::new(),
+                    known_flaky: false,
+                    note: None,
+                })
+                .collect(),
+            performance: Performance::default(),
+            health_before: health.clone(),
+            health_after: Vec::new(),
+            consistency: Vec::new(),
+            recoveries: Vec::new(),
+            recommendations: Vec::new(),
+            cleanup: None,
+            log: Vec::new(),
+            journal_error: None,
+            regressions: None,
+            recovered_at: Vec::new(),
+        })
     }
 
     fn scenario(&mut self, id: &str) -> Option<&mut ScenarioReport> {
@@ -686,8 +793,11 @@ impl RunReport {
             .push(format!("+{:>6} ms {line}", (at - self.started_at).max(0)));
         match event {
             RunEvent::RunStarted { .. } => {}
-            RunEvent::ScenarioStarted { scenario, .. } => {
+            RunEvent::ScenarioStarted {
+                scenario, state, ..
+            } => {
                 if let Some(s) = self.scenario(scenario) {
+                    s.state_before = state.clone();
                     // Running; becomes passed or failed when it finishes.
                     s.status = Status::Incomplete;
                     s.note = Some("started; the run ended before it finished".into());
@@ -733,8 +843,10 @@ impl RunReport {
                 scenario,
                 elapsed_ms,
                 invariants,
+                state,
             } => {
                 if let Some(s) = self.scenario(scenario) {
+                    s.state_after = state.clone();
                     s.elapsed_ms = *elapsed_ms;
                     s.invariants = invariants.clone();
                     s.note = None;
@@ -781,6 +893,14 @@ impl RunReport {
         self.duration_ms = self
             .finished_at
             .map_or(0, |f| (f - self.started_at).max(0) as u64);
+        self.tally();
+        self.performance = analysis::performance(&self.scenarios);
+        self.consistency = analysis::consistency(&self.scenarios);
+        self.recommendations = analysis::recommendations(self);
+    }
+
+    /// The summary's counts and the verdict, from the scenarios' statuses.
+    pub(crate) fn tally(&mut self) {
         let count = |st: Status| self.scenarios.iter().filter(|s| s.status == st).count() as u32;
         let validator_runs = self.scenarios.iter().flat_map(|s| &s.validators);
         self.summary = Summary {
@@ -790,6 +910,7 @@ impl RunReport {
             not_run: count(Status::NotRun),
             incomplete: count(Status::Incomplete),
             skipped: count(Status::Skipped),
+            flaky: count(Status::Flaky),
             requests: self.scenarios.iter().map(|s| s.requests.len() as u32).sum(),
             validator_runs: validator_runs.clone().count() as u32,
             failed_validator_runs: validator_runs.filter(|v| !v.passed).count() as u32,
@@ -808,9 +929,10 @@ impl RunReport {
         } else {
             Status::Passed
         };
-        self.performance = analysis::performance(&self.scenarios);
-        self.consistency = analysis::consistency(&self.scenarios);
-        self.recommendations = analysis::recommendations(self);
+        // A run whose results were not all kept does not pass ([`Self::journal_lost`]).
+        if self.journal_error.is_some() && self.status == Status::Passed {
+            self.status = Status::Failed;
+        }
     }
 
     /// The journal lost events from `error` on: the run cannot pass, since its results

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use super::journal::{Journal, JournalError};
+use super::journal::{Journal, JournalError, Record};
 use super::model::{RunEvent, RunReport};
 
 type Observer = Box<dyn Fn(&RunEvent) + Send + Sync>;
@@ -176,16 +176,26 @@ pub fn read_events(path: &Path) -> Result<Vec<(i64, RunEvent)>, JournalError> {
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            let tagged = serde_json::json!({ "kind": r.kind, "body": r.body });
-            serde_json::from_value(tagged)
-                .map(|e| (r.at, e))
-                .map_err(|e| JournalError::Malformed {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    reason: format!("{} record: {e}", r.kind),
-                })
+            event_of(r).map_err(|reason| JournalError::Malformed {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason,
+            })
         })
         .collect()
+}
+
+/// One journal line as the event it records, with when it was written.
+pub fn read_record(line: &str) -> Result<(i64, RunEvent), String> {
+    event_of(serde_json::from_str(line).map_err(|e| e.to_string())?)
+}
+
+fn event_of(r: Record) -> Result<(i64, RunEvent), String> {
+    let kind = r.kind.clone();
+    let tagged = serde_json::json!({ "kind": r.kind, "body": r.body });
+    serde_json::from_value(tagged)
+        .map(|e| (r.at, e))
+        .map_err(|e| format!("{kind} record: {e}"))
 }
 
 #[cfg(test)]
@@ -244,6 +254,7 @@ mod tests {
         recorder.record(RunEvent::ScenarioStarted {
             workflows: Vec::new(),
             scenario: "a".into(),
+            state: None,
         });
         recorder.record(request(
             "q1",
@@ -259,6 +270,7 @@ mod tests {
             scenario: "a".into(),
             elapsed_ms: 5,
             invariants: Vec::new(),
+            state: None,
         });
         recorder.record(RunEvent::NotRun {
             scenario: "b".into(),
@@ -312,6 +324,7 @@ mod tests {
         recorder.record(RunEvent::ScenarioStarted {
             workflows: Vec::new(),
             scenario: "a".into(),
+            state: None,
         });
         recorder.record(request(
             "q1",
@@ -321,6 +334,7 @@ mod tests {
             scenario: "a".into(),
             elapsed_ms: 5,
             invariants: Vec::new(),
+            state: None,
         });
         recorder.record(RunEvent::RunFinished {
             finished_at: 3_000,

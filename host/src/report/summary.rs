@@ -12,6 +12,7 @@ fn mark(s: Status) -> &'static str {
     match s {
         Status::Passed => "PASS",
         Status::Failed => "FAIL",
+        Status::Flaky => "FLAKY",
         Status::NotRun | Status::Incomplete | Status::Aborted | Status::Skipped => "SKIP",
     }
 }
@@ -28,6 +29,12 @@ pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
     if let Some(note) = &s.note {
         let _ = write!(out, " · {note}");
     }
+    if s.known_flaky {
+        out.push_str(" · known flaky (`aura-host flakes`)");
+    }
+    for r in &s.reruns {
+        let _ = write!(out, "\n    rerun {}: {}", r.run_id, r.status.word());
+    }
     if let Some(c) = &s.chaos {
         let _ = write!(
             out,
@@ -40,6 +47,16 @@ pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
     for f in &s.faults {
         let ok = if f.held() { "PASS" } else { "FAIL" };
         let _ = write!(out, "\n    {ok} fault {}", f.describe());
+    }
+    let state = super::state::changes(&super::state::scenario(
+        s.state_before.as_ref(),
+        s.state_after.as_ref(),
+    ));
+    if !state.is_empty() {
+        let _ = write!(out, "\n    state: {state}");
+    }
+    for why in s.state_after.iter().flat_map(|a| &a.unread) {
+        let _ = write!(out, "\n    state unread: {why}");
     }
     if let Some(l) = &s.load {
         let _ = write!(out, "\n{}", l.lines());
@@ -110,8 +127,14 @@ pub fn scenario_lines(s: &super::model::ScenarioReport) -> String {
 
 /// What a run came to, in one line: scenarios by status, requests, validator runs.
 pub fn counts(s: &super::model::Summary) -> String {
+    // Flaky only when there is some: most runs never rerun anything.
+    let flaky = if s.flaky > 0 {
+        format!(", {} flaky", s.flaky)
+    } else {
+        String::new()
+    };
     format!(
-        "{} scenario(s): {} passed, {} failed, {} incomplete, {} not run, {} skipped · {} request(s) · {} validator run(s), {} failed",
+        "{} scenario(s): {} passed, {} failed{flaky}, {} incomplete, {} not run, {} skipped · {} request(s) · {} validator run(s), {} failed",
         s.scenarios,
         s.passed,
         s.failed,
@@ -153,6 +176,10 @@ pub fn render(r: &RunReport, with_scenarios: bool) -> String {
             "recovery: {} {} {} failed (attempt {}): {} → {}",
             rec.scenario, rec.request_id, rec.service, rec.attempt, rec.strategy, rec.action
         );
+    }
+    let system = super::state::changes(&super::state::services(&r.health_before, &r.health_after));
+    if !system.is_empty() {
+        let _ = writeln!(out, "system: {system}");
     }
     for h in r.health_after.iter().filter(|h| h.status != "ready") {
         let _ = writeln!(

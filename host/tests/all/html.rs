@@ -3,48 +3,12 @@
 //! of markup opens offline, shows the check's expected and actual as text, draws the
 //! request's waterfall with all seven steps and asks the network for nothing.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
 use crate::common::{self, run_within, text};
 use crate::run::{LONG, aura_with};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Debian's Chromium, installed the first time it is missing (the machine's own
-/// package; Playwright's browser download does not work offline).
-fn chromium() -> &'static Path {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let install = ["install", "-y", "-q", "chromium"];
-        if !Path::new(CHROMIUM).exists() && !apt(&install) {
-            // A machine whose package lists were never fetched.
-            apt(&["update", "-q"]);
-            apt(&install);
-        }
-        assert!(
-            Path::new(CHROMIUM).exists(),
-            "the HTML report test needs Debian's chromium: `apt-get install chromium`"
-        );
-    });
-    Path::new(CHROMIUM)
-}
-
-/// Playwright for Python, installed once under target/ beside the report checkers.
-fn playwright() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| common::python_packages(&[("playwright", "playwright==1.49.1")]))
-}
 
 const OPEN: &str = r#"
 import json, sys
@@ -110,8 +74,8 @@ fn the_html_report_shows_a_failing_check_and_every_step_without_the_network() {
         .args(["-c", OPEN])
         .arg(&html)
         .arg(&shot)
-        .arg(chromium())
-        .env("PYTHONPATH", playwright())
+        .arg(common::chromium())
+        .env("PYTHONPATH", common::playwright())
         .output()
         .expect("python3");
     assert!(

@@ -11,7 +11,7 @@ use crate::common::{self, run_within, text};
 use crate::run::{LONG, assert_valid_report, aura_with, junit_cases, read_json};
 
 /// A load scenario around `load` (its `[load]` tables and anything after them).
-fn scenario(dir: &Path, name: &str, max: &str, load: &str) -> std::path::PathBuf {
+pub(crate) fn scenario(dir: &Path, name: &str, max: &str, load: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let text = format!(
         r#"id = "{name}"

@@ -411,6 +411,7 @@ async fn a_redis_killed_mid_request_fails_the_step_and_the_api_says_so() {
         metrics.contains("aura_target_store_errors_total{service=\"redis\"}"),
         "{metrics}"
     );
+    common::promtool_check("the target's", &metrics);
 }
 
 /// A plain GET through hyper, returning the body (for the text endpoints).

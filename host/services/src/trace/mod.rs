@@ -4,6 +4,7 @@
 //! that validates or prints it need not be the same, or on the same machine.
 
 mod layer;
+pub mod otlp;
 mod store;
 
 use serde::{Deserialize, Serialize};

@@ -158,7 +158,16 @@ pub fn plugin_wasm(crate_name: &str) -> PathBuf {
 /// digest: one entry per `(name, mode, extra)`, `extra` being more of the entry's TOML
 /// (limits, grants), each line ending in `\n`.
 pub fn hostile_set(dir: &std::path::Path, entries: &[(&str, &str, &str)]) -> PathBuf {
-    let wasm = plugin_wasm("hostile-plugin");
+    plugin_set(dir, "hostile-plugin", entries)
+}
+
+/// [`hostile_set`] of another validator (`crate_name` as [`plugin_wasm`] takes it).
+pub fn plugin_set(
+    dir: &std::path::Path,
+    crate_name: &str,
+    entries: &[(&str, &str, &str)],
+) -> PathBuf {
+    let wasm = plugin_wasm(crate_name);
     let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
     let set: String = entries
         .iter()
@@ -497,6 +506,152 @@ pub fn python_packages(packages: &[(&str, &str)]) -> PathBuf {
         assert!(status.success(), "installing {missing:?} failed");
     }
     dir
+}
+
+/// A Debian package's program, the package installed the first time it is missing (the
+/// machine's own packages: downloads of browsers and tools do not work offline).
+pub fn debian(package: &str, program: &str) -> PathBuf {
+    let path = PathBuf::from(program);
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let install = ["install", "-y", "-q", package];
+    if !path.exists() && !apt(&install) {
+        // A machine whose package lists were never fetched.
+        apt(&["update", "-q"]);
+        apt(&install);
+    }
+    assert!(
+        path.exists(),
+        "this test needs Debian's {package} ({program}): `apt-get install {package}`"
+    );
+    path
+}
+
+/// Debian's Chromium, for Playwright.
+pub fn chromium() -> &'static PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| debian("chromium", "/usr/bin/chromium"))
+}
+
+/// Playwright for Python (pointed at [`chromium`]), installed once under target/.
+pub fn playwright() -> &'static PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| python_packages(&[("playwright", "playwright==1.49.1")]))
+}
+
+/// The lines a server prints as it starts, until `want` has each appeared.
+pub fn announced(out: &mut impl std::io::BufRead, want: &[&str]) -> Vec<String> {
+    let mut lines = Vec::new();
+    while !want
+        .iter()
+        .all(|w| lines.iter().any(|l: &String| l.starts_with(w)))
+    {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("the process ended before announcing {want:?}: {lines:?}");
+        }
+        lines.push(line.trim().to_string());
+    }
+    lines
+}
+
+/// `host:port` of the URL on the line starting with `what`.
+pub fn announced_address(lines: &[String], what: &str) -> String {
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with(what))
+        .expect("announced");
+    assert!(line.contains("(loopback only)"), "{line}");
+    let url = line.split_whitespace().nth(1).expect("url");
+    let rest = url.strip_prefix("http://").expect("http url");
+    rest.split('/').next().expect("authority").to_string()
+}
+
+/// `cmd` (an `aura-host` with its config and state dir) running `dashboard` on a free
+/// loopback port: the process, and where it listens.
+pub fn standalone_dashboard(mut cmd: Command) -> (Killed, String) {
+    let mut dashboard = Killed(
+        cmd.args(["dashboard", "--addr", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aura-host dashboard"),
+    );
+    let mut out = std::io::BufReader::new(dashboard.0.stdout.take().expect("stdout"));
+    let addr = announced_address(&announced(&mut out, &["dashboard:"]), "dashboard:");
+    // Read to its end, so whatever it prints later never meets a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (dashboard, addr)
+}
+
+/// The body of a plain HTTP GET (HTTP/1.0: no chunking, the server closes).
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    body.to_string()
+}
+
+/// A POST of `body` (JSON) with `headers` (HTTP/1.0: the server closes); the whole
+/// response.
+pub fn http_post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response
+}
+
+/// `promtool check metrics` (Debian's prometheus) passes on `metrics`, scraped from `whose`.
+pub fn promtool_check(whose: &str, metrics: &str) {
+    use std::io::Write;
+    let promtool = debian("prometheus", "/usr/bin/promtool");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(metrics.as_bytes()).expect("to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics on {whose} metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Tests that load the machine (minutes-long loads, many workers) and tests whose

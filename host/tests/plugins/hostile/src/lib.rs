@@ -211,6 +211,13 @@ impl Guest for Hostile {
                 "<b>expected</b> <img src=\"http://192.0.2.1/x.png\">",
                 "<i>actual</i> <link rel=\"stylesheet\" href=\"http://192.0.2.1/x.css\">",
             )),
+            // Fails a run and passes its reruns (`run --rerun-failed`, `<run>-rerun-<k>`):
+            // a validator as flaky as they come.
+            "pass-on-rerun" => one(Check::expect_eq(
+                "an attempt after the first",
+                true,
+                ctx.run_id.contains("-rerun-"),
+            )),
             "infinite-loop" => infinite_loop(),
             "count-calls" => {
                 // A global survives only if the host reuses an instance between calls.
@@ -383,7 +390,7 @@ impl Guest for Hostile {
                  read-env, cache-write, key-outside-prefix, topic-outside-allow-list, \
                  slow-host-call, gpu-inventory, neighbour, log-flood, denied-flood, \
                  graph-query, many-checks, huge-error, forged-check, describe-workflow, sleep, \
-                 write-flood, markup"
+                 write-flood, markup, pass-on-rerun"
             ))),
         }
     }

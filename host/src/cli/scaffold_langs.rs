@@ -1,0 +1,312 @@
+//! `aura-host plugin new --lang python|js`: a Python or JavaScript plugin that builds
+//! with componentize-py or componentize-js and passes its own `test.sh` on the first
+//! try, with no checkout of this repository: the SDK (`sdks`) and the contract (`wit/`)
+//! this host serves are written beside it, and `test.sh` runs the built component in
+//! this very host (`plugin call`).
+
+use std::path::{Path, PathBuf};
+
+use aura_runtime::PluginKind;
+
+use super::scaffold::ScaffoldError;
+use super::sdks::Lang;
+
+/// The WIT package this host serves, written into each Python plugin to build against.
+const WIT: &str = include_str!("../../../wit/aura-host.wit");
+/// The componentize-py the scaffold's build expects (the plugin step pins the same).
+pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+/// The npm packages a JS plugin builds with (the plugin step pins the same).
+const COMPONENTIZE_JS: &str = "0.23.0";
+const SMOL_TOML: &str = "1.6.0";
+
+/// Writes `<parent>/<name>/` (the name already checked) and returns its path.
+pub fn create(
+    parent: &Path,
+    name: &str,
+    kind: PluginKind,
+    lang: Lang,
+) -> Result<PathBuf, ScaffoldError> {
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(ScaffoldError::Exists(dir));
+    }
+    let wasm = format!("{}.wasm", name.replace('-', "_"));
+    let world = kind.to_string();
+    let host = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "aura-host".into());
+    let mut files = vec![
+        ("plugin.toml", format!("world = \"{world}\"\n")),
+        ("wit/aura-host.wit", WIT.to_string()),
+        ("test.sh", test_sh(kind, &wasm, &host)),
+    ];
+    match lang {
+        Lang::Python => files.extend([
+            ("app.py", app_py(kind)),
+            ("build.sh", build_sh(&world, &wasm)),
+            (".gitignore", format!("/{wasm}\n__pycache__/\n")),
+        ]),
+        Lang::Js => files.extend([
+            ("app.js", app_js(kind)),
+            ("build.sh", build_js_sh(&world, &wasm)),
+            ("package.json", package_json(name)),
+            (
+                ".gitignore",
+                format!("/{wasm}\n/node_modules/\n/aura_sdk/smol-toml/\n"),
+            ),
+        ]),
+    }
+    let write = |path: &Path, text: &str| -> Result<(), ScaffoldError> {
+        let io = |source| ScaffoldError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(path, text).map_err(io)
+    };
+    for (file, text) in files {
+        write(&dir.join(file), &text)?;
+    }
+    super::sdks::write(lang, &dir).map_err(|source| ScaffoldError::Write {
+        path: dir.join("aura_sdk"),
+        source,
+    })?;
+    for script in ["build.sh", "test.sh"] {
+        make_executable(&dir.join(script));
+    }
+    Ok(dir)
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755));
+}
+
+fn build_sh(world: &str, wasm: &str) -> String {
+    format!(
+        r#"#!/usr/bin/env bash
+# Builds {wasm}: componentize-py ({COMPONENTIZE_PY}: `pip install {COMPONENTIZE_PY}`,
+# or COMPONENTIZE_PY=<its path>) bundles app.py, the SDK in aura_sdk/ and CPython into a
+# component of the `{world}` world of wit/. Offline once componentize-py is installed.
+set -euo pipefail
+cd "$(dirname "$0")"
+"${{COMPONENTIZE_PY:-componentize-py}}" -d wit -w {world} componentize app -p . -o {wasm}
+"#
+    )
+}
+
+fn build_js_sh(world: &str, wasm: &str) -> String {
+    format!(
+        r#"#!/usr/bin/env bash
+# Builds {wasm}: componentize-js {COMPONENTIZE_JS} bundles app.js and the SDK in aura_sdk/
+# (with smol-toml {SMOL_TOML}, its TOML parser) into a component of the `{world}` world of
+# wit/, without WASI HTTP (a plugin has no network). `npm install` fetches both once;
+# COMPONENTIZE_JS and NODE_MODULES point at ones already installed. Offline after that.
+set -euo pipefail
+cd "$(dirname "$0")"
+modules=${{NODE_MODULES:-node_modules}}
+if [ ! -d "$modules/smol-toml" ]; then
+  npm install --no-audit --no-fund --silent
+fi
+rm -rf aura_sdk/smol-toml && cp -r "$modules/smol-toml/dist" aura_sdk/smol-toml
+"${{COMPONENTIZE_JS:-$modules/.bin/componentize-js}}" --wit wit --world-name {world} \
+  --disable http fetch-event --out {wasm} app.js > /dev/null
+"#
+    )
+}
+
+fn package_json(name: &str) -> String {
+    format!(
+        "{{\n  \"name\": \"{name}\",\n  \"private\": true,\n  \"type\": \"module\",\n  \"devDependencies\": {{\n    \"@bytecodealliance/componentize-js\": \"{COMPONENTIZE_JS}\",\n    \"smol-toml\": \"{SMOL_TOML}\"\n  }}\n}}\n"
+    )
+}
+
+fn app_js(kind: PluginKind) -> String {
+    match kind {
+        PluginKind::Validator => r#"// A validator: looks at a run through the host's interfaces and returns checks with
+// what was expected and what was found.
+
+import { config, expect } from "./aura_sdk/index.js";
+
+export function validate(ctx) {
+  const minimum = Number(config(ctx).min_requests ?? 0);
+  const found = ctx.requestIds.length;
+  return {
+    checks: [
+      expect("enough requests", found >= minimum, `at least ${minimum}`, found, "the run has fewer requests than configured"),
+    ],
+  };
+}
+"#
+        .into(),
+        PluginKind::RecoveryStrategy => r#"// A recovery strategy: decides what the orchestrator does about a failure.
+
+import { config } from "./aura_sdk/index.js";
+
+export function decide(ctx, failure) {
+  const settings = config(ctx);
+  if (failure.attempt < Number(settings.max_attempts ?? 3)) {
+    return { tag: "retry", val: BigInt(settings.delay_ms ?? 250) };
+  }
+  return { tag: "abort", val: `${failure.operation} failed ${failure.attempt} times: ${failure.error}` };
+}
+"#
+        .into(),
+        PluginKind::ScenarioGenerator => r#"// A scenario generator: produces GPU-allocation requests, the same ones for the same seed.
+
+export function generate(ctx, seed) {
+  const requests = [0, 1, 2, 3].map((i) => ({
+    requestId: `${ctx.scenario}-${i}`,
+    team: "platform",
+    gpuCount: 1 + Number((seed + BigInt(i)) % 4n),
+    gpuModel: undefined,
+    memoryGb: 40,
+    priority: 5,
+    durationMinutes: 60,
+  }));
+  return { id: ctx.scenario, name: "generated", description: `four requests from seed ${seed}`, requests };
+}
+"#
+        .into(),
+    }
+}
+
+fn test_sh(kind: PluginKind, wasm: &str, host: &str) -> String {
+    // Each case: `plugin call` arguments, then what its JSON answer must say.
+    let cases = match kind {
+        PluginKind::Validator => [
+            (
+                "--plugin-config 'min_requests = 1' --request req-1",
+                "passed",
+            ),
+            (
+                "--plugin-config 'min_requests = 2' --request req-1",
+                "failed",
+            ),
+        ],
+        PluginKind::RecoveryStrategy => [
+            (
+                r#"--failure '{"service":"redis","operation":"get","attempt":1,"error":"down","elapsed_ms":0}'"#,
+                "retry",
+            ),
+            (
+                r#"--failure '{"service":"redis","operation":"get","attempt":3,"error":"down","elapsed_ms":0}'"#,
+                "abort",
+            ),
+        ],
+        PluginKind::ScenarioGenerator => [("--seed 7", "four"), ("--seed 7", "four")],
+    };
+    let calls: String = cases
+        .iter()
+        .map(|(args, want)| format!("expect {want} {args}\n"))
+        .collect();
+    format!(
+        r#"#!/usr/bin/env bash
+# Builds the plugin and runs it in the real aura-host runtime (`aura-host plugin call`,
+# AURA_HOST_BIN or the host that wrote this file), checking what it answers.
+set -euo pipefail
+cd "$(dirname "$0")"
+./build.sh
+host=${{AURA_HOST_BIN:-{host}}}
+expect() {{
+  local want=$1; shift
+  answer=$("$host" plugin call {wasm} "$@")
+  WANT=$want python3 -c '
+import json, os, sys
+a = json.loads(sys.stdin.read())
+out, want = a["outcome"], os.environ["WANT"]
+ok = {{
+    "passed": lambda: all(c["passed"] for c in out["Ok"]["checks"]),
+    "failed": lambda: not all(c["passed"] for c in out["Ok"]["checks"]),
+    "retry": lambda: "Retry" in out["Ok"],
+    "abort": lambda: "Abort" in out["Ok"],
+    "four": lambda: len(out["Ok"]["requests"]) == 4,
+}}[want]
+sys.exit(0 if "Ok" in out and ok() else "expected " + want + ", got " + json.dumps(out))
+' <<< "$answer"
+}}
+{calls}echo "ok: {wasm} runs in aura-host as expected"
+"#
+    )
+}
+
+fn app_py(kind: PluginKind) -> String {
+    match kind {
+        PluginKind::Validator => r#""""A validator: looks at a run through the host's interfaces and returns checks with
+what was expected and what was found."""
+
+import wit_world
+from wit_world.imports import types
+
+from aura_sdk import config, expect
+
+
+class WitWorld(wit_world.WitWorld):
+    def validate(self, ctx: types.RunContext) -> types.ValidationResult:
+        minimum = int(config(ctx).get("min_requests", 0))
+        found = len(ctx.request_ids)
+        return types.ValidationResult(
+            checks=[
+                expect(
+                    "enough requests",
+                    found >= minimum,
+                    f"at least {minimum}",
+                    found,
+                    "the run has fewer requests than configured",
+                )
+            ]
+        )
+"#
+        .into(),
+        PluginKind::RecoveryStrategy => r#""""A recovery strategy: decides what the orchestrator does about a failure."""
+
+import wit_world
+from wit_world import Failure, RecoveryAction, RecoveryAction_Abort, RecoveryAction_Retry
+from wit_world.imports import types
+
+from aura_sdk import config
+
+
+class WitWorld(wit_world.WitWorld):
+    def decide(self, ctx: types.RunContext, failure: Failure) -> RecoveryAction:
+        settings = config(ctx)
+        if failure.attempt < int(settings.get("max_attempts", 3)):
+            return RecoveryAction_Retry(int(settings.get("delay_ms", 250)))
+        return RecoveryAction_Abort(
+            f"{failure.operation} failed {failure.attempt} times: {failure.error}"
+        )
+"#
+        .into(),
+        PluginKind::ScenarioGenerator => r#""""A scenario generator: produces GPU-allocation requests, the same ones for the same seed."""
+
+import wit_world
+from wit_world import GeneratedScenario, GpuRequest
+from wit_world.imports import types
+
+
+class WitWorld(wit_world.WitWorld):
+    def generate(self, ctx: types.RunContext, seed: int) -> GeneratedScenario:
+        requests = [
+            GpuRequest(
+                request_id=f"{ctx.scenario}-{i}",
+                team="platform",
+                gpu_count=1 + (seed + i) % 4,
+                gpu_model=None,
+                memory_gb=40,
+                priority=5,
+                duration_minutes=60,
+            )
+            for i in range(4)
+        ]
+        return GeneratedScenario(
+            id=ctx.scenario,
+            name="generated",
+            description=f"four requests from seed {seed}",
+            requests=requests,
+        )
+"#
+        .into(),
+    }
+}

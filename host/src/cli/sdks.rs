@@ -1,0 +1,313 @@
+//! The Python and JavaScript SDKs (`sdk/python/aura_sdk`, `sdk/js`): their files,
+//! embedded, so an installed binary can write them anywhere (`aura-host plugin sdk
+//! python|js --out DIR`), and their `names` modules, generated from aura-contract's
+//! names: plugins in either language name the run's keys, topics and graph labels from
+//! the same home as the host and the Rust SDK. Tests keep the checked-in `names.py` and
+//! `names.js` equal to what this generates.
+
+use std::path::Path;
+
+use aura_contract::names;
+
+/// A language the SDKs are written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Python,
+    Js,
+}
+
+impl Lang {
+    /// The package's directory name in a plugin.
+    pub fn package(self) -> &'static str {
+        match self {
+            Self::Python | Self::Js => "aura_sdk",
+        }
+    }
+
+    /// The hand-written modules, as checked in.
+    fn files(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::Python => &[
+                (
+                    "__init__.py",
+                    include_str!("../../../sdk/python/aura_sdk/__init__.py"),
+                ),
+                (
+                    "checks.py",
+                    include_str!("../../../sdk/python/aura_sdk/checks.py"),
+                ),
+                (
+                    "config.py",
+                    include_str!("../../../sdk/python/aura_sdk/config.py"),
+                ),
+            ],
+            Self::Js => &[(
+                "index.js",
+                include_str!("../../../sdk/js/aura_sdk/index.js"),
+            )],
+        }
+    }
+
+    fn names_file(self) -> &'static str {
+        match self {
+            Self::Python => "names.py",
+            Self::Js => "names.js",
+        }
+    }
+}
+
+/// A string literal of `s` (the same in both languages).
+fn literal(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A name-making function: its name, its arguments, what it says, and what the
+/// contract's function makes of `{argument}` markers (the template).
+struct Function {
+    name: &'static str,
+    args: &'static [&'static str],
+    doc: &'static str,
+    made: String,
+}
+
+fn functions() -> Vec<Function> {
+    let (run, req, name, dev) = ("{run_id}", "{request_id}", "{name}", "{device_id}");
+    let f = |name, args, doc, made| Function {
+        name,
+        args,
+        doc,
+        made,
+    };
+    vec![
+        f(
+            "key",
+            &["run_id", "name"],
+            "The full Redis key of `name` in the run.",
+            names::key(run, name),
+        ),
+        f(
+            "topic",
+            &["run_id", "name"],
+            "The full Kafka topic of `name` in the run.",
+            names::topic(run, name),
+        ),
+        f(
+            "decision_key",
+            &["run_id", "request_id"],
+            "The Redis key of a request's decision.",
+            names::decision_key(run, req),
+        ),
+        f(
+            "context_key",
+            &["run_id"],
+            "The Redis key of the council's context window.",
+            names::context_key(run),
+        ),
+        f(
+            "lease_key",
+            &["run_id", "device_id"],
+            "The Redis key of a device lease (its value: the request id).",
+            names::lease_key(run, dev),
+        ),
+        f(
+            "trace_key",
+            &["run_id", "request_id"],
+            "The Redis key of a request's WorkflowTrace.",
+            names::trace_key(run, req),
+        ),
+        f(
+            "decided_topic",
+            &["run_id"],
+            "The run's decision topic.",
+            names::decided_topic(run),
+        ),
+        f(
+            "workflow_id",
+            &["run_id", "request_id"],
+            "The Temporal workflow id of a request.",
+            names::workflow_id(run, req),
+        ),
+    ]
+}
+
+const CONSTANTS: [(&str, &str); 4] = [
+    ("WORKFLOW_TYPE", names::WORKFLOW_TYPE),
+    ("DECIDED_TOPIC", names::DECIDED_TOPIC),
+    ("RUN_ID_HEADER", names::RUN_ID_HEADER),
+    ("RUN_ID_PROPERTY", names::RUN_ID_PROPERTY),
+];
+
+const GRAPH: [(&str, &str); 10] = [
+    ("REQUEST", names::graph::REQUEST),
+    ("DECISION", names::graph::DECISION),
+    ("AGENT", names::graph::AGENT),
+    ("GPU", names::graph::GPU),
+    ("DECIDED_BY", names::graph::DECIDED_BY),
+    ("VOTED", names::graph::VOTED),
+    ("ALLOCATES", names::graph::ALLOCATES),
+    ("REQUEST_ID", names::graph::REQUEST_ID),
+    ("AGENT_ID", names::graph::AGENT_ID),
+    ("DEVICE_ID", names::graph::DEVICE_ID),
+];
+
+/// The tokens `graph.cypher` fills in, each with what the contract makes of it.
+fn tokens() -> Vec<(String, String)> {
+    [
+        "<Request>",
+        "<Decision>",
+        "<Agent>",
+        "<Gpu>",
+        "<DECIDED_BY>",
+        "<VOTED>",
+        "<ALLOCATES>",
+        "<run_id>",
+        "<request_id>",
+        "<agent_id>",
+        "<device_id>",
+    ]
+    .iter()
+    .map(|t| (literal(t), literal(&names::graph::cypher(t))))
+    .collect()
+}
+
+const HEADER: &str =
+    "Generated from aura-contract's names by aura-host (`aura-host plugin sdk`); do not edit.";
+
+/// `aura_sdk/names.py`.
+fn python_names() -> String {
+    let mut out = format!(
+        "# {HEADER}\n\"\"\"Where one run's data lives in every store: the names the host, the Rust SDK and\n\
+         this SDK share (docs/data-model.md).\"\"\"\n\n"
+    );
+    for (constant, value) in CONSTANTS {
+        out.push_str(&format!("{constant} = {}\n", literal(value)));
+    }
+    out.push_str("\n\n");
+    for f in functions() {
+        let params: Vec<String> = f.args.iter().map(|a| format!("{a}: str")).collect();
+        out.push_str(&format!(
+            "def {}({}) -> str:\n    \"\"\"{}\"\"\"\n    return f{}\n\n\n",
+            f.name,
+            params.join(", "),
+            f.doc,
+            literal(&f.made)
+        ));
+    }
+    out.push_str("class graph:\n    \"\"\"Graph labels, relationship types and identifying properties.\"\"\"\n\n");
+    for (constant, value) in GRAPH {
+        out.push_str(&format!("    {constant} = {}\n", literal(value)));
+    }
+    let tokens: String = tokens()
+        .into_iter()
+        .map(|(t, n)| format!("        ({t}, {n}),\n"))
+        .collect();
+    out.push_str(&format!(
+        "\n    TOKENS = (\n{tokens}    )\n\n    @staticmethod\n    def cypher(template: str) -> str:\n        \
+         \"\"\"Cypher with the contract's names filled in for `<Request>`, `<run_id>`...\"\"\"\n        \
+         for token, name in graph.TOKENS:\n            template = template.replace(token, name)\n        \
+         return template\n"
+    ));
+    out
+}
+
+/// `sdk/js/names.js`: the same names, camelCased functions.
+fn js_names() -> String {
+    let camel = |s: &str| {
+        let mut parts = s.split('_');
+        let first = parts.next().unwrap_or_default().to_string();
+        parts.fold(first, |mut acc, p| {
+            let mut c = p.chars();
+            if let Some(h) = c.next() {
+                acc.extend(h.to_uppercase());
+                acc.push_str(c.as_str());
+            }
+            acc
+        })
+    };
+    let mut out = format!(
+        "// {HEADER}\n// Where one run's data lives in every store: the names the host, the Rust SDK and\n\
+         // this SDK share (docs/data-model.md).\n\n"
+    );
+    for (constant, value) in CONSTANTS {
+        out.push_str(&format!("export const {constant} = {};\n", literal(value)));
+    }
+    out.push('\n');
+    for f in functions() {
+        let args: Vec<String> = f.args.iter().map(|a| camel(a)).collect();
+        let mut template = f.made.replace('`', "\\`");
+        for a in f.args {
+            template = template.replace(&format!("{{{a}}}"), &format!("${{{}}}", camel(a)));
+        }
+        out.push_str(&format!(
+            "/** {} */\nexport function {}({}) {{\n  return `{template}`;\n}}\n\n",
+            f.doc,
+            camel(f.name),
+            args.join(", ")
+        ));
+    }
+    out.push_str("/** Graph labels, relationship types and identifying properties. */\nexport const graph = {\n");
+    for (constant, value) in GRAPH {
+        out.push_str(&format!("  {constant}: {},\n", literal(value)));
+    }
+    let tokens: String = tokens()
+        .into_iter()
+        .map(|(t, n)| format!("    [{t}, {n}],\n"))
+        .collect();
+    out.push_str(&format!(
+        "  TOKENS: [\n{tokens}  ],\n  /** Cypher with the contract's names filled in for `<Request>`, `<run_id>`... */\n  \
+         cypher(template) {{\n    return graph.TOKENS.reduce((text, [token, name]) => text.split(token).join(name), template);\n  }},\n}};\n"
+    ));
+    out
+}
+
+/// The generated `names` module of `lang`.
+pub fn names_module(lang: Lang) -> String {
+    match lang {
+        Lang::Python => python_names(),
+        Lang::Js => js_names(),
+    }
+}
+
+/// Writes `lang`'s SDK package into `dir/aura_sdk/`.
+pub fn write(lang: Lang, dir: &Path) -> std::io::Result<()> {
+    let package = dir.join(lang.package());
+    std::fs::create_dir_all(&package)?;
+    for (file, text) in lang.files() {
+        std::fs::write(package.join(file), text)?;
+    }
+    std::fs::write(package.join(lang.names_file()), names_module(lang))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checked_in_names_modules_are_the_generated_ones() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
+        for (lang, path) in [
+            (Lang::Python, "python/aura_sdk/names.py"),
+            (Lang::Js, "js/aura_sdk/names.js"),
+        ] {
+            let path = format!("{root}/{path}");
+            let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                checked_in == names_module(lang),
+                "{path} is not what the contract generates: run `cargo run -p aura-host -- plugin sdk {lang:?} --out <its dir>`"
+            );
+        }
+    }
+
+    #[test]
+    fn the_names_are_the_contracts() {
+        let py = names_module(Lang::Python);
+        assert!(
+            py.contains("return f\"aura:{run_id}:decision:{request_id}\""),
+            "{py}"
+        );
+        assert!(py.contains("(\"<Decision>\", \"Decision\")"), "{py}");
+        let js = names_module(Lang::Js);
+        assert!(js.contains("export function decisionKey(runId, requestId) {\n  return `aura:${runId}:decision:${requestId}`;"), "{js}");
+        assert!(js.contains("[\"<Decision>\", \"Decision\"]"), "{js}");
+    }
+}
