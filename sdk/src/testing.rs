@@ -3,7 +3,8 @@
 //! [`decide`] and [`generate`] call it once in a fresh sandbox with read-only grants on
 //! the run's data and the default limits, exactly as `aura-host run --plugin` does, by
 //! running `aura-host plugin call` (the `AURA_HOST_BIN` binary, else `aura-host` on the
-//! `PATH`). Nothing of the host is compiled into your tests: no wasmtime, no librdkafka,
+//! `PATH`). [`replay`] runs it against a recording (`aura-host run --record DIR`) with
+//! no service running. Nothing of the host is compiled into your tests: no wasmtime, no librdkafka,
 //! no Temporal SDK, no CUDA.
 //!
 //! ```no_run
@@ -138,6 +139,48 @@ pub fn decide(wasm: &Path, config: &str, failure: Failure) -> Invocation<Recover
 
 pub fn generate(wasm: &Path, config: &str, seed: u64) -> Invocation<GeneratedScenario> {
     call(wasm, config, &["--seed".into(), seed.to_string()])
+}
+
+/// A replay of a recording (`aura-host plugin test --replay`): the plugin run against
+/// the host calls and answers the file holds, with no service running.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Replay {
+    pub file: PathBuf,
+    /// Every check passed (another kind: it answered), and it asked for nothing the
+    /// recording lacks.
+    pub passed: bool,
+    /// It returned what the recording says it returned.
+    pub same: bool,
+    /// Host calls the recording had no answer to.
+    pub misses: Vec<String>,
+    /// Recorded host calls it never made.
+    pub unused: usize,
+    pub recorded: serde_json::Value,
+    pub replayed: serde_json::Value,
+}
+
+/// Replays `recording` (a path relative to the crate, or absolute) against `wasm`.
+pub fn replay(wasm: &Path, recording: &str) -> Replay {
+    let host = std::env::var_os(HOST_BIN).unwrap_or_else(|| "aura-host".into());
+    let output = Command::new(&host)
+        .args(["plugin", "test", "--json", "--replay", recording])
+        .arg(wasm)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (install aura-host, or set {HOST_BIN} to its path)",
+                Path::new(&host).display()
+            )
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "the host did not replay {recording} for {} ({e}): {}{}",
+            wasm.display(),
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
 /// A failure of `service` on its `attempt`-th try, for recovery-strategy tests.

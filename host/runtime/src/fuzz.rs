@@ -157,6 +157,7 @@ proptest! {
                 deadline: tokio::time::Instant::now() + limits.timeout,
                 limits,
                 meter: Meter::default(),
+                tape: None,
             };
             let Ok(mut state) = PluginState::new(call, &Grants::default(), limits.memory_bytes)
             else {

@@ -6,6 +6,7 @@
 //! - [`PluginSpec`], [`Grants`], [`Limits`]: what a plugin is allowed.
 //! - [`manifest`]: plugin sets pinned by digest, for CI.
 //! - [`reload`]: hot reload of changed `.wasm` files.
+//! - [`tape`]: recordings of plugin calls, replayed with no service running.
 //! - [`GpuAccess`]: the GPUs the embedder lends the `gpu` interface.
 //!
 //! It knows the service layer (`aura-services`) and nothing above it: no scenario,
@@ -27,6 +28,7 @@ pub mod reload;
 mod runtime;
 mod size;
 mod state;
+pub mod tape;
 pub mod text;
 
 #[cfg(test)]
@@ -38,6 +40,7 @@ pub use grants::{Access, CacheGrant, Denial, EventsGrant, Grants};
 pub use limits::Limits;
 pub use load::{ComponentFacts, Plugin, PluginKind, PluginSpec, digest};
 pub use runtime::{
-    CallFailure, Cost, DEFAULT_INSTANCES, Invocation, MAX_INSTANCES, PluginRuntime, RuntimeOptions,
+    CallFailure, Cost, DEFAULT_INSTANCES, Invocation, MAX_INSTANCES, PluginRuntime, Replayed,
+    RuntimeOptions,
 };
 pub use state::DIRECTORY_MOUNT;

@@ -112,12 +112,24 @@ pub struct Plugin {
     pub spec: PluginSpec,
     pub kind: PluginKind,
     pub digest: String,
+    /// The `aura:host` version the component was built against.
+    pub contract: String,
     pub(super) pre: TypedPre,
 }
 
 impl Plugin {
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// What a recording of this plugin's calls is checked against.
+    pub fn identity(&self) -> crate::tape::Identity {
+        crate::tape::Identity {
+            plugin: self.spec.name.clone(),
+            kind: self.kind,
+            contract: self.contract.clone(),
+            digest: self.digest.clone(),
+        }
     }
 }
 
@@ -233,7 +245,7 @@ pub(super) fn facts(
 
 /// Semver compatibility as the component model links it: the same major version, or for
 /// 0.x the same minor.
-fn compatible(wanted: &str, offered: &str) -> bool {
+pub(crate) fn compatible(wanted: &str, offered: &str) -> bool {
     let parts = |v: &str| -> Vec<u64> { v.split('.').filter_map(|p| p.parse().ok()).collect() };
     let (w, o) = (parts(wanted), parts(offered));
     match (w.as_slice(), o.as_slice()) {

@@ -34,7 +34,8 @@ struct ManifestFile {
 struct Entry {
     name: String,
     path: std::path::PathBuf,
-    sha256: String,
+    /// Written by `aura-host plugin lock`; required to load the set.
+    sha256: Option<String>,
     kind: PluginKind,
     #[serde(default)]
     grants: Grants,
@@ -67,7 +68,17 @@ pub fn load(path: &Path) -> Result<Vec<PluginSpec>, ConfigError> {
             if !names.insert(e.name.clone()) {
                 return Err(invalid(i, "name", format!("{:?} appears twice", e.name)));
             }
-            if e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let Some(sha256) = e.sha256 else {
+                return Err(invalid(
+                    i,
+                    "sha256",
+                    format!(
+                        "missing; pin it with `aura-host plugin lock {}`",
+                        path.display()
+                    ),
+                ));
+            };
+            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(invalid(i, "sha256", "must be 64 hex digits".into()));
             }
             e.limits
@@ -79,7 +90,7 @@ pub fn load(path: &Path) -> Result<Vec<PluginSpec>, ConfigError> {
                 name: e.name,
                 path: base.join(e.path),
                 kind: Some(e.kind),
-                sha256: Some(e.sha256.to_ascii_lowercase()),
+                sha256: Some(sha256.to_ascii_lowercase()),
                 grants: e.grants,
                 limits: e.limits,
                 config,
@@ -128,6 +139,13 @@ mod tests {
         };
         assert_eq!(*line, 7, "{e}");
         assert!(field.contains("grants"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_digest_says_how_to_pin_it() {
+        let e = parse("[[plugin]]\nname = \"a\"\npath = \"a.wasm\"\nkind = \"validator\"\n")
+            .expect_err("rejected");
+        assert!(e.to_string().contains("aura-host plugin lock"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
@@ -24,6 +24,7 @@ use super::host::{CallContext, HostCallDeadline, Meter};
 use super::limits::{Limits, MemoryCapExceeded};
 use super::load::{self, ComponentFacts, Plugin, PluginSpec, TypedPre};
 use super::state::PluginState;
+use super::tape::{CallInput as Call, CallOutput as Output, OnMiss, Recording, Replay, Tape};
 use super::{size, text};
 use aura_services::ServiceHub;
 
@@ -69,6 +70,8 @@ pub struct PluginRuntime {
     /// Components compiled in this process, by digest: loading a plugin again (another
     /// spec, a reload of the same bytes) does not compile it again.
     compiled: std::sync::Mutex<std::collections::HashMap<String, Component>>,
+    /// Where every call's recording goes (`run --record DIR`).
+    record: Option<PathBuf>,
     _ticker: EpochTicker,
 }
 
@@ -90,7 +93,7 @@ pub struct Cost {
 }
 
 /// Why a call produced no result. Always the plugin's failure, never the host's.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
 pub enum CallFailure {
     #[error("deadline of {0:?} exceeded")]
@@ -142,16 +145,14 @@ impl Invocation<ValidationResult> {
     }
 }
 
-enum Call {
-    Validate(RunContext),
-    Decide(RunContext, Failure),
-    Generate(RunContext, u64),
-}
-
-enum Output {
-    Validation(ValidationResult),
-    Action(RecoveryAction),
-    Scenario(GeneratedScenario),
+/// A replayed call: its outcome, and how the recording served it.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    pub invocation: Invocation<Output>,
+    /// Host calls the recording had no answer to, as `call [args]`.
+    pub misses: Vec<String>,
+    /// Recorded host calls the replayed plugin never asked for.
+    pub unused: usize,
 }
 
 impl PluginRuntime {
@@ -175,11 +176,18 @@ impl PluginRuntime {
             slots: Arc::new(Semaphore::new(options.instances as usize)),
             instances: options.instances,
             compiled: Default::default(),
+            record: None,
             _ticker: ticker,
         })
     }
 
     /// Gives plugins granted `gpu` these GPUs (without, their calls are `unavailable`).
+    /// Records every call, with its host calls, into `dir` (see [`crate::tape`]).
+    pub fn record_into(mut self, dir: Option<PathBuf>) -> Self {
+        self.record = dir;
+        self
+    }
+
     pub fn with_gpu(mut self, gpu: Arc<dyn crate::GpuAccess>) -> Self {
         self.gpu = Some(gpu);
         self
@@ -228,6 +236,7 @@ impl PluginRuntime {
             spec,
             kind,
             digest,
+            contract: facts.package_version.clone().unwrap_or_default(),
             pre,
         })
     }
@@ -259,7 +268,7 @@ impl PluginRuntime {
         ctx: RunContext,
         until: Option<Instant>,
     ) -> Invocation<ValidationResult> {
-        self.invoke(plugin, Call::Validate(ctx), until)
+        self.invoke(plugin, Call::Validate { ctx }, until)
             .await
             .map(|o| match o {
                 Output::Validation(v) => Ok(v),
@@ -273,7 +282,7 @@ impl PluginRuntime {
         ctx: RunContext,
         failure: Failure,
     ) -> Invocation<RecoveryAction> {
-        self.invoke(plugin, Call::Decide(ctx, failure), None)
+        self.invoke(plugin, Call::Decide { ctx, failure }, None)
             .await
             .map(|o| match o {
                 Output::Action(a) => Ok(a),
@@ -287,12 +296,77 @@ impl PluginRuntime {
         ctx: RunContext,
         seed: u64,
     ) -> Invocation<GeneratedScenario> {
-        self.invoke(plugin, Call::Generate(ctx, seed), None)
+        self.invoke(plugin, Call::Generate { ctx, seed }, None)
             .await
             .map(|o| match o {
                 Output::Scenario(s) => Ok(s),
                 _ => Err(wrong_kind()),
             })
+    }
+
+    /// Calls `plugin` as `recording` says, its host calls answered from the recording
+    /// (no service is reached unless a miss passes through). Refuses a recording of
+    /// another plugin.
+    pub async fn replay(
+        &self,
+        plugin: &Plugin,
+        path: &std::path::Path,
+        recording: &Recording,
+        on_miss: OnMiss,
+    ) -> Result<Replayed, crate::tape::TapeError> {
+        recording.check_identity(path, &plugin.identity())?;
+        let tape = Tape::Replay(Replay::new(&recording.calls, on_miss));
+        let (invocation, tape) = self
+            .call_with(plugin, recording.input.clone(), None, Some(tape))
+            .await;
+        let (misses, unused) = match tape {
+            Some(Tape::Replay(r)) => {
+                let unused = r.unused();
+                (r.misses, unused)
+            }
+            _ => (
+                vec!["the call ended before its host calls could be counted".into()],
+                0,
+            ),
+        };
+        Ok(Replayed {
+            invocation,
+            misses,
+            unused,
+        })
+    }
+
+    async fn invoke(
+        &self,
+        plugin: &Plugin,
+        call: Call,
+        until: Option<Instant>,
+    ) -> Invocation<Output> {
+        let Some(dir) = &self.record else {
+            return self.call_with(plugin, call, until, None).await.0;
+        };
+        let input = call.clone();
+        let (invocation, tape) = self
+            .call_with(plugin, call, until, Some(Tape::Record(Vec::new())))
+            .await;
+        let recording = Recording {
+            identity: plugin.identity(),
+            input,
+            calls: match tape {
+                Some(Tape::Record(calls)) => calls,
+                _ => Vec::new(),
+            },
+            result: invocation.outcome.clone(),
+        };
+        match recording.write_under(dir) {
+            Ok(path) => {
+                tracing::debug!(plugin = %plugin.spec.name, "recorded into {}", path.display())
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %plugin.spec.name, "cannot record into {}: {e}", dir.display())
+            }
+        }
+        invocation
     }
 
     /// A fresh store and instance with no call: what every call pays before the guest
@@ -306,6 +380,7 @@ impl PluginRuntime {
                 "",
                 Grants::default(),
                 Meter::default(),
+                None,
             )
             .map_err(CallFailure::Setup)?;
         let setup = |e: wasmtime::Error| CallFailure::Setup(format!("{e:#}"));
@@ -327,6 +402,7 @@ impl PluginRuntime {
         run_id: &str,
         grants: Grants,
         meter: Meter,
+        tape: Option<Tape>,
     ) -> Result<Store<PluginState>, String> {
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let call = CallContext {
@@ -338,6 +414,7 @@ impl PluginRuntime {
             deadline,
             limits,
             meter,
+            tape,
         };
         let state = PluginState::new(call, &plugin.spec.grants, limits.memory_bytes)?;
         let mut store = Store::new(&self.engine, state);
@@ -357,12 +434,15 @@ impl PluginRuntime {
         Ok(store)
     }
 
-    async fn invoke(
+    /// One call in a fresh store; gives back the tape it ran with (when the call got as
+    /// far as having one).
+    async fn call_with(
         &self,
         plugin: &Plugin,
         call: Call,
         until: Option<Instant>,
-    ) -> Invocation<Output> {
+        tape: Option<Tape>,
+    ) -> (Invocation<Output>, Option<Tape>) {
         let started = Instant::now();
         let mut limits = plugin.spec.limits;
         if let Some(until) = until {
@@ -380,18 +460,16 @@ impl PluginRuntime {
             Ok(Ok(permit)) => permit,
             Ok(Err(_)) => {
                 invocation.outcome = Err(CallFailure::Setup("the runtime is shutting down".into()));
-                return invocation;
+                return (invocation, None);
             }
             Err(_) => {
                 invocation.cost.wall = started.elapsed();
                 invocation.outcome = Err(CallFailure::NoSlot(limits.timeout, self.instances));
-                return invocation;
+                return (invocation, None);
             }
         };
         let queued = started.elapsed();
-        let ctx = match &call {
-            Call::Validate(c) | Call::Decide(c, _) | Call::Generate(c, _) => c,
-        };
+        let ctx = call.context();
         let meter = Meter {
             bytes_in: context_size(ctx) as u64,
             ..Meter::default()
@@ -400,11 +478,11 @@ impl PluginRuntime {
         // The deadline counts from the call, the wait for a slot included.
         let mut running = limits;
         running.timeout = limits.timeout.saturating_sub(queued);
-        let mut store = match self.store(plugin, running, &ctx.run_id, grants, meter) {
+        let mut store = match self.store(plugin, running, &ctx.run_id, grants, meter, tape) {
             Ok(s) => s,
             Err(e) => {
                 invocation.outcome = Err(CallFailure::Setup(e));
-                return invocation;
+                return (invocation, None);
             }
         };
         // A call that finishes without waiting (no host call to await, no epoch tick
@@ -437,12 +515,12 @@ impl PluginRuntime {
                         };
                         tracing::warn!(plugin = %plugin.spec.name, "call failed: {failure}");
                         invocation.outcome = Err(failure);
-                        return invocation;
+                        return (invocation, None);
                     }
                 }
             }
         };
-        let (store, result) = match finished {
+        let (mut store, result) = match finished {
             Ok(done) => done,
             Err(panic) => {
                 invocation.cost.wall = started.elapsed();
@@ -450,10 +528,11 @@ impl PluginRuntime {
                     &format!("the call ended abnormally: {}", panic_message(&panic)),
                     text::MAX_MESSAGE_BYTES,
                 )));
-                return invocation;
+                return (invocation, None);
             }
         };
 
+        let tape = store.data_mut().call.tape.take();
         let budget = limits.fuel.unwrap_or(u64::MAX);
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data();
@@ -500,7 +579,7 @@ impl PluginRuntime {
         if let Err(failure) = &invocation.outcome {
             tracing::warn!(plugin = %plugin.spec.name, "call failed: {failure}");
         }
-        invocation
+        (invocation, tape)
     }
 }
 
@@ -529,21 +608,21 @@ async fn run_call(
     call: Call,
 ) -> wasmtime::Result<Result<Output, PluginError>> {
     Ok(match (pre, call) {
-        (TypedPre::Validator(pre), Call::Validate(ctx)) => {
+        (TypedPre::Validator(pre), Call::Validate { ctx }) => {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance
                 .call_validate(&mut *store, &ctx)
                 .await?
                 .map(Output::Validation)
         }
-        (TypedPre::Recovery(pre), Call::Decide(ctx, failure)) => {
+        (TypedPre::Recovery(pre), Call::Decide { ctx, failure }) => {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance
                 .call_decide(&mut *store, &ctx, &failure)
                 .await?
                 .map(Output::Action)
         }
-        (TypedPre::Generator(pre), Call::Generate(ctx, seed)) => {
+        (TypedPre::Generator(pre), Call::Generate { ctx, seed }) => {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance
                 .call_generate(&mut *store, &ctx, seed)

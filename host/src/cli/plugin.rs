@@ -23,6 +23,17 @@ pub enum PluginCommand {
     /// Call a plugin once in the sandbox and print the outcome and its cost as JSON (what
     /// `aura-sdk`'s `testing` feature drives; no scenario, no target).
     Call(CallArgs),
+    /// Run a plugin against a recording (`run --record DIR`), its host calls answered
+    /// from the file with no service running; shows the result beside the recorded one.
+    /// Exit 0 when it passes, 1 when it fails or asks for what the recording lacks, 2
+    /// for a corrupt recording or one of another plugin.
+    Test(super::replay::TestArgs),
+    /// Check a plugin set without running anything: each component's digest, world,
+    /// contract version, grants and limits, and that it links. Exit 0 when all would
+    /// load, 2 otherwise.
+    Verify(super::plugin_set::SetArgs),
+    /// Write the sha256 of each plugin's component into a plugin set.
+    Lock(super::plugin_set::SetArgs),
     /// Write an SDK for plugins in another language into a directory: `python` or `js`
     /// writes the `aura_sdk` package (its `names` generated from the host's contract).
     Sdk(SdkArgs),
@@ -97,6 +108,9 @@ pub async fn run(
     match cmd {
         PluginCommand::Inspect(args) => inspect(config, hub, args),
         PluginCommand::Call(args) => call(config, hub, args).await,
+        PluginCommand::Test(args) => super::replay::test(config, hub, args).await,
+        PluginCommand::Verify(args) => super::plugin_set::verify(config, hub, args),
+        PluginCommand::Lock(args) => super::plugin_set::lock(args),
         PluginCommand::Sdk(args) => {
             super::sdks::write(args.lang, &args.out).map_err(|e| {
                 CliError::new(

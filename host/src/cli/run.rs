@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// `http://127.0.0.1:4318`): a trace per request, a span per step (docs/results.md).
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
+    /// Record every plugin call with its host calls and their answers into
+    /// `DIR/<run>/<scenario>/<plugin>.jsonl`, for `aura-host plugin test --replay`.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -152,6 +156,13 @@ pub async fn run(
         otlp: otlp.as_ref(),
     };
     let code = routed(config, hub, args, routes.clone(), watching).await;
+    if let Some(dir) = &args.record {
+        out!(
+            "recorded the plugins' calls under {}/<run>/<scenario>/<plugin>.jsonl; \
+             replay one with `aura-host plugin test <plugin> --replay <file>`",
+            dir.display()
+        );
+    }
     // The pages get the run's last records before the process goes, the collector its
     // last traces.
     for s in servers {
@@ -184,7 +195,8 @@ async fn routed(
     if let Some(path) = &args.manifest {
         specs.extend(manifest::load(path)?);
     }
-    let runtime = Arc::new(super::plugin::runtime(config, hub.clone())?);
+    let runtime =
+        Arc::new(super::plugin::runtime(config, hub.clone())?.record_into(args.record.clone()));
     let plugins = specs
         .into_iter()
         .map(|s| runtime.load(s))

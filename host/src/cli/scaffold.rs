@@ -1,6 +1,7 @@
 //! `aura-host plugin new`: a plugin crate that builds and passes its own test on the
 //! first try. The test builds the component and runs it in the real host runtime
-//! (`aura_sdk::testing`), so what passes there is what `aura-host run` will see.
+//! (`aura_sdk::testing`), so what passes there is what `aura-host run` will see; its
+//! host reads are answered by the recordings it ships (`replays/`), so it runs offline.
 
 use std::path::{Path, PathBuf};
 
@@ -68,7 +69,9 @@ pub fn create(
         ("src/lib.rs", lib_rs(kind)),
         ("tests/plugin.rs", test_rs(kind, &crate_name)),
         (".gitignore", "/target\n".to_string()),
-    ];
+    ]
+    .into_iter()
+    .chain(super::scaffold_replays::files(name, kind));
     for (file, text) in files {
         let path = dir.join(file);
         let write = || -> std::io::Result<()> {
@@ -128,8 +131,9 @@ fn lib_rs(kind: PluginKind) -> String {
         PluginKind::Validator => r#"//! A validator: looks at a run through the host's interfaces and returns checks with
 //! what was expected and what was found.
 
+use aura_sdk::contract::names::decision_key;
 use aura_sdk::validator::Guest;
-use aura_sdk::{Check, PluginError, RunContext, ValidationResult, export_validator};
+use aura_sdk::{Check, PluginError, RunContext, ValidationResult, cache, export_validator};
 
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
@@ -143,15 +147,28 @@ struct Plugin;
 impl Guest for Plugin {
     fn validate(ctx: RunContext) -> Result<ValidationResult, PluginError> {
         let config: Config = ctx.config()?;
-        Ok(ValidationResult {
-            checks: vec![Check::expect(
-                "enough requests",
-                ctx.request_ids.len() >= config.min_requests,
-                &format!("at least {}", config.min_requests),
-                ctx.request_ids.len(),
-                "the run has fewer requests than configured",
-            )],
-        })
+        let mut checks = vec![Check::expect(
+            "enough requests",
+            ctx.request_ids.len() >= config.min_requests,
+            &format!("at least {}", config.min_requests),
+            ctx.request_ids.len(),
+            "the run has fewer requests than configured",
+        )];
+        // Each request's decision, as the reference target caches it.
+        for id in &ctx.request_ids {
+            let name = format!("decision cached for {id}");
+            checks.push(match cache::get(&decision_key(&ctx.run_id, id)) {
+                Ok(found) => Check::expect(
+                    &name,
+                    found.is_some(),
+                    "a cached decision",
+                    found.as_deref().unwrap_or("nothing"),
+                    "the request's decision is not in the cache",
+                ),
+                Err(e) => Check::host_failure(&name, "a cached decision", &e),
+            });
+        }
+        Ok(ValidationResult { checks })
     }
 }
 
@@ -230,23 +247,31 @@ export_scenario_generator!(Plugin);
 fn test_rs(kind: PluginKind, crate_name: &str) -> String {
     let body = match kind {
         PluginKind::Validator => {
-            r#"    let run = testing::validate(&wasm, "min_requests = 1", &["req-1"]);
-    assert!(run.passed(), "{run:#?}");
-    let run = testing::validate(&wasm, "min_requests = 2", &["req-1"]);
-    assert!(!run.passed(), "one request must not satisfy min_requests = 2: {run:#?}");"#
+            r#"    // The recordings answer its cache reads: no service needs to run.
+    let decided = testing::replay(&wasm, "replays/decided.jsonl");
+    assert!(decided.passed && decided.same, "{decided:#?}");
+    let undecided = testing::replay(&wasm, "replays/undecided.jsonl");
+    assert!(!undecided.passed && undecided.same, "a missing decision must fail: {undecided:#?}");
+    // No host call: the real sandbox, no recording needed.
+    let run = testing::validate(&wasm, "min_requests = 1", &[]);
+    assert!(!run.passed(), "no request must not satisfy min_requests = 1: {run:#?}");"#
         }
         PluginKind::RecoveryStrategy => {
             r#"    let retry = testing::decide(&wasm, "max_attempts = 3", testing::failure("redis", 1));
     assert_eq!(retry.outcome, Ok(testing::RecoveryAction::Retry(250)), "{retry:#?}");
     let give_up = testing::decide(&wasm, "max_attempts = 3", testing::failure("redis", 3));
-    assert!(matches!(give_up.outcome, Ok(testing::RecoveryAction::Abort(_))), "{give_up:#?}");"#
+    assert!(matches!(give_up.outcome, Ok(testing::RecoveryAction::Abort(_))), "{give_up:#?}");
+    let recorded = testing::replay(&wasm, "replays/retry.jsonl");
+    assert!(recorded.passed && recorded.same, "{recorded:#?}");"#
         }
         PluginKind::ScenarioGenerator => {
             r#"    let a = testing::generate(&wasm, "", 7);
     let b = testing::generate(&wasm, "", 7);
     let scenario = a.outcome.clone().expect("generates");
     assert_eq!(scenario.requests.len(), 4);
-    assert_eq!(a.outcome, b.outcome, "the same seed must give the same scenario");"#
+    assert_eq!(a.outcome, b.outcome, "the same seed must give the same scenario");
+    let recorded = testing::replay(&wasm, "replays/seed-7.jsonl");
+    assert!(recorded.passed && recorded.same, "{recorded:#?}");"#
         }
     };
     format!(

@@ -612,6 +612,34 @@ mod plugin_cli {
                 answer["outcome"]["Ok"].is_object() || answer["outcome"]["Ok"].is_string(),
                 "{answer}"
             );
+            // The recordings it ships say what its skeleton does, host answers included.
+            let replays: Vec<_> = std::fs::read_dir(krate.join("replays"))
+                .expect("replays/")
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            assert!(!replays.is_empty(), "{kind} ships recordings");
+            for file in replays {
+                let out = run(aura()
+                    .args(["plugin", "test"])
+                    .arg(&wasm)
+                    .arg("--replay")
+                    .arg(&file));
+                let failing = file.ends_with("undecided.jsonl");
+                assert_eq!(
+                    out.status.code(),
+                    Some(if failing { 1 } else { 0 }),
+                    "{}: {}",
+                    file.display(),
+                    text(&out)
+                );
+                assert!(
+                    text(&out).contains("(the same result as recorded)"),
+                    "{}: {}",
+                    file.display(),
+                    text(&out)
+                );
+            }
         }
         let again = run(aura()
             .args([

@@ -26,6 +26,7 @@ mod orchestrator;
 mod otlp;
 mod plugins;
 mod python;
+mod replay;
 mod run;
 mod sandbox;
 mod schedule;

@@ -4,7 +4,7 @@ use super::super::bindings::HostError;
 use super::super::bindings::api::aura::host::events::{Event, Host};
 use super::super::grants::Access;
 use super::super::state::PluginState;
-use super::host_call;
+use super::{host_call, taped};
 use aura_contract::names::RUN_ID_HEADER;
 use aura_services::{OutgoingEvent, ReadLimit};
 
@@ -30,60 +30,68 @@ impl PluginState {
         max_count: u32,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Vec<Event>, HostError>> {
-        let ctx = &mut self.call;
-        let (grant, hub) = (
-            ctx.grants.check_topic(Access::Read, &topic),
-            ctx.hub.clone(),
-        );
-        // The read stops once past the bytes the plugin may still receive, so a topic
-        // of large messages is cut while it is read, not after.
-        let limit = ReadLimit {
-            messages: max_count.min(MAX_READ) as usize,
-            bytes: usize::try_from(ctx.host_bytes_left()).unwrap_or(usize::MAX),
-        };
-        if let Err(e) = ctx.admit(call, grant, topic.len()) {
-            return Ok(Err(e));
-        }
-        // Never wait past the plugin's deadline; the read runs in its own task because
-        // closing a Kafka consumer blocks, and a deadline must end the call on time.
-        let left = ctx
-            .deadline
-            .saturating_duration_since(tokio::time::Instant::now());
-        let wait = Duration::from_millis(u64::from(timeout_ms)).min(left);
-        let read = tokio::spawn(async move {
-            let bus = hub.events().await?;
-            match from {
-                From::Beginning => {
-                    bus.read_from_start(&topic, key.as_deref(), limit, wait)
-                        .await
+        taped!(
+            self,
+            call,
+            [topic, key, max_count, timeout_ms],
+            async {
+                let ctx = &mut self.call;
+                let (grant, hub) = (
+                    ctx.grants.check_topic(Access::Read, &topic),
+                    ctx.hub.clone(),
+                );
+                // The read stops once past the bytes the plugin may still receive, so a topic
+                // of large messages is cut while it is read, not after.
+                let limit = ReadLimit {
+                    messages: max_count.min(MAX_READ) as usize,
+                    bytes: usize::try_from(ctx.host_bytes_left()).unwrap_or(usize::MAX),
+                };
+                if let Err(e) = ctx.admit(call, grant, topic.len()) {
+                    return Ok(Err(e));
                 }
-                From::Latest => bus.read_latest(&topic, key.as_deref(), limit, wait).await,
+                // Never wait past the plugin's deadline; the read runs in its own task because
+                // closing a Kafka consumer blocks, and a deadline must end the call on time.
+                let left = ctx
+                    .deadline
+                    .saturating_duration_since(tokio::time::Instant::now());
+                let wait = Duration::from_millis(u64::from(timeout_ms)).min(left);
+                let read = tokio::spawn(async move {
+                    let bus = hub.events().await?;
+                    match from {
+                        From::Beginning => {
+                            bus.read_from_start(&topic, key.as_deref(), limit, wait)
+                                .await
+                        }
+                        From::Latest => bus.read_latest(&topic, key.as_deref(), limit, wait).await,
+                    }
+                });
+                let events = ctx
+                    .bounded(call, async move {
+                        read.await.unwrap_or_else(|e| {
+                            tracing::warn!("{call} task ended abnormally: {e}");
+                            Ok(Vec::new())
+                        })
+                    })
+                    .await?;
+                let events = ctx.answer(call, events, |events| {
+                    events.iter().map(aura_services::Event::size).sum()
+                });
+                Ok(events.map(|events| {
+                    events
+                        .into_iter()
+                        .map(|e| Event {
+                            topic: e.topic,
+                            partition: e.partition,
+                            offset: e.offset,
+                            key: e.key,
+                            payload: String::from_utf8_lossy(&e.payload).into_owned(),
+                            headers: e.headers.into_iter().collect(),
+                        })
+                        .collect()
+                }))
             }
-        });
-        let events = ctx
-            .bounded(call, async move {
-                read.await.unwrap_or_else(|e| {
-                    tracing::warn!("{call} task ended abnormally: {e}");
-                    Ok(Vec::new())
-                })
-            })
-            .await?;
-        let events = ctx.answer(call, events, |events| {
-            events.iter().map(aura_services::Event::size).sum()
-        });
-        Ok(events.map(|events| {
-            events
-                .into_iter()
-                .map(|e| Event {
-                    topic: e.topic,
-                    partition: e.partition,
-                    offset: e.offset,
-                    key: e.key,
-                    payload: String::from_utf8_lossy(&e.payload).into_owned(),
-                    headers: e.headers.into_iter().collect(),
-                })
-                .collect()
-        }))
+            .await
+        )
     }
 }
 
@@ -130,21 +138,29 @@ impl Host for PluginState {
         key: String,
         payload: String,
     ) -> wasmtime::Result<Result<(), HostError>> {
-        let ctx = &mut self.call;
-        let (grant, hub) = (
-            ctx.grants.check_topic(Access::Write, &topic),
-            ctx.hub.clone(),
-        );
-        let bytes = topic.len() + key.len() + payload.len();
-        let headers = [(RUN_ID_HEADER.to_string(), ctx.run_id.clone())].into();
-        let event = OutgoingEvent {
-            topic,
-            key,
-            payload: payload.into_bytes(),
-            headers,
-        };
-        host_call!(ctx, "events.publish", grant, bytes, async move {
-            hub.events().await?.publish(event).await.map(drop)
-        })
+        taped!(
+            self,
+            "events.publish",
+            [topic, key, payload],
+            async {
+                let ctx = &mut self.call;
+                let (grant, hub) = (
+                    ctx.grants.check_topic(Access::Write, &topic),
+                    ctx.hub.clone(),
+                );
+                let bytes = topic.len() + key.len() + payload.len();
+                let headers = [(RUN_ID_HEADER.to_string(), ctx.run_id.clone())].into();
+                let event = OutgoingEvent {
+                    topic,
+                    key,
+                    payload: payload.into_bytes(),
+                    headers,
+                };
+                host_call!(ctx, "events.publish", grant, bytes, async move {
+                    hub.events().await?.publish(event).await.map(drop)
+                })
+            }
+            .await
+        )
     }
 }

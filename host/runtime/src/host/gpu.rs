@@ -5,37 +5,53 @@ use super::super::bindings::api::aura::host::gpu::{Device, Host, ProbeResult};
 use super::super::gpu_access::GpuAccess;
 use super::super::grants::Grants;
 use super::super::state::PluginState;
-use super::HostCallDeadline;
+use super::{HostCallDeadline, taped};
 
 impl Host for PluginState {
     async fn inventory(&mut self) -> wasmtime::Result<Result<Vec<Device>, HostError>> {
-        self.gpu_call("gpu.inventory", |gpus| {
-            gpus.inventory().map(|devices| {
-                devices
-                    .into_iter()
-                    .map(|d| Device {
-                        index: d.index,
-                        name: d.model,
-                        memory_mib: d.memory_mib,
-                        source: d.source,
+        taped!(
+            self,
+            "gpu.inventory",
+            [],
+            async {
+                self.gpu_call("gpu.inventory", |gpus| {
+                    gpus.inventory().map(|devices| {
+                        devices
+                            .into_iter()
+                            .map(|d| Device {
+                                index: d.index,
+                                name: d.model,
+                                memory_mib: d.memory_mib,
+                                source: d.source,
+                            })
+                            .collect()
                     })
-                    .collect()
-            })
-        })
-        .await
+                })
+                .await
+            }
+            .await
+        )
     }
 
     async fn probe(&mut self, index: u32) -> wasmtime::Result<Result<ProbeResult, HostError>> {
-        self.gpu_call("gpu.probe", move |gpus| {
-            let r = gpus.probe(index);
-            Ok(ProbeResult {
-                index: r.index,
-                usable: r.usable,
-                micros: r.micros,
-                detail: r.detail,
-            })
-        })
-        .await
+        taped!(
+            self,
+            "gpu.probe",
+            [index],
+            async {
+                self.gpu_call("gpu.probe", move |gpus| {
+                    let r = gpus.probe(index);
+                    Ok(ProbeResult {
+                        index: r.index,
+                        usable: r.usable,
+                        micros: r.micros,
+                        detail: r.detail,
+                    })
+                })
+                .await
+            }
+            .await
+        )
     }
 }
 

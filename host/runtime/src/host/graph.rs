@@ -2,7 +2,7 @@ use super::super::bindings::HostError;
 use super::super::bindings::api::aura::host::graph::{Host, ResultSet, Value};
 use super::super::grants::Access;
 use super::super::state::PluginState;
-use super::host_call;
+use super::{host_call, taped};
 use aura_services::graph::ANSWER_ROWS;
 use aura_services::{Cypher, GraphValue, Row};
 
@@ -33,43 +33,53 @@ async fn run(
     cypher: String,
     params: Vec<(String, Value)>,
 ) -> wasmtime::Result<Result<ResultSet, HostError>> {
-    let ctx = &mut state.call;
-    let arg_bytes = cypher.len()
-        + params
-            .iter()
-            .map(|(n, v)| n.len() + value_len(v))
-            .sum::<usize>();
-    let mut statement = Cypher::new(cypher);
-    statement.read_only = access == Access::Read;
-    // The server gives up a little before the plugin's deadline, so the plugin hears
-    // `timeout` from it rather than being cut off, and the server's work ends with the call.
-    statement.timeout = Some(ctx.time_left().saturating_sub(SERVER_MARGIN));
-    statement.max_rows = Some(ANSWER_ROWS);
-    for (name, value) in params {
-        match from_wit(value) {
-            Ok(v) => statement.params.insert(name, v),
-            Err(e) => return Ok(Err(HostError::Invalid(format!("parameter ${name}: {e}")))),
-        };
-    }
-    let grant = ctx.grants.check_graph(access);
-    let (hub, run) = (ctx.hub.clone(), ctx.run_id.clone());
-    // Only the run's own graph: where the backend has no graph per run, a query could
-    // read every run's data, so there is none.
-    let rows = host_call!(ctx, call, grant, arg_bytes, async move {
-        match hub.plugin_run_graph(&run).await? {
-            Some(graph) => graph.query(statement).await.map(Ok),
-            None => Ok(Err(HostError::Unavailable(
-                "the graph interface needs a graph per run, which this backend (Neo4j) \
-                 does not have; plugins' graph queries are confined to their run on FalkorDB"
-                    .into(),
-            ))),
+    taped!(
+        state,
+        call,
+        [cypher, params],
+        async {
+            let ctx = &mut state.call;
+            let arg_bytes = cypher.len()
+                + params
+                    .iter()
+                    .map(|(n, v)| n.len() + value_len(v))
+                    .sum::<usize>();
+            let mut statement = Cypher::new(cypher);
+            statement.read_only = access == Access::Read;
+            // The server gives up a little before the plugin's deadline, so the plugin hears
+            // `timeout` from it rather than being cut off, and the server's work ends with the call.
+            statement.timeout = Some(ctx.time_left().saturating_sub(SERVER_MARGIN));
+            statement.max_rows = Some(ANSWER_ROWS);
+            for (name, value) in params {
+                match from_wit(value) {
+                    Ok(v) => statement.params.insert(name, v),
+                    Err(e) => {
+                        return Ok(Err(HostError::Invalid(format!("parameter ${name}: {e}"))));
+                    }
+                };
+            }
+            let grant = ctx.grants.check_graph(access);
+            let (hub, run) = (ctx.hub.clone(), ctx.run_id.clone());
+            // Only the run's own graph: where the backend has no graph per run, a query could
+            // read every run's data, so there is none.
+            let rows = host_call!(ctx, call, grant, arg_bytes, async move {
+                match hub.plugin_run_graph(&run).await? {
+                    Some(graph) => graph.query(statement).await.map(Ok),
+                    None => Ok(Err(HostError::Unavailable(
+                        "the graph interface needs a graph per run, which this backend (Neo4j) \
+                     does not have; plugins' graph queries are confined to their run on FalkorDB"
+                            .into(),
+                    ))),
+                }
+            })?;
+            let rows = rows.and_then(|r| r);
+            Ok(ctx.answer(call, rows.map(to_result_set), |set| {
+                set.columns.iter().map(String::len).sum::<usize>()
+                    + set.rows.iter().flatten().map(value_len).sum::<usize>()
+            }))
         }
-    })?;
-    let rows = rows.and_then(|r| r);
-    Ok(ctx.answer(call, rows.map(to_result_set), |set| {
-        set.columns.iter().map(String::len).sum::<usize>()
-            + set.rows.iter().flatten().map(value_len).sum::<usize>()
-    }))
+        .await
+    )
 }
 
 fn to_result_set(rows: Vec<Row>) -> ResultSet {

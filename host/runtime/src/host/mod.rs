@@ -19,6 +19,7 @@ use tracing::Instrument;
 use super::bindings::HostError;
 use super::grants::{Denial, Grants};
 use super::limits::Limits;
+use super::tape::Tape;
 use super::text;
 use aura_services::{ServiceError, ServiceHub, ServiceKind};
 
@@ -38,6 +39,8 @@ pub struct CallContext {
     pub deadline: tokio::time::Instant,
     pub limits: Limits,
     pub meter: Meter,
+    /// The host calls being recorded, or answered from a recording.
+    pub(crate) tape: Option<Tape>,
 }
 
 /// Traffic between the plugin and the host during one invocation.
@@ -212,6 +215,31 @@ fn service_of(call: &str) -> Option<ServiceKind> {
         _ => None,
     }
 }
+
+/// A host function's answer through the tape: from the recording when replaying (the
+/// live call is not made unless a miss passes through), and kept when recording. `args`
+/// are the WIT arguments, in order; `live` is the call itself.
+macro_rules! taped {
+    ($state:expr, $call:expr, [$($arg:expr),*], $live:expr) => {{
+        let args = $state
+            .call
+            .tape
+            .as_ref()
+            .map(|_| serde_json::json!([$(&$arg),*]));
+        if let (Some(tape), Some(args)) = ($state.call.tape.as_mut(), &args)
+            && let Some(answer) = tape.replayed($call, args)
+        {
+            $state.call.meter.host_calls += 1;
+            return Ok(answer);
+        }
+        let answer = $live;
+        if let (Some(tape), Some(args), Ok(answer)) = ($state.call.tape.as_mut(), args, &answer) {
+            tape.record($call, args, answer);
+        }
+        answer
+    }};
+}
+use taped;
 
 /// `admit` then `bounded`, for the common shape of a host function.
 macro_rules! host_call {

@@ -2,7 +2,7 @@ use super::super::bindings::HostError;
 use super::super::bindings::api::aura::host::trace::{Host, StepStatus, TraceStep, WorkflowTrace};
 use super::super::grants::Grants;
 use super::super::state::PluginState;
-use super::host_call;
+use super::{host_call, taped};
 use aura_services::ServiceError;
 use aura_services::trace::{self, TraceError};
 
@@ -11,26 +11,34 @@ impl Host for PluginState {
         &mut self,
         request_id: String,
     ) -> wasmtime::Result<Result<Option<WorkflowTrace>, HostError>> {
-        let ctx = &mut self.call;
-        let grant = Grants::check_flag(ctx.grants.trace, "trace");
-        let (hub, run) = (ctx.hub.clone(), ctx.run_id.clone());
-        let loaded = host_call!(ctx, "trace.get", grant, request_id.len(), async move {
-            let cache = hub.cache().await?;
-            match trace::load(&*cache, &run, &request_id).await {
-                Ok(t) => Ok(Ok(t)),
-                Err(TraceError::Service(e)) => Err::<_, ServiceError>(e),
-                Err(malformed) => Ok(Err(malformed.to_string())),
+        taped!(
+            self,
+            "trace.get",
+            [request_id],
+            async {
+                let ctx = &mut self.call;
+                let grant = Grants::check_flag(ctx.grants.trace, "trace");
+                let (hub, run) = (ctx.hub.clone(), ctx.run_id.clone());
+                let loaded = host_call!(ctx, "trace.get", grant, request_id.len(), async move {
+                    let cache = hub.cache().await?;
+                    match trace::load(&*cache, &run, &request_id).await {
+                        Ok(t) => Ok(Ok(t)),
+                        Err(TraceError::Service(e)) => Err::<_, ServiceError>(e),
+                        Err(malformed) => Ok(Err(malformed.to_string())),
+                    }
+                })?;
+                let trace = match loaded {
+                    Ok(Ok(t)) => Ok(t.map(to_wit)),
+                    Ok(Err(malformed)) => Err(HostError::Unavailable(malformed)),
+                    Err(e) => Err(e),
+                };
+                let max = ctx.host_bytes_left();
+                Ok(ctx.answer("trace.get", trace, |t| {
+                    super::super::size::encoded(t, max) as usize
+                }))
             }
-        })?;
-        let trace = match loaded {
-            Ok(Ok(t)) => Ok(t.map(to_wit)),
-            Ok(Err(malformed)) => Err(HostError::Unavailable(malformed)),
-            Err(e) => Err(e),
-        };
-        let max = ctx.host_bytes_left();
-        Ok(ctx.answer("trace.get", trace, |t| {
-            super::super::size::encoded(t, max) as usize
-        }))
+            .await
+        )
     }
 }
 
