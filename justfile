@@ -22,6 +22,10 @@ ci:
 plugins *ARGS:
     bash host/scripts/build-plugins.sh {{ARGS}}
 
+# Regenerate the JS SDK's TypeScript types (sdk/js/types) from the WIT, after changing it.
+js-types:
+    bash host/scripts/js-types.sh
+
 env-up:
     cargo run -p aura-host -- env up
 

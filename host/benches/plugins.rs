@@ -40,6 +40,8 @@ fn ctx(config: &str) -> RunContext {
         scenario: "bench".into(),
         request_ids: vec![],
         config: config.into(),
+        faults: Vec::new(),
+        load: None,
     }
 }
 

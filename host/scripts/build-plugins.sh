@@ -14,13 +14,13 @@ cd "$(dirname "$0")/../.."
 componentize_py=componentize-py==0.25.1
 tools=target/plugin-tools
 js_tools=$tools/js
-js_packages=("@bytecodealliance/componentize-js@0.23.0" "smol-toml@1.6.0")
+js_packages=("@bytecodealliance/componentize-js@0.23.0" "smol-toml@1.6.0" "@bytecodealliance/jco@1.15.0")
 install_tools() {
   if [ ! -x "$tools/bin/componentize-py" ] || ! "$tools/bin/componentize-py" --version | grep -q "${componentize_py#*==}"; then
     python3 -m venv "$tools"
     "$tools/bin/pip" install --disable-pip-version-check --quiet "$componentize_py"
   fi
-  if [ ! -x "$js_tools/node_modules/.bin/componentize-js" ]; then
+  if [ ! -x "$js_tools/node_modules/.bin/componentize-js" ] || [ ! -x "$js_tools/node_modules/.bin/jco" ]; then
     mkdir -p "$js_tools"
     (cd "$js_tools" && echo '{"private": true}' > package.json \
       && npm install --no-audit --no-fund --silent "${js_packages[@]}")
@@ -43,7 +43,7 @@ cargo build --release --target "$target" \
   -p decision-persistence -p context-caching -p event-propagation \
   -p flow-timing -p council-consensus -p workflow-state \
   -p circuit-breaker \
-  -p hostile-plugin -p hostile-generator -p hostile-recovery -p bench-probe \
+  -p hostile-plugin -p hostile-generator -p hostile-recovery -p bench-probe -p contract-v0-1 \
   "$@"
 
 # Python plugins: each directory has an app.py and a plugin.toml naming its world.

@@ -563,6 +563,8 @@ mod tests {
             scenario: "s".into(),
             request_ids: vec!["a".into(), "b".into()],
             config: config.into(),
+            faults: Vec::new(),
+            load: None,
         }
     }
 

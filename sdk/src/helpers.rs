@@ -131,6 +131,8 @@ mod tests {
             scenario: "s".into(),
             request_ids: vec![],
             config: "deadline_ms = 2000".into(),
+            faults: Vec::new(),
+            load: None,
         };
         assert_eq!(ctx.config::<Cfg>().map(|c| c.deadline_ms).ok(), Some(2000));
         assert_eq!(ctx.key("ctx:req-1"), "aura:r1:ctx:req-1");

@@ -5,10 +5,17 @@
 //!
 //! Every import is `async` (it talks to a real service) and `trappable` (a call that
 //! outlives the plugin's deadline ends the invocation rather than returning to it).
+//!
+//! Older minor versions the host still serves have their exports generated from their
+//! frozen WIT (`wit/v0.N/`) in `v0_N`; their imports are served by this version's
+//! implementation ([`crate::since_v0_1`]).
 
-/// The package version the host offers; a component built against another is refused.
+/// The package version the host implements: what components are built against today.
 pub const PACKAGE: &str = "aura:host";
-pub const PACKAGE_VERSION: &str = "0.1.2";
+pub const PACKAGE_VERSION: &str = "0.2.0";
+
+/// Every version served, oldest first; a component built against another is refused.
+pub const SERVED_VERSIONS: [&str; 2] = [v0_1::PACKAGE_VERSION, PACKAGE_VERSION];
 
 pub mod api {
     wasmtime::component::bindgen!({
@@ -20,33 +27,100 @@ pub mod api {
 }
 
 macro_rules! plugin_world {
-    ($module:ident, $world:literal) => {
+    ($path:literal, [$($api:tt)*], $module:ident, $world:literal) => {
         pub mod $module {
             wasmtime::component::bindgen!({
-                path: "../../wit",
+                path: $path,
                 world: $world,
                 imports: { default: async | trappable },
                 exports: { default: async },
                 additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
                 with: {
-                    "aura:host/types": crate::bindings::api::aura::host::types,
-                    "aura:host/log": crate::bindings::api::aura::host::log,
-                    "aura:host/graph": crate::bindings::api::aura::host::graph,
-                    "aura:host/cache": crate::bindings::api::aura::host::cache,
-                    "aura:host/events": crate::bindings::api::aura::host::events,
-                    "aura:host/workflow": crate::bindings::api::aura::host::workflow,
-                    "aura:host/trace": crate::bindings::api::aura::host::trace,
-                    "aura:host/gpu": crate::bindings::api::aura::host::gpu,
+                    "aura:host/types": $($api)*::types,
+                    "aura:host/log": $($api)*::log,
+                    "aura:host/graph": $($api)*::graph,
+                    "aura:host/cache": $($api)*::cache,
+                    "aura:host/events": $($api)*::events,
+                    "aura:host/workflow": $($api)*::workflow,
+                    "aura:host/trace": $($api)*::trace,
+                    "aura:host/gpu": $($api)*::gpu,
                 },
             });
         }
     };
 }
 
-plugin_world!(validator, "validator");
-plugin_world!(recovery, "recovery-strategy");
-plugin_world!(generator, "scenario-generator");
+plugin_world!(
+    "../../wit",
+    [crate::bindings::api::aura::host],
+    validator,
+    "validator"
+);
+plugin_world!(
+    "../../wit",
+    [crate::bindings::api::aura::host],
+    recovery,
+    "recovery-strategy"
+);
+plugin_world!(
+    "../../wit",
+    [crate::bindings::api::aura::host],
+    generator,
+    "scenario-generator"
+);
 
-pub use api::aura::host::types::{Check, HostError, PluginError, RunContext, ValidationResult};
+/// The 0.1 contract (`wit/v0.1/`), frozen: what components built against 0.1.x export.
+pub mod v0_1 {
+    pub const PACKAGE_VERSION: &str = "0.1.2";
+
+    pub mod api {
+        wasmtime::component::bindgen!({
+            path: "../../wit/v0.1",
+            world: "host-api",
+            imports: { default: async | trappable },
+            additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        });
+    }
+
+    plugin_world!(
+        "../../wit/v0.1",
+        [crate::bindings::v0_1::api::aura::host],
+        validator,
+        "validator"
+    );
+    plugin_world!(
+        "../../wit/v0.1",
+        [crate::bindings::v0_1::api::aura::host],
+        recovery,
+        "recovery-strategy"
+    );
+    plugin_world!(
+        "../../wit/v0.1",
+        [crate::bindings::v0_1::api::aura::host],
+        generator,
+        "scenario-generator"
+    );
+}
+
+pub use api::aura::host::types::{
+    Check, FaultFact, HostError, LoadFacts, PluginError, RunContext, Step, ValidationResult,
+};
 pub use generator::{GeneratedScenario, GpuRequest};
 pub use recovery::{Failure, RecoveryAction};
+
+/// The contract's steps as the WIT names them (one `match`: a new step fails to compile
+/// here until the WIT has it).
+impl From<aura_contract::Step> for Step {
+    fn from(s: aura_contract::Step) -> Self {
+        use aura_contract::Step as S;
+        match s {
+            S::ValidateRequest => Self::ValidateRequest,
+            S::LoadContext => Self::LoadContext,
+            S::CouncilVote => Self::CouncilVote,
+            S::AllocateDevices => Self::AllocateDevices,
+            S::PersistDecision => Self::PersistDecision,
+            S::CacheContext => Self::CacheContext,
+            S::PublishDecision => Self::PublishDecision,
+        }
+    }
+}

@@ -76,6 +76,8 @@ pub(super) fn linker(engine: &Engine) -> Result<Linker<PluginState>, LoadError> 
         .map_err(|e| LoadError::Engine(format!("linking WASI: {e:#}")))?;
     HostApi::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(&mut linker, |s| s)
         .map_err(|e| LoadError::Engine(format!("linking aura:host: {e:#}")))?;
+    super::since_v0_1::link(&mut linker)
+        .map_err(|e| LoadError::Engine(format!("linking aura:host 0.1: {e:#}")))?;
     Ok(linker)
 }
 

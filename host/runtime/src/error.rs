@@ -31,14 +31,15 @@ pub enum LoadError {
         found: String,
     },
     #[error(
-        "plugin {path}: wants {package}@{wanted}, this host offers {package}@{offered}; \
-         rebuild the plugin against aura-sdk for {package}@{offered}"
+        "plugin {path}: wants {package}@{wanted}, this host serves {package} {offered}; \
+         rebuild the plugin against the aura-sdk of one of them"
     )]
     Version {
         path: PathBuf,
         package: &'static str,
         wanted: String,
-        offered: &'static str,
+        /// Every version served.
+        offered: String,
     },
     #[error("plugin {path}: does not link against the host: {reason}")]
     Link { path: PathBuf, reason: String },

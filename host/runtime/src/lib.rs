@@ -26,6 +26,7 @@ mod load;
 pub mod manifest;
 pub mod reload;
 mod runtime;
+mod since_v0_1;
 mod size;
 mod state;
 pub mod tape;
@@ -38,7 +39,7 @@ pub use error::LoadError;
 pub use gpu_access::{GpuAccess, GpuDevice, GpuProbe};
 pub use grants::{Access, CacheGrant, Denial, EventsGrant, Grants};
 pub use limits::Limits;
-pub use load::{ComponentFacts, Plugin, PluginKind, PluginSpec, digest};
+pub use load::{ComponentFacts, Plugin, PluginKind, PluginSpec, digest, served};
 pub use runtime::{
     CallFailure, Cost, DEFAULT_INSTANCES, Invocation, MAX_INSTANCES, PluginRuntime, Replayed,
     RuntimeOptions,

@@ -9,7 +9,7 @@ use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use super::bindings::{PACKAGE, PACKAGE_VERSION, generator, recovery, validator};
+use super::bindings::{PACKAGE, SERVED_VERSIONS, generator, recovery, v0_1, validator};
 use super::error::LoadError;
 use super::grants::Grants;
 use super::limits::Limits;
@@ -104,6 +104,10 @@ pub(super) enum TypedPre {
     Validator(validator::ValidatorPre<PluginState>),
     Recovery(recovery::RecoveryStrategyPre<PluginState>),
     Generator(generator::ScenarioGeneratorPre<PluginState>),
+    /// Built against 0.1.x: its exports take the 0.1 types (`since_v0_1`).
+    ValidatorV0_1(v0_1::validator::ValidatorPre<PluginState>),
+    RecoveryV0_1(v0_1::recovery::RecoveryStrategyPre<PluginState>),
+    GeneratorV0_1(v0_1::generator::ScenarioGeneratorPre<PluginState>),
 }
 
 /// A loaded plugin: compiled, linked and pre-instantiated; each call gets a fresh store.
@@ -220,12 +224,12 @@ pub(super) fn facts(
         .filter_map(|n| n.strip_prefix(PACKAGE)?.strip_prefix('/')?.split_once('@'))
         .map(|(_, v)| v)
         .collect();
-    if let Some(wanted) = versions.iter().find(|v| !compatible(v, PACKAGE_VERSION)) {
+    if let Some(wanted) = versions.iter().find(|v| served(v).is_none()) {
         return Err(LoadError::Version {
             path: path.to_path_buf(),
             package: PACKAGE,
             wanted: crate::text::escape(wanted, 64),
-            offered: PACKAGE_VERSION,
+            offered: SERVED_VERSIONS.join(", "),
         });
     }
     let package_version = versions.first().map(|v| v.to_string());
@@ -241,6 +245,13 @@ pub(super) fn facts(
         imports,
         exports: exports.into_iter().map(|(n, _)| n).collect(),
     })
+}
+
+/// The served version that links a component built against `wanted`.
+pub fn served(wanted: &str) -> Option<&'static str> {
+    SERVED_VERSIONS
+        .into_iter()
+        .find(|offered| compatible(wanted, offered))
 }
 
 /// Semver compatibility as the component model links it: the same major version, or for
@@ -296,18 +307,40 @@ pub(super) fn prepare(
         },
     };
     let pre: InstancePre<PluginState> = linker.instantiate_pre(component).map_err(link)?;
-    let typed = match kind {
-        PluginKind::Validator => {
-            TypedPre::Validator(validator::ValidatorPre::new(pre).map_err(link)?)
-        }
-        PluginKind::RecoveryStrategy => {
-            TypedPre::Recovery(recovery::RecoveryStrategyPre::new(pre).map_err(link)?)
-        }
-        PluginKind::ScenarioGenerator => {
-            TypedPre::Generator(generator::ScenarioGeneratorPre::new(pre).map_err(link)?)
-        }
-    };
+    let typed = match facts.package_version.as_deref() {
+        Some(version) => typed(kind, pre, super::since_v0_1::serves(version)),
+        // Nothing names a version (a hand-written component that imports nothing): its
+        // export's signature says which, the latest tried first.
+        None => typed(kind, pre.clone(), false).or_else(|e| typed(kind, pre, true).map_err(|_| e)),
+    }
+    .map_err(link)?;
     Ok((kind, typed))
+}
+
+/// The typed pre-instance of `kind`'s world, at 0.1 or at the latest version.
+fn typed(
+    kind: PluginKind,
+    pre: InstancePre<PluginState>,
+    v0_1: bool,
+) -> wasmtime::Result<TypedPre> {
+    Ok(match (kind, v0_1) {
+        (PluginKind::Validator, true) => {
+            TypedPre::ValidatorV0_1(v0_1::validator::ValidatorPre::new(pre)?)
+        }
+        (PluginKind::RecoveryStrategy, true) => {
+            TypedPre::RecoveryV0_1(v0_1::recovery::RecoveryStrategyPre::new(pre)?)
+        }
+        (PluginKind::ScenarioGenerator, true) => {
+            TypedPre::GeneratorV0_1(v0_1::generator::ScenarioGeneratorPre::new(pre)?)
+        }
+        (PluginKind::Validator, false) => TypedPre::Validator(validator::ValidatorPre::new(pre)?),
+        (PluginKind::RecoveryStrategy, false) => {
+            TypedPre::Recovery(recovery::RecoveryStrategyPre::new(pre)?)
+        }
+        (PluginKind::ScenarioGenerator, false) => {
+            TypedPre::Generator(generator::ScenarioGeneratorPre::new(pre)?)
+        }
+    })
 }
 
 /// The WASI packages the linker provides (`wasmtime_wasi::p2`), under the empty context.

@@ -388,6 +388,9 @@ impl PluginRuntime {
             TypedPre::Validator(p) => p.instantiate_async(&mut store).await.map(drop),
             TypedPre::Recovery(p) => p.instantiate_async(&mut store).await.map(drop),
             TypedPre::Generator(p) => p.instantiate_async(&mut store).await.map(drop),
+            TypedPre::ValidatorV0_1(p) => p.instantiate_async(&mut store).await.map(drop),
+            TypedPre::RecoveryV0_1(p) => p.instantiate_async(&mut store).await.map(drop),
+            TypedPre::GeneratorV0_1(p) => p.instantiate_async(&mut store).await.map(drop),
         }
         .map_err(setup)
     }
@@ -628,6 +631,31 @@ async fn run_call(
                 .call_generate(&mut *store, &ctx, seed)
                 .await?
                 .map(Output::Scenario)
+        }
+        // Built against 0.1: the call crosses into its types and back.
+        (TypedPre::ValidatorV0_1(pre), Call::Validate { ctx }) => {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance
+                .call_validate(&mut *store, &(&ctx).into())
+                .await?
+                .map(|r| Output::Validation(r.into()))
+                .map_err(Into::into)
+        }
+        (TypedPre::RecoveryV0_1(pre), Call::Decide { ctx, failure }) => {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance
+                .call_decide(&mut *store, &(&ctx).into(), &(&failure).into())
+                .await?
+                .map(|a| Output::Action(a.into()))
+                .map_err(Into::into)
+        }
+        (TypedPre::GeneratorV0_1(pre), Call::Generate { ctx, seed }) => {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance
+                .call_generate(&mut *store, &(&ctx).into(), seed)
+                .await?
+                .map(|s| Output::Scenario(s.into()))
+                .map_err(Into::into)
         }
         _ => return Err(wasmtime::Error::msg(wrong_kind().to_string())),
     })

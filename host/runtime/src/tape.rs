@@ -85,7 +85,7 @@ enum Line {
         format: u32,
         #[serde(flatten)]
         identity: Identity,
-        input: CallInput,
+        input: Box<CallInput>,
     },
     HostCall(HostCall),
     Result(Result<CallOutput, CallFailure>),
@@ -185,7 +185,7 @@ impl Recording {
                             format!("format {format}; this host reads format {FORMAT}"),
                         ));
                     }
-                    header = Some((identity, input));
+                    header = Some((identity, *input));
                 }
                 (Line::Recording { .. }, Some(_)) => {
                     return Err(corrupt(line, "a second `recording` line".into()));
@@ -255,7 +255,7 @@ impl Recording {
         push(&Line::Recording {
             format: FORMAT,
             identity: self.identity.clone(),
-            input: self.input.clone(),
+            input: Box::new(self.input.clone()),
         })?;
         for call in &self.calls {
             push(&Line::HostCall(call.clone()))?;
@@ -399,7 +399,7 @@ mod tests {
             identity: Identity {
                 plugin: "decision_persistence".into(),
                 kind: PluginKind::Validator,
-                contract: "0.1.2".into(),
+                contract: "0.2.0".into(),
                 digest: "ab".repeat(32),
             },
             input: CallInput::Validate {
@@ -408,6 +408,8 @@ mod tests {
                     scenario: "smoke/../x".into(),
                     request_ids: vec!["q1".into()],
                     config: String::new(),
+                    faults: Vec::new(),
+                    load: None,
                 },
             },
             calls: vec![HostCall {

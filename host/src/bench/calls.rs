@@ -41,6 +41,8 @@ fn context(config: &str) -> RunContext {
         scenario: "bench".into(),
         request_ids: vec![],
         config: config.into(),
+        faults: Vec::new(),
+        load: None,
     }
 }
 

@@ -78,6 +78,8 @@ async fn measure(setup: &Setup) -> Result<(Duration, u32, u32, Duration), String
                     scenario: "bench".into(),
                     request_ids: vec![],
                     config: plugin.spec.config.clone(),
+                    faults: Vec::new(),
+                    load: None,
                 };
                 if !runtime.validate(&plugin, ctx).await.passed() {
                     failed.fetch_add(1, Ordering::Relaxed);

@@ -187,9 +187,15 @@ fn inspect(
     let facts = runtime.inspect(&args.wasm)?;
     // What `run --plugin <this file>` would give it; a plugin set says its own.
     let defaults = PluginSpec::from_path(&args.wasm);
+    // Loading refuses a version this host does not serve; one it serves is said.
+    let served = facts
+        .package_version
+        .as_deref()
+        .and_then(aura_runtime::served);
     if args.json {
         let mut value =
             serde_json::to_value(&facts).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
+        value["served_as"] = serde_json::json!(served);
         value["run_plugin"] = serde_json::json!({
             "limits": defaults.limits,
             "grants": defaults.grants,
@@ -207,9 +213,15 @@ fn inspect(
             format!("aura:host/{}", k.world())
         });
     out!("  world     {world}");
+    let latest = aura_runtime::bindings::PACKAGE_VERSION;
     out!(
-        "  package   aura:host@{}",
-        facts.package_version.as_deref().unwrap_or("(none)")
+        "  package   aura:host@{}{}",
+        facts.package_version.as_deref().unwrap_or("(none)"),
+        match served {
+            Some(v) if v == latest => " (served: the latest contract)".to_string(),
+            Some(v) => format!(" (served: as {v}, answered by the {latest} implementation)"),
+            None => String::new(),
+        }
     );
     out!("  size      {} bytes", facts.size);
     out!("  sha256    {}", facts.sha256);
@@ -245,6 +257,8 @@ async fn call(
         scenario: args.scenario.clone(),
         request_ids: args.requests.clone(),
         config: args.plugin_config.clone(),
+        faults: Vec::new(),
+        load: None,
     };
     let (outcome, cost) = match plugin.kind {
         PluginKind::Validator => answer(runtime.validate(&plugin, ctx).await),

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use aura_runtime::PluginKind;
+use aura_runtime::bindings::PACKAGE_VERSION;
 
 use super::scaffold::ScaffoldError;
 use super::sdks::Lang;
@@ -18,6 +19,9 @@ pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 /// The npm packages a JS plugin builds with (the plugin step pins the same).
 const COMPONENTIZE_JS: &str = "0.23.0";
 const SMOL_TOML: &str = "1.6.0";
+/// jco, for `npm run types` (TypeScript types of the WIT); the version whose `types`
+/// reads WIT files here (1.35 does not).
+const JCO: &str = "1.15.0";
 
 /// Writes `<parent>/<name>/` (the name already checked) and returns its path.
 pub fn create(
@@ -47,9 +51,9 @@ pub fn create(
             (".gitignore", format!("/{wasm}\n__pycache__/\n")),
         ]),
         Lang::Js => files.extend([
-            ("app.js", app_js(kind)),
+            ("app.js", app_js(kind).replace("{VERSION}", PACKAGE_VERSION)),
             ("build.sh", build_js_sh(&world, &wasm)),
-            ("package.json", package_json(name)),
+            ("package.json", package_json(name, &world)),
             (
                 ".gitignore",
                 format!("/{wasm}\n/node_modules/\n/aura_sdk/smol-toml/\n"),
@@ -66,7 +70,8 @@ pub fn create(
         }
         std::fs::write(path, text).map_err(io)
     };
-    for (file, text) in files {
+    let replays = super::scaffold_replays::files(name, kind);
+    for (file, text) in files.into_iter().chain(replays) {
         write(&dir.join(file), &text)?;
     }
     super::sdks::write(lang, &dir).map_err(|source| ScaffoldError::Write {
@@ -117,9 +122,10 @@ rm -rf aura_sdk/smol-toml && cp -r "$modules/smol-toml/dist" aura_sdk/smol-toml
     )
 }
 
-fn package_json(name: &str) -> String {
+/// `npm run types` writes the world's TypeScript types (jco) into `types/`.
+fn package_json(name: &str, world: &str) -> String {
     format!(
-        "{{\n  \"name\": \"{name}\",\n  \"private\": true,\n  \"type\": \"module\",\n  \"devDependencies\": {{\n    \"@bytecodealliance/componentize-js\": \"{COMPONENTIZE_JS}\",\n    \"smol-toml\": \"{SMOL_TOML}\"\n  }}\n}}\n"
+        "{{\n  \"name\": \"{name}\",\n  \"private\": true,\n  \"type\": \"module\",\n  \"scripts\": {{\n    \"types\": \"jco types wit/aura-host.wit --world-name {world} -o types\"\n  }},\n  \"devDependencies\": {{\n    \"@bytecodealliance/componentize-js\": \"{COMPONENTIZE_JS}\",\n    \"@bytecodealliance/jco\": \"{JCO}\",\n    \"smol-toml\": \"{SMOL_TOML}\"\n  }}\n}}\n"
     )
 }
 
@@ -128,16 +134,30 @@ fn app_js(kind: PluginKind) -> String {
         PluginKind::Validator => r#"// A validator: looks at a run through the host's interfaces and returns checks with
 // what was expected and what was found.
 
-import { config, expect } from "./aura_sdk/index.js";
+// componentize-js resolves imports by their full WIT name, version included.
+import { get } from "aura:host/cache@{VERSION}";
+import { config, expect, hostFailure, names } from "./aura_sdk/index.js";
 
 export function validate(ctx) {
   const minimum = Number(config(ctx).min_requests ?? 0);
   const found = ctx.requestIds.length;
-  return {
-    checks: [
-      expect("enough requests", found >= minimum, `at least ${minimum}`, found, "the run has fewer requests than configured"),
-    ],
-  };
+  const checks = [
+    expect("enough requests", found >= minimum, `at least ${minimum}`, found, "the run has fewer requests than configured"),
+  ];
+  // Each request's decision, as the reference target caches it.
+  for (const requestId of ctx.requestIds) {
+    const name = `decision cached for ${requestId}`;
+    let decision;
+    try {
+      decision = get(names.decisionKey(ctx.runId, requestId));
+    } catch (e) {
+      checks.push(hostFailure(name, "a cached decision", e));
+      continue;
+    }
+    const cached = decision !== undefined && decision !== null;
+    checks.push(expect(name, cached, "a cached decision", cached ? decision : "nothing", "the request's decision is not in the cache"));
+  }
+  return { checks };
 }
 "#
         .into(),
@@ -176,15 +196,10 @@ export function generate(ctx, seed) {
 fn test_sh(kind: PluginKind, wasm: &str, host: &str) -> String {
     // Each case: `plugin call` arguments, then what its JSON answer must say.
     let cases = match kind {
+        // No request, no host call: its cache reads are tested by the recordings.
         PluginKind::Validator => [
-            (
-                "--plugin-config 'min_requests = 1' --request req-1",
-                "passed",
-            ),
-            (
-                "--plugin-config 'min_requests = 2' --request req-1",
-                "failed",
-            ),
+            ("--plugin-config 'min_requests = 0'", "passed"),
+            ("--plugin-config 'min_requests = 1'", "failed"),
         ],
         PluginKind::RecoveryStrategy => [
             (
@@ -204,8 +219,9 @@ fn test_sh(kind: PluginKind, wasm: &str, host: &str) -> String {
         .collect();
     format!(
         r#"#!/usr/bin/env bash
-# Builds the plugin and runs it in the real aura-host runtime (`aura-host plugin call`,
-# AURA_HOST_BIN or the host that wrote this file), checking what it answers.
+# Builds the plugin and runs it in the real aura-host runtime (`aura-host plugin call`
+# and `plugin test --replay`, AURA_HOST_BIN or the host that wrote this file), checking
+# what it answers.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./build.sh
@@ -227,7 +243,16 @@ ok = {{
 sys.exit(0 if "Ok" in out and ok() else "expected " + want + ", got " + json.dumps(out))
 ' <<< "$answer"
 }}
-{calls}echo "ok: {wasm} runs in aura-host as expected"
+{calls}# The recordings in replays/ answer its host calls: no service needs to run. Each
+# must give the result it records (an `undecided` one fails, as recorded).
+for recording in replays/*.jsonl; do
+  {{ "$host" plugin test {wasm} --replay "$recording" --json || true; }} | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+sys.exit(0 if r["same"] else "replaying " + r["file"] + " gave " + json.dumps(r["replayed"]) + ", recorded " + json.dumps(r["recorded"]))
+' || exit 1
+done
+echo "ok: {wasm} runs in aura-host as expected"
 "#
     )
 }
@@ -238,26 +263,43 @@ fn app_py(kind: PluginKind) -> String {
 what was expected and what was found."""
 
 import wit_world
-from wit_world.imports import types
+from componentize_py_types import Err
+from wit_world.imports import cache, types
 
-from aura_sdk import config, expect
+from aura_sdk import config, expect, host_failure, names
 
 
 class WitWorld(wit_world.WitWorld):
     def validate(self, ctx: types.RunContext) -> types.ValidationResult:
         minimum = int(config(ctx).get("min_requests", 0))
         found = len(ctx.request_ids)
-        return types.ValidationResult(
-            checks=[
+        checks = [
+            expect(
+                "enough requests",
+                found >= minimum,
+                f"at least {minimum}",
+                found,
+                "the run has fewer requests than configured",
+            )
+        ]
+        # Each request's decision, as the reference target caches it.
+        for request_id in ctx.request_ids:
+            name = f"decision cached for {request_id}"
+            try:
+                decision = cache.get(names.decision_key(ctx.run_id, request_id))
+            except Err as e:
+                checks.append(host_failure(name, "a cached decision", e.value))
+                continue
+            checks.append(
                 expect(
-                    "enough requests",
-                    found >= minimum,
-                    f"at least {minimum}",
-                    found,
-                    "the run has fewer requests than configured",
+                    name,
+                    decision is not None,
+                    "a cached decision",
+                    "nothing" if decision is None else decision,
+                    "the request's decision is not in the cache",
                 )
-            ]
-        )
+            )
+        return types.ValidationResult(checks=checks)
 "#
         .into(),
         PluginKind::RecoveryStrategy => r#""""A recovery strategy: decides what the orchestrator does about a failure."""

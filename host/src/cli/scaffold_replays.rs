@@ -43,6 +43,8 @@ fn context(config: &str, request_ids: &[&str]) -> RunContext {
         scenario: "test".into(),
         request_ids: request_ids.iter().map(|r| r.to_string()).collect(),
         config: config.into(),
+        faults: Vec::new(),
+        load: None,
     }
 }
 

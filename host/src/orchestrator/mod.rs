@@ -7,6 +7,7 @@
 pub mod distributed;
 pub mod execute;
 mod expect;
+mod facts;
 mod leases;
 pub mod load;
 pub mod plan;

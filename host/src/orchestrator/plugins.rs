@@ -293,6 +293,8 @@ fn context(
         scenario: scenario.id.clone(),
         request_ids: request_ids.to_vec(),
         config,
+        faults: super::facts::faults(scenario),
+        load: super::facts::load(scenario),
     }
 }
 

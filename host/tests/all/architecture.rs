@@ -34,8 +34,9 @@ fn allowed(krate: &str) -> Option<&'static [&'static str]> {
             "aura-reference",
         ],
         "aura-sdk" => &["aura-contract"],
-        // Plugins (shipped and test-only) see the host only through the SDK.
-        _ => &["aura-sdk"],
+        // Plugins (shipped and test-only) see the host only through WIT: the SDK, or the
+        // contract's names alone (a plugin built against a frozen contract version).
+        _ => &["aura-sdk", "aura-contract"],
     })
 }
 

@@ -419,7 +419,16 @@ mod plugin_cli {
         (core instance $i (instantiate $m))
         (func (export "hello") (canon lift (core func $i "f"))))"#;
     const WAT_NEWER_PACKAGE: &str = r#"(component
+        (import "aura:host/log@0.3.0" (instance))
+        (core module $m (func (export "f")))
+        (core instance $i (instantiate $m))
+        (func (export "validate") (canon lift (core func $i "f"))))"#;
+
+    /// A validator that imports an interface no part of the host provides (what
+    /// componentize-js adds unless told not to).
+    const WAT_UNPROVIDED_IMPORT: &str = r#"(component
         (import "aura:host/log@0.2.0" (instance))
+        (import "wasi:http/types@0.2.3" (instance))
         (core module $m (func (export "f")))
         (core instance $i (instantiate $m))
         (func (export "validate") (canon lift (core func $i "f"))))"#;
@@ -427,7 +436,7 @@ mod plugin_cli {
     /// One interface at the host's version, one at a newer one: any of them decides.
     const WAT_MIXED_PACKAGE: &str = r#"(component
         (import "aura:host/log@0.1.0" (instance))
-        (import "aura:host/graph@0.2.0" (instance))
+        (import "aura:host/graph@0.3.0" (instance))
         (core module $m (func (export "f")))
         (core instance $i (instantiate $m))
         (func (export "validate") (canon lift (core func $i "f"))))"#;
@@ -487,6 +496,19 @@ mod plugin_cli {
             wat::parse_str(WAT_MIXED_PACKAGE).expect("wat"),
         )
         .expect("write");
+        std::fs::write(
+            p("unprovided.wasm"),
+            wat::parse_str(WAT_UNPROVIDED_IMPORT).expect("wat"),
+        )
+        .expect("write");
+        expect_bad_input(
+            &["run", "--plugin", &p("unprovided.wasm")],
+            &[
+                "unprovided.wasm",
+                "imports what this host does not provide: wasi:http/types@0.2.3",
+                "--disable http fetch-event",
+            ],
+        );
         expect_bad_input(
             &["run", "--plugin", &p("missing.wasm")],
             &["missing.wasm", "not found"],
@@ -515,16 +537,16 @@ mod plugin_cli {
             &["run", "--plugin", &p("mixed.wasm")],
             &[
                 "mixed.wasm",
-                "wants aura:host@0.2.0",
-                "offers aura:host@0.1.2",
+                "wants aura:host@0.3.0",
+                "serves aura:host 0.1.2, 0.2.0",
             ],
         );
         expect_bad_input(
             &["plugin", "inspect", &p("newer.wasm")],
             &[
                 "newer.wasm",
-                "wants aura:host@0.2.0",
-                "offers aura:host@0.1.2",
+                "wants aura:host@0.3.0",
+                "serves aura:host 0.1.2, 0.2.0",
             ],
         );
     }
@@ -559,7 +581,7 @@ mod plugin_cli {
         let digest = aura_runtime::digest(&std::fs::read(&wasm).expect("wasm"));
         for w in [
             "aura:host/recovery-strategy",
-            "aura:host@0.1.2",
+            "aura:host@0.2.0 (served: the latest contract)",
             &digest,
             "decide",
         ] {

@@ -98,6 +98,11 @@ fn the_live_dashboard_shows_a_scenarios_steps_before_the_run_ends() {
     // While the run goes: the host's metrics have the steps of decided requests.
     let deadline = Instant::now() + Duration::from_secs(120);
     let scraped = loop {
+        // A run that ended early took its servers with it: say how it ended.
+        if let Ok(Some(status)) = run.0.try_wait() {
+            let said = rest.join().unwrap_or_default();
+            panic!("the run ended ({status}) before its steps showed in the metrics:\n{said}");
+        }
         let text = common::http_get(&metrics, "/metrics");
         if text.contains("aura_host_step_duration_seconds_count{step=\"publish_decision\"") {
             break text;

@@ -143,3 +143,44 @@ fn a_scaffolded_js_plugin_of_each_kind_is_written_whole() {
         assert!(parsed.status.success(), "{kind}: {}", text(&parsed));
     }
 }
+
+/// `sdk/js/types` is jco's TypeScript output for the WIT as it stands: a contract
+/// changed without running `host/scripts/js-types.sh` fails here.
+#[test]
+fn the_typescript_types_are_generated_from_the_wit() {
+    common::plugins_built();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = common::workspace_root();
+    let made = common::run(
+        std::process::Command::new("bash")
+            .arg(root.join("host/scripts/js-types.sh"))
+            .arg(dir.path()),
+    );
+    assert!(made.status.success(), "{}", text(&made));
+    let files = |base: &std::path::Path| -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        for sub in ["", "interfaces"] {
+            for entry in std::fs::read_dir(base.join(sub))
+                .expect("types dir")
+                .flatten()
+            {
+                if entry.path().is_file() {
+                    let name = format!("{sub}/{}", entry.file_name().to_string_lossy());
+                    all.push((name, std::fs::read_to_string(entry.path()).expect("read")));
+                }
+            }
+        }
+        all.sort();
+        all
+    };
+    let (fresh, shipped) = (files(dir.path()), files(&root.join("sdk/js/types")));
+    assert!(
+        fresh.iter().any(|(n, t)| n == "/validator.d.ts"
+            && t.contains("export function validate(ctx: RunContext): ValidationResult;")),
+        "{fresh:?}"
+    );
+    assert!(
+        fresh == shipped,
+        "sdk/js/types is stale: run host/scripts/js-types.sh"
+    );
+}

@@ -13,6 +13,7 @@ mod distributed;
 mod architecture;
 mod chaos;
 mod cli;
+mod contract;
 mod dashboard;
 mod flakes;
 mod gpu;

@@ -406,6 +406,8 @@ mod tests {
             scenario: "s".into(),
             request_ids: vec![],
             config: text.into(),
+            faults: Vec::new(),
+            load: None,
         };
         ctx.config().ok()
     }

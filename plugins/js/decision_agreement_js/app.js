@@ -8,9 +8,11 @@
 // Configuration (optional): `expect_outcome = "approved"` checks against that outcome
 // instead of the workflow's.
 
-import { get } from "aura:host/cache@0.1.2";
-import { query } from "aura:host/graph@0.1.2";
-import { describe } from "aura:host/workflow@0.1.2";
+// componentize-js resolves imports by their full WIT name, version included: the
+// version of wit/aura-host.wit this is built against (a mismatch fails the build).
+import { get } from "aura:host/cache@0.2.0";
+import { query } from "aura:host/graph@0.2.0";
+import { describe } from "aura:host/workflow@0.2.0";
 
 import { config, expect, expectEq, hostFailure, names } from "./aura_sdk/index.js";
 

@@ -1,0 +1,27 @@
+// world aura:host/scenario-generator@0.2.0
+export type RunContext = import('./interfaces/aura-host-types.js').RunContext;
+export type PluginError = import('./interfaces/aura-host-types.js').PluginError;
+export interface GpuRequest {
+  requestId: string,
+  team: string,
+  gpuCount: number,
+  gpuModel?: string,
+  memoryGb: number,
+  priority: number,
+  durationMinutes: number,
+}
+export interface GeneratedScenario {
+  id: string,
+  name: string,
+  description: string,
+  requests: Array<GpuRequest>,
+}
+export type * as AuraHostCache020 from './interfaces/aura-host-cache.js'; // import aura:host/cache@0.2.0
+export type * as AuraHostEvents020 from './interfaces/aura-host-events.js'; // import aura:host/events@0.2.0
+export type * as AuraHostGpu020 from './interfaces/aura-host-gpu.js'; // import aura:host/gpu@0.2.0
+export type * as AuraHostGraph020 from './interfaces/aura-host-graph.js'; // import aura:host/graph@0.2.0
+export type * as AuraHostLog020 from './interfaces/aura-host-log.js'; // import aura:host/log@0.2.0
+export type * as AuraHostTrace020 from './interfaces/aura-host-trace.js'; // import aura:host/trace@0.2.0
+export type * as AuraHostTypes020 from './interfaces/aura-host-types.js'; // import aura:host/types@0.2.0
+export type * as AuraHostWorkflow020 from './interfaces/aura-host-workflow.js'; // import aura:host/workflow@0.2.0
+export function generate(ctx: RunContext, seed: bigint): GeneratedScenario;
