@@ -93,11 +93,18 @@ pub fn build(manifest_dir: &str) -> PathBuf {
 
 /// Runs `aura-host plugin call` on `wasm` with `args` and reads its JSON answer.
 fn call<T: DeserializeOwned>(wasm: &Path, config: &str, args: &[String]) -> Invocation<T> {
+    let mut all = vec!["call".into(), wasm.display().to_string()];
+    all.extend(["--plugin-config".into(), config.into()]);
+    all.extend_from_slice(args);
+    host_json(&all, &format!("answer for {}", wasm.display()))
+}
+
+/// Runs `aura-host plugin <args>` and reads the one JSON object it prints; `what` says
+/// what was asked, for the panic when the host gives no such answer.
+fn host_json<T: DeserializeOwned>(args: &[String], what: &str) -> T {
     let host = std::env::var_os(HOST_BIN).unwrap_or_else(|| "aura-host".into());
     let output = Command::new(&host)
-        .args(["plugin", "call"])
-        .arg(wasm)
-        .args(["--plugin-config", config])
+        .arg("plugin")
         .args(args)
         .output()
         .unwrap_or_else(|e| {
@@ -109,8 +116,7 @@ fn call<T: DeserializeOwned>(wasm: &Path, config: &str, args: &[String]) -> Invo
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(
-            "the host did not answer for {} ({e}): {}{}",
-            wasm.display(),
+            "the host did not {what} ({e}): {}{}",
             stdout,
             String::from_utf8_lossy(&output.stderr)
         )
@@ -161,26 +167,10 @@ pub struct Replay {
 
 /// Replays `recording` (a path relative to the crate, or absolute) against `wasm`.
 pub fn replay(wasm: &Path, recording: &str) -> Replay {
-    let host = std::env::var_os(HOST_BIN).unwrap_or_else(|| "aura-host".into());
-    let output = Command::new(&host)
-        .args(["plugin", "test", "--json", "--replay", recording])
-        .arg(wasm)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e} (install aura-host, or set {HOST_BIN} to its path)",
-                Path::new(&host).display()
-            )
-        });
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "the host did not replay {recording} for {} ({e}): {}{}",
-            wasm.display(),
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    let args = ["test", "--json", "--replay", recording].map(String::from);
+    let mut args = args.to_vec();
+    args.push(wasm.display().to_string());
+    host_json(&args, &format!("replay {recording} for {}", wasm.display()))
 }
 
 /// A failure of `service` on its `attempt`-th try, for recovery-strategy tests.

@@ -44,3 +44,45 @@ fn facts(l: &LoadSpec) -> LoadFacts {
         validate_batch: l.validate_batch,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aura_runtime::bindings::Step;
+
+    fn shipped(file: &str) -> Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(file);
+        Scenario::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"))
+    }
+
+    #[test]
+    fn a_chaos_scenario_shows_its_faults_and_a_load_scenario_its_load() {
+        let chaos = shipped("chaos/graph_latency.toml");
+        assert_eq!(
+            faults(&chaos),
+            [FaultFact {
+                action: "latency".into(),
+                service: Some("graph".into()),
+                at_step: Some(Step::PersistDecision),
+                request_id: None,
+                duration_ms: Some(3000),
+            }]
+        );
+        assert_eq!(load(&chaos), None);
+
+        let ramp = shipped("load/ramp.toml");
+        assert!(faults(&ramp).is_empty());
+        assert_eq!(
+            load(&ramp),
+            Some(LoadFacts {
+                model: "open".into(),
+                peak_rate: Some(25.0),
+                max_in_flight: 100,
+                virtual_users: None,
+                validate_batch: 100,
+            })
+        );
+    }
+}
