@@ -3,7 +3,7 @@
 //! metrics, served during the run, pass `promtool check metrics`; `aura-host dashboard`
 //! follows a run another process made.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,15 +12,19 @@ use serde_json::Value;
 use crate::common::{self, Killed};
 use crate::run::aura_with;
 
-/// Opens the dashboard, waits for a step of `scenario` to appear and reads the page's
-/// run status at that moment; then waits for the run's end and reads the page again.
+/// Starts the browser, says `ready` and reads the dashboard's URL from stdin (a browser
+/// launch on a busy machine can outlast the run); opens the dashboard, waits for a step
+/// of `scenario` to appear and reads the page's run status at that moment; then waits
+/// for the run's end and reads the page again.
 const WATCH: &str = r##"
 import json, sys
 from playwright.sync_api import sync_playwright
-url, scenario, shot, browser = sys.argv[1:5]
+scenario, shot, browser = sys.argv[1:4]
 with sync_playwright() as p:
     b = p.chromium.launch(executable_path=browser, args=["--no-sandbox"])
     page = b.new_page(viewport={"width": 1280, "height": 800})
+    print("ready", flush=True)
+    url = sys.stdin.readline().strip()
     asked = []
     page.on("request", lambda r: asked.append(r.url))
     page.goto(url)
@@ -58,6 +62,28 @@ fn the_live_dashboard_shows_a_scenarios_steps_before_the_run_ends() {
          [load.template]\nteam = [\"nlp\", \"vision\"]\n",
     );
     let config = common::queue_config(dir.path(), "");
+    let shot = dir.path().join("dashboard.png");
+    let mut watcher = Command::new("python3")
+        .args(["-c", WATCH])
+        .arg("dashboard-live")
+        .arg(&shot)
+        .arg(common::chromium())
+        .env("PYTHONPATH", common::playwright())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut watched = BufReader::new(watcher.stdout.take().expect("stdout"));
+    let mut ready = String::new();
+    let _ = watched.read_line(&mut ready);
+    if ready.trim() != "ready" {
+        let out = watcher.wait_with_output().expect("python3");
+        panic!(
+            "the browser did not start:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut run = Killed(
         aura_with(&config)
             .args(["run", "-q", "--dashboard", "127.0.0.1:0", "--metrics"])
@@ -82,18 +108,7 @@ fn the_live_dashboard_shows_a_scenarios_steps_before_the_run_ends() {
         s
     });
 
-    let shot = dir.path().join("dashboard.png");
-    let browser = Command::new("python3")
-        .args(["-c", WATCH])
-        .arg(format!("http://{dashboard}/"))
-        .arg("dashboard-live")
-        .arg(&shot)
-        .arg(common::chromium())
-        .env("PYTHONPATH", common::playwright())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
+    writeln!(watcher.stdin.take().expect("stdin"), "http://{dashboard}/").expect("the URL");
 
     // While the run goes: the host's metrics have the steps of decided requests.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -122,13 +137,15 @@ fn the_live_dashboard_shows_a_scenarios_steps_before_the_run_ends() {
         assert!(scraped.contains(family), "{family} missing:\n{scraped}");
     }
 
-    let page = browser.wait_with_output().expect("python3");
+    let mut said = String::new();
+    let _ = watched.read_to_string(&mut said);
+    let page = watcher.wait_with_output().expect("python3");
     assert!(
         page.status.success(),
         "{}",
         String::from_utf8_lossy(&page.stderr)
     );
-    let page: Value = serde_json::from_slice(&page.stdout).expect("json");
+    let page: Value = serde_json::from_str(&said).expect("json");
     assert_eq!(
         page["seen"]["state"], "running",
         "steps were on the page while the run went on: {page}"
@@ -248,7 +265,6 @@ fn the_standalone_dashboard_follows_another_process_run() {
 
 /// The server-sent events of `/events` until one line contains `until`.
 fn events_until(addr: &str, until: &str) -> String {
-    use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
