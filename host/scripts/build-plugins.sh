@@ -6,7 +6,7 @@
 # and the JavaScript ones (plugins/js/*, host/tests/js-plugins/*) with componentize-js
 # (npm, pinned) and the JS SDK.
 # Usage: build-plugins.sh [extra cargo build args...]
-#        build-plugins.sh --tools   (only install componentize-py and componentize-js)
+#        build-plugins.sh --tools   (only install componentize-py, componentize-js, jco, tsc)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,13 +14,13 @@ cd "$(dirname "$0")/../.."
 componentize_py=componentize-py==0.25.1
 tools=target/plugin-tools
 js_tools=$tools/js
-js_packages=("@bytecodealliance/componentize-js@0.23.0" "smol-toml@1.6.0" "@bytecodealliance/jco@1.15.0")
+js_packages=("@bytecodealliance/componentize-js@0.23.0" "smol-toml@1.6.0" "@bytecodealliance/jco@1.15.0" "typescript@7.0.2")
 install_tools() {
   if [ ! -x "$tools/bin/componentize-py" ] || ! "$tools/bin/componentize-py" --version | grep -q "${componentize_py#*==}"; then
     python3 -m venv "$tools"
     "$tools/bin/pip" install --disable-pip-version-check --quiet "$componentize_py"
   fi
-  if [ ! -x "$js_tools/node_modules/.bin/componentize-js" ] || [ ! -x "$js_tools/node_modules/.bin/jco" ]; then
+  if [ ! -x "$js_tools/node_modules/.bin/componentize-js" ] || [ ! -x "$js_tools/node_modules/.bin/jco" ] || [ ! -x "$js_tools/node_modules/.bin/tsc" ]; then
     mkdir -p "$js_tools"
     (cd "$js_tools" && echo '{"private": true}' > package.json \
       && npm install --no-audit --no-fund --silent "${js_packages[@]}")

@@ -94,9 +94,9 @@ pub struct NewArgs {
     /// The aura-sdk directory the crate depends on [default: the one this host was built from].
     #[arg(long, conflicts_with = "lang")]
     sdk: Option<PathBuf>,
-    /// `rust` (a crate), `python` (app.py, componentize-py) or `js` (app.js,
-    /// componentize-js).
-    #[arg(long, value_parser = ["rust", "python", "js"], default_value = "rust")]
+    /// `rust` (a crate), `python` (app.py, componentize-py), `js` (app.js,
+    /// componentize-js) or `ts` (app.ts, checked and compiled by tsc, then componentize-js).
+    #[arg(long, value_parser = ["rust", "python", "js", "ts"], default_value = "rust")]
     lang: String,
 }
 
@@ -126,10 +126,10 @@ pub async fn run(
             Ok(ExitCode::Ok)
         }
         PluginCommand::New(args) if args.lang != "rust" => {
-            let lang = if args.lang == "js" {
-                super::sdks::Lang::Js
-            } else {
-                super::sdks::Lang::Python
+            let lang = match args.lang.as_str() {
+                "js" => super::sdks::Lang::Js,
+                "ts" => super::sdks::Lang::Ts,
+                _ => super::sdks::Lang::Python,
             };
             let dir = scaffold::check_name(&args.name)
                 .and_then(|()| {

@@ -1,6 +1,6 @@
-//! `aura-host plugin new --lang python|js`: a Python or JavaScript plugin that builds
-//! with componentize-py or componentize-js and passes its own `test.sh` on the first
-//! try, with no checkout of this repository: the SDK (`sdks`) and the contract (`wit/`)
+//! `aura-host plugin new --lang python|js|ts`: a Python, JavaScript or TypeScript plugin
+//! that builds with componentize-py or componentize-js (TypeScript type-checked and
+//! compiled by `tsc` first) and passes its own `test.sh` on the first try, with no checkout of this repository: the SDK (`sdks`) and the contract (`wit/`)
 //! this host serves are written beside it, and `test.sh` runs the built component in
 //! this very host (`plugin call`).
 
@@ -22,6 +22,8 @@ const SMOL_TOML: &str = "1.6.0";
 /// jco, for `npm run types` (TypeScript types of the WIT); the version whose `types`
 /// reads WIT files here (1.35 does not).
 const JCO: &str = "1.15.0";
+/// The TypeScript compiler a TS plugin is checked and compiled with (the native `tsc`).
+const TYPESCRIPT: &str = "7.0.2";
 
 /// Writes `<parent>/<name>/` (the name already checked) and returns its path.
 pub fn create(
@@ -52,11 +54,31 @@ pub fn create(
         ]),
         Lang::Js => files.extend([
             ("app.js", app_js(kind).replace("{VERSION}", PACKAGE_VERSION)),
-            ("build.sh", build_js_sh(&world, &wasm)),
-            ("package.json", package_json(name, &world)),
+            ("build.sh", build_js_sh(&world, &wasm, "")),
+            ("package.json", package_json(name, &world, "")),
             (
                 ".gitignore",
                 format!("/{wasm}\n/node_modules/\n/aura_sdk/smol-toml/\n"),
+            ),
+        ]),
+        Lang::Ts => files.extend([
+            ("app.ts", app_ts(kind).replace("{VERSION}", PACKAGE_VERSION)),
+            ("build.sh", build_js_sh(&world, &wasm, TSC_STEP)),
+            (
+                "package.json",
+                package_json(
+                    name,
+                    &world,
+                    &format!(",\n    \"typescript\": \"{TYPESCRIPT}\""),
+                ),
+            ),
+            (
+                "tsconfig.json",
+                tsconfig().replace("{VERSION}", PACKAGE_VERSION),
+            ),
+            (
+                ".gitignore",
+                format!("/{wasm}\n/node_modules/\n/aura_sdk/smol-toml/\n/types/\n/app.js\n"),
             ),
         ]),
     }
@@ -102,31 +124,68 @@ cd "$(dirname "$0")"
     )
 }
 
-fn build_js_sh(world: &str, wasm: &str) -> String {
+/// What a TypeScript plugin's build does before componentize-js: the world's types from
+/// the WIT (jco), then `tsc` checks app.ts against them and writes app.js; a type error
+/// stops the build with tsc's message. `build.sh --check` stops there.
+const TSC_STEP: &str = r#"rm -rf types
+"$modules/.bin/jco" types wit/aura-host.wit --world-name "$world" -o types > /dev/null
+"$modules/.bin/tsc" -p .
+if [ "${1:-}" = "--check" ]; then exit 0; fi
+"#;
+
+/// `before` runs after the packages are in place and before componentize-js (TypeScript's
+/// compile step; empty for JavaScript).
+fn build_js_sh(world: &str, wasm: &str, before: &str) -> String {
+    let source = if before.is_empty() {
+        "app.js"
+    } else {
+        "app.ts (compiled by tsc)"
+    };
     format!(
         r#"#!/usr/bin/env bash
-# Builds {wasm}: componentize-js {COMPONENTIZE_JS} bundles app.js and the SDK in aura_sdk/
-# (with smol-toml {SMOL_TOML}, its TOML parser) into a component of the `{world}` world of
-# wit/, without WASI HTTP (a plugin has no network). `npm install` fetches both once;
-# COMPONENTIZE_JS and NODE_MODULES point at ones already installed. Offline after that.
+# Builds {wasm}: componentize-js {COMPONENTIZE_JS} bundles {source}
+# and the SDK in aura_sdk/ (with smol-toml {SMOL_TOML}, its TOML parser) into a component
+# of the `{world}` world of wit/, without WASI HTTP (a plugin has no network). `npm install`
+# fetches the packages of package.json once; NODE_MODULES (and COMPONENTIZE_JS) point at
+# ones already installed. Offline after that.
 set -euo pipefail
 cd "$(dirname "$0")"
+world={world}
 modules=${{NODE_MODULES:-node_modules}}
 if [ ! -d "$modules/smol-toml" ]; then
   npm install --no-audit --no-fund --silent
 fi
 rm -rf aura_sdk/smol-toml && cp -r "$modules/smol-toml/dist" aura_sdk/smol-toml
-"${{COMPONENTIZE_JS:-$modules/.bin/componentize-js}}" --wit wit --world-name {world} \
+{before}"${{COMPONENTIZE_JS:-$modules/.bin/componentize-js}}" --wit wit --world-name "$world" \
   --disable http fetch-event --out {wasm} app.js > /dev/null
 "#
     )
 }
 
-/// `npm run types` writes the world's TypeScript types (jco) into `types/`.
-fn package_json(name: &str, world: &str) -> String {
+/// `npm run types` writes the world's TypeScript types (jco) into `types/`; `extra` adds
+/// devDependencies.
+fn package_json(name: &str, world: &str, extra: &str) -> String {
     format!(
-        "{{\n  \"name\": \"{name}\",\n  \"private\": true,\n  \"type\": \"module\",\n  \"scripts\": {{\n    \"types\": \"jco types wit/aura-host.wit --world-name {world} -o types\"\n  }},\n  \"devDependencies\": {{\n    \"@bytecodealliance/componentize-js\": \"{COMPONENTIZE_JS}\",\n    \"@bytecodealliance/jco\": \"{JCO}\",\n    \"smol-toml\": \"{SMOL_TOML}\"\n  }}\n}}\n"
+        "{{\n  \"name\": \"{name}\",\n  \"private\": true,\n  \"type\": \"module\",\n  \"scripts\": {{\n    \"types\": \"jco types wit/aura-host.wit --world-name {world} -o types\"\n  }},\n  \"devDependencies\": {{\n    \"@bytecodealliance/componentize-js\": \"{COMPONENTIZE_JS}\",\n    \"@bytecodealliance/jco\": \"{JCO}\",\n    \"smol-toml\": \"{SMOL_TOML}\"{extra}\n  }}\n}}\n"
     )
+}
+
+/// Strict TypeScript; the contract's interfaces (`aura:host/cache@…`) resolve to jco's
+/// types, and the import names stay as written for componentize-js.
+fn tsconfig() -> String {
+    r#"{
+  "compilerOptions": {
+    "target": "es2022",
+    "module": "es2022",
+    "moduleResolution": "bundler",
+    "strict": true,
+    "noEmitOnError": true,
+    "paths": { "aura:host/*@{VERSION}": ["./types/interfaces/aura-host-*.d.ts"] }
+  },
+  "files": ["app.ts"]
+}
+"#
+    .into()
 }
 
 fn app_js(kind: PluginKind) -> String {
@@ -182,6 +241,75 @@ export function generate(ctx, seed) {
     team: "platform",
     gpuCount: 1 + Number((seed + BigInt(i)) % 4n),
     gpuModel: undefined,
+    memoryGb: 40,
+    priority: 5,
+    durationMinutes: 60,
+  }));
+  return { id: ctx.scenario, name: "generated", description: `four requests from seed ${seed}`, requests };
+}
+"#
+        .into(),
+    }
+}
+
+fn app_ts(kind: PluginKind) -> String {
+    match kind {
+        PluginKind::Validator => r#"// A validator: looks at a run through the host's interfaces and returns checks with
+// what was expected and what was found.
+
+// componentize-js resolves imports by their full WIT name, version included.
+import { get } from "aura:host/cache@{VERSION}";
+import type { Check, RunContext, ValidationResult } from "./types/interfaces/aura-host-types.js";
+import { config, expect, hostFailure, names } from "./aura_sdk/index.js";
+
+export function validate(ctx: RunContext): ValidationResult {
+  const minimum = Number(config(ctx).min_requests ?? 0);
+  const found = ctx.requestIds.length;
+  const checks: Check[] = [
+    expect("enough requests", found >= minimum, `at least ${minimum}`, found, "the run has fewer requests than configured"),
+  ];
+  // Each request's decision, as the reference target caches it.
+  for (const requestId of ctx.requestIds) {
+    const name = `decision cached for ${requestId}`;
+    let decision: string | undefined;
+    try {
+      decision = get(names.decisionKey(ctx.runId, requestId));
+    } catch (e) {
+      checks.push(hostFailure(name, "a cached decision", e));
+      continue;
+    }
+    const cached = decision !== undefined;
+    checks.push(expect(name, cached, "a cached decision", decision ?? "nothing", "the request's decision is not in the cache"));
+  }
+  return { checks };
+}
+"#
+        .into(),
+        PluginKind::RecoveryStrategy => r#"// A recovery strategy: decides what the orchestrator does about a failure.
+
+import type { RunContext } from "./types/interfaces/aura-host-types.js";
+import type { Failure, RecoveryAction } from "./types/recovery-strategy.js";
+import { config } from "./aura_sdk/index.js";
+
+export function decide(ctx: RunContext, failure: Failure): RecoveryAction {
+  const settings = config(ctx);
+  if (failure.attempt < Number(settings.max_attempts ?? 3)) {
+    return { tag: "retry", val: BigInt(Number(settings.delay_ms ?? 250)) };
+  }
+  return { tag: "abort", val: `${failure.operation} failed ${failure.attempt} times: ${failure.error}` };
+}
+"#
+        .into(),
+        PluginKind::ScenarioGenerator => r#"// A scenario generator: produces GPU-allocation requests, the same ones for the same seed.
+
+import type { RunContext } from "./types/interfaces/aura-host-types.js";
+import type { GeneratedScenario, GpuRequest } from "./types/scenario-generator.js";
+
+export function generate(ctx: RunContext, seed: bigint): GeneratedScenario {
+  const requests: GpuRequest[] = [0, 1, 2, 3].map((i) => ({
+    requestId: `${ctx.scenario}-${i}`,
+    team: "platform",
+    gpuCount: 1 + Number((seed + BigInt(i)) % 4n),
     memoryGb: 40,
     priority: 5,
     durationMinutes: 60,

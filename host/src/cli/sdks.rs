@@ -1,9 +1,10 @@
 //! The Python and JavaScript SDKs (`sdk/python/aura_sdk`, `sdk/js`): their files,
 //! embedded, so an installed binary can write them anywhere (`aura-host plugin sdk
-//! python|js --out DIR`), and their `names` modules, generated from aura-contract's
-//! names: plugins in either language name the run's keys, topics and graph labels from
-//! the same home as the host and the Rust SDK. Tests keep the checked-in `names.py` and
-//! `names.js` equal to what this generates.
+//! python|js|ts --out DIR`; TypeScript gets the JS SDK, whose declarations it carries),
+//! and their `names` modules, generated from aura-contract's names: plugins in any
+//! language name the run's keys, topics and graph labels from the same home as the host
+//! and the Rust SDK. Tests keep the checked-in `names.py`, `names.js` and `names.d.ts`
+//! equal to what this generates.
 
 use std::path::Path;
 
@@ -14,13 +15,15 @@ use aura_contract::names;
 pub enum Lang {
     Python,
     Js,
+    /// TypeScript: the JavaScript SDK with its declarations, type-checked by `tsc`.
+    Ts,
 }
 
 impl Lang {
     /// The package's directory name in a plugin.
     pub fn package(self) -> &'static str {
         match self {
-            Self::Python | Self::Js => "aura_sdk",
+            Self::Python | Self::Js | Self::Ts => "aura_sdk",
         }
     }
 
@@ -41,17 +44,24 @@ impl Lang {
                     include_str!("../../../sdk/python/aura_sdk/config.py"),
                 ),
             ],
-            Self::Js => &[(
-                "index.js",
-                include_str!("../../../sdk/js/aura_sdk/index.js"),
-            )],
+            Self::Js | Self::Ts => &[
+                (
+                    "index.js",
+                    include_str!("../../../sdk/js/aura_sdk/index.js"),
+                ),
+                (
+                    "index.d.ts",
+                    include_str!("../../../sdk/js/aura_sdk/index.d.ts"),
+                ),
+            ],
         }
     }
 
-    fn names_file(self) -> &'static str {
+    /// The generated modules: their file names and texts.
+    fn generated(self) -> Vec<(&'static str, String)> {
         match self {
-            Self::Python => "names.py",
-            Self::Js => "names.js",
+            Self::Python => vec![("names.py", python_names())],
+            Self::Js | Self::Ts => vec![("names.js", js_names()), ("names.d.ts", js_names_types())],
         }
     }
 }
@@ -210,20 +220,22 @@ fn python_names() -> String {
     out
 }
 
+/// `decision_key` → `decisionKey`.
+fn camel(s: &str) -> String {
+    let mut parts = s.split('_');
+    let first = parts.next().unwrap_or_default().to_string();
+    parts.fold(first, |mut acc, p| {
+        let mut c = p.chars();
+        if let Some(h) = c.next() {
+            acc.extend(h.to_uppercase());
+            acc.push_str(c.as_str());
+        }
+        acc
+    })
+}
+
 /// `sdk/js/names.js`: the same names, camelCased functions.
 fn js_names() -> String {
-    let camel = |s: &str| {
-        let mut parts = s.split('_');
-        let first = parts.next().unwrap_or_default().to_string();
-        parts.fold(first, |mut acc, p| {
-            let mut c = p.chars();
-            if let Some(h) = c.next() {
-                acc.extend(h.to_uppercase());
-                acc.push_str(c.as_str());
-            }
-            acc
-        })
-    };
     let mut out = format!(
         "// {HEADER}\n// Where one run's data lives in every store: the names the host, the Rust SDK and\n\
          // this SDK share (docs/data-model.md).\n\n"
@@ -260,12 +272,36 @@ fn js_names() -> String {
     out
 }
 
-/// The generated `names` module of `lang`.
-pub fn names_module(lang: Lang) -> String {
-    match lang {
-        Lang::Python => python_names(),
-        Lang::Js => js_names(),
+/// `sdk/js/names.d.ts`: the TypeScript declarations of `names.js`.
+fn js_names_types() -> String {
+    let mut out = format!("// {HEADER}\n// The types of names.js.\n\n");
+    for (constant, _) in CONSTANTS {
+        out.push_str(&format!("export declare const {constant}: string;\n"));
     }
+    out.push('\n');
+    for f in functions() {
+        let args: Vec<String> = f
+            .args
+            .iter()
+            .map(|a| format!("{}: string", camel(a)))
+            .collect();
+        out.push_str(&format!(
+            "/** {} */\nexport declare function {}({}): string;\n\n",
+            f.doc,
+            camel(f.name),
+            args.join(", ")
+        ));
+    }
+    out.push_str("/** Graph labels, relationship types and identifying properties. */\nexport declare const graph: {\n");
+    for (constant, _) in GRAPH {
+        out.push_str(&format!("  readonly {constant}: string;\n"));
+    }
+    out.push_str(
+        "  readonly TOKENS: ReadonlyArray<readonly [string, string]>;\n  \
+         /** Cypher with the contract's names filled in for `<Request>`, `<run_id>`... */\n  \
+         cypher(template: string): string;\n};\n",
+    );
+    out
 }
 
 /// Writes `lang`'s SDK package into `dir/aura_sdk/`.
@@ -275,7 +311,10 @@ pub fn write(lang: Lang, dir: &Path) -> std::io::Result<()> {
     for (file, text) in lang.files() {
         std::fs::write(package.join(file), text)?;
     }
-    std::fs::write(package.join(lang.names_file()), names_module(lang))
+    for (file, text) in lang.generated() {
+        std::fs::write(package.join(file), text)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -285,28 +324,27 @@ mod tests {
     #[test]
     fn the_checked_in_names_modules_are_the_generated_ones() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
-        for (lang, path) in [
-            (Lang::Python, "python/aura_sdk/names.py"),
-            (Lang::Js, "js/aura_sdk/names.js"),
-        ] {
-            let path = format!("{root}/{path}");
-            let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                checked_in == names_module(lang),
-                "{path} is not what the contract generates: run `cargo run -p aura-host -- plugin sdk {lang:?} --out <its dir>`"
-            );
+        for (lang, dir) in [(Lang::Python, "python"), (Lang::Js, "js")] {
+            for (file, text) in lang.generated() {
+                let path = format!("{root}/{dir}/aura_sdk/{file}");
+                let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+                assert!(
+                    checked_in == text,
+                    "{path} is not what the contract generates: run `cargo run -p aura-host -- plugin sdk {lang:?} --out <its dir>`"
+                );
+            }
         }
     }
 
     #[test]
     fn the_names_are_the_contracts() {
-        let py = names_module(Lang::Python);
+        let py = python_names();
         assert!(
             py.contains("return f\"aura:{run_id}:decision:{request_id}\""),
             "{py}"
         );
         assert!(py.contains("(\"<Decision>\", \"Decision\")"), "{py}");
-        let js = names_module(Lang::Js);
+        let js = js_names();
         assert!(js.contains("export function decisionKey(runId, requestId) {\n  return `aura:${runId}:decision:${requestId}`;"), "{js}");
         assert!(js.contains("[\"<Decision>\", \"Decision\"]"), "{js}");
     }

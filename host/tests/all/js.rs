@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::common::{self, run_within, text};
-use crate::python::{smoke_with, validator};
+use crate::python::{own_test_passes, smoke_with, validator};
 use crate::run::{LONG, aura_with, read_json};
 
 #[test]
@@ -107,24 +107,30 @@ fn a_hostile_js_validator_fails_only_its_own_results() {
     assert_eq!(fetched["host_calls"], 0, "{fetched}");
 }
 
-/// `plugin new --lang js` writes a plugin of each kind whole (the SDK with its generated
-/// names, the WIT, `package.json`, `build.sh`, `test.sh`) and its `app.js` parses. Their
-/// `test.sh` (componentize-js, then `plugin call`) was run by hand: building them here
-/// would put three more component compiles beside the timing-sensitive tests.
+/// `plugin new --lang js|ts` writes a plugin of each kind whole (the SDK with its
+/// generated names, the WIT, `package.json`, `build.sh`, `test.sh`): each `app.js`
+/// parses and each `app.ts` type-checks against the contract's types (`build.sh
+/// --check`: jco, then tsc). The TypeScript validator's `test.sh` builds it and runs it
+/// in this host, its recordings included; a type error stops its build with tsc's
+/// message. The other kinds' `test.sh` were run by hand: each would cost a component
+/// compile beside the timing-sensitive tests.
 #[test]
-fn a_scaffolded_js_plugin_of_each_kind_is_written_whole() {
+fn scaffolded_js_and_ts_plugins_build_and_a_type_error_stops_the_ts_build() {
+    let modules = common::plugins_built()
+        .join("../../plugin-tools/js/node_modules")
+        .canonicalize()
+        .expect("the JS toolchain installed by the plugin step");
     let dir = tempfile::tempdir().expect("tempdir");
-    for kind in ["validator", "recovery-strategy", "scenario-generator"] {
-        let name = format!("js-{kind}");
+    let new = |name: &str, kind: &str, lang: &str| {
         let made = common::run(
             common::aura()
                 .args([
-                    "plugin", "new", &name, "--kind", kind, "--lang", "js", "--dir",
+                    "plugin", "new", name, "--kind", kind, "--lang", lang, "--dir",
                 ])
                 .arg(dir.path()),
         );
         assert_eq!(made.status.code(), Some(0), "{}", text(&made));
-        let plugin = dir.path().join(&name);
+        let plugin = dir.path().join(name);
         for file in [
             "aura_sdk/names.js",
             "aura_sdk/index.js",
@@ -133,15 +139,51 @@ fn a_scaffolded_js_plugin_of_each_kind_is_written_whole() {
             "build.sh",
             "test.sh",
         ] {
-            assert!(plugin.join(file).exists(), "{kind}: no {file}");
+            assert!(plugin.join(file).exists(), "{name}: no {file}");
         }
+        plugin
+    };
+    let build = |plugin: &std::path::Path, args: &[&str]| {
+        common::run(
+            std::process::Command::new("bash")
+                .arg(plugin.join("build.sh"))
+                .args(args)
+                .env("NODE_MODULES", &modules),
+        )
+    };
+    for kind in ["validator", "recovery-strategy", "scenario-generator"] {
+        let js = new(&format!("js-{kind}"), kind, "js");
         let parsed = common::run(
             std::process::Command::new("node")
                 .arg("--check")
-                .arg(plugin.join("app.js")),
+                .arg(js.join("app.js")),
         );
         assert!(parsed.status.success(), "{kind}: {}", text(&parsed));
+        let ts = new(&format!("ts-{kind}"), kind, "ts");
+        let checked = build(&ts, &["--check"]);
+        assert!(checked.status.success(), "{kind}: {}", text(&checked));
+        assert!(ts.join("app.js").exists(), "{kind}: tsc wrote no app.js");
     }
+
+    let validator = dir.path().join("ts-validator");
+    own_test_passes(&validator, ("NODE_MODULES", &modules));
+
+    // A number where the cache wants a key: tsc stops the build, naming file and line.
+    let app = validator.join("app.ts");
+    let source = std::fs::read_to_string(&app).expect("app.ts");
+    let typed_wrong = source.replace(
+        "get(names.decisionKey(ctx.runId, requestId))",
+        "get(requestId.length)",
+    );
+    assert_ne!(typed_wrong, source, "the validator reads the cache by key");
+    std::fs::write(&app, typed_wrong).expect("write app.ts");
+    let stopped = build(&validator, &[]);
+    assert_ne!(stopped.status.code(), Some(0), "{}", text(&stopped));
+    assert!(
+        text(&stopped).contains("app.ts(") && text(&stopped).contains("error TS2345"),
+        "{}",
+        text(&stopped)
+    );
 }
 
 /// `sdk/js/types` is jco's TypeScript output for the WIT as it stands: a contract

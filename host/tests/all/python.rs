@@ -145,6 +145,24 @@ fn a_hostile_python_validator_fails_only_its_own_results() {
 /// (componentize-py, the SDK and the WIT it was given) and runs it in this host, a
 /// passing and a failing case; the other kinds' plugins are written whole and their
 /// `app.py` compiles (building each would cost CI a CPython compile apiece).
+/// A scaffolded plugin's `test.sh` (build, calls, replays) passes in this host, its
+/// toolchain named by `tool` (an environment variable and its value).
+pub(crate) fn own_test_passes(plugin: &std::path::Path, tool: (&str, &std::path::Path)) {
+    let (tested, _) = run_within(
+        std::process::Command::new("bash")
+            .arg(plugin.join("test.sh"))
+            .env(tool.0, tool.1)
+            .env("AURA_HOST_BIN", env!("CARGO_BIN_EXE_aura-host")),
+        LONG,
+    );
+    assert_eq!(tested.status.code(), Some(0), "{}", text(&tested));
+    assert!(
+        text(&tested).contains("runs in aura-host as expected"),
+        "{}",
+        text(&tested)
+    );
+}
+
 #[test]
 fn a_scaffolded_python_plugin_passes_its_own_test() {
     let tools = common::plugins_built()
@@ -179,18 +197,9 @@ fn a_scaffolded_python_plugin_passes_its_own_test() {
         );
         assert!(compiled.status.success(), "{kind}: {}", text(&compiled));
     }
-    let (tested, _) = run_within(
-        std::process::Command::new("bash")
-            .arg(dir.path().join("py-validator/test.sh"))
-            .env("COMPONENTIZE_PY", &tools)
-            .env("AURA_HOST_BIN", env!("CARGO_BIN_EXE_aura-host")),
-        LONG,
-    );
-    assert_eq!(tested.status.code(), Some(0), "{}", text(&tested));
-    assert!(
-        text(&tested).contains("runs in aura-host as expected"),
-        "{}",
-        text(&tested)
+    own_test_passes(
+        &dir.path().join("py-validator"),
+        ("COMPONENTIZE_PY", &tools),
     );
     let bad = common::run(common::aura().args([
         "plugin",
