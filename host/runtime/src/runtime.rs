@@ -358,12 +358,18 @@ impl PluginRuntime {
             },
             result: invocation.outcome.clone(),
         };
-        match recording.write_under(dir) {
-            Ok(path) => {
+        // A file write: off the async workers, which other plugins' calls share.
+        let under = dir.clone();
+        let written = tokio::task::spawn_blocking(move || recording.write_under(&under)).await;
+        match written {
+            Ok(Ok(path)) => {
                 tracing::debug!(plugin = %plugin.spec.name, "recorded into {}", path.display())
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(plugin = %plugin.spec.name, "cannot record into {}: {e}", dir.display())
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %plugin.spec.name, "recording into {} ended: {e}", dir.display())
             }
         }
         invocation

@@ -124,8 +124,21 @@ fn show(
         recording.calls.len(),
         replayed.unused
     );
+    // The same call asked again and again (a validator polling) is said once, counted.
+    let mut seen: Vec<(&String, usize)> = Vec::new();
     for miss in &replayed.misses {
-        out!("    missing: {miss}");
+        match seen.iter_mut().find(|(m, _)| *m == miss) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((miss, 1)),
+        }
+    }
+    for (miss, n) in seen {
+        let times = if n > 1 {
+            format!(" ({n} times)")
+        } else {
+            String::new()
+        };
+        out!("    missing: {miss}{times}");
     }
     let ok = passed(replayed, on_miss);
     let same = recording.result == *now;

@@ -12,7 +12,7 @@ use crate::common::{self, aura, run, run_within, text};
 use crate::run::LONG;
 
 /// One recorded smoke run with decision_persistence, shared by the tests (kept for the
-/// process's life).
+/// process's life, its data kept in the stores).
 fn recording() -> &'static PathBuf {
     static RECORDED: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &RECORDED
@@ -27,6 +27,8 @@ fn recording() -> &'static PathBuf {
                         "-q",
                         "--plugin",
                         "decision_persistence.wasm",
+                        // Its graph nodes stay for the pass-through test.
+                        "--keep-data",
                         "--record",
                     ])
                     .arg(&record),
@@ -151,6 +153,35 @@ fn a_host_call_missing_from_the_recording_is_named_and_fails() {
     let (code, said) = replay("decision_persistence", &file);
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("missing: graph.query [\""), "{said}");
+}
+
+/// With `--on-miss passthrough` a call the recording lacks goes to the real service: the
+/// recorded run's Decision nodes are still in the graph, so the validator passes, and the
+/// call is still named.
+#[test]
+fn a_missing_host_call_passes_through_to_the_live_service_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = edited(dir.path(), |line| {
+        (!is_call(&line, "graph.query")).then_some(line)
+    });
+    common::ensure_env();
+    let out = run(aura()
+        .args([
+            "plugin",
+            "test",
+            "decision_persistence",
+            "--on-miss",
+            "passthrough",
+            "--replay",
+        ])
+        .arg(&file));
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("missing: graph.query [\""), "{said}");
+    assert!(
+        said.contains("PASS (the same result as recorded)"),
+        "{said}"
+    );
 }
 
 #[test]
