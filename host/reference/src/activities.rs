@@ -97,7 +97,7 @@ impl TargetCore {
                 error = Empty,
             )
         });
-        let pause = self.config.step_pause;
+        let pause = self.config.pause_before(step.name);
         let started = std::time::Instant::now();
         // The budget covers the pause too: a pause longer than the step's timeout is a
         // step that overran it.

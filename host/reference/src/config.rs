@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -5,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use aura_services::config::ConfigError;
 
 use super::council::CouncilConfig;
+use aura_contract::Step;
 
 /// `[target]` in aura.toml: the reference GPU-allocation service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +33,10 @@ pub struct TargetConfig {
     /// to widen the window in which a fault lands mid-request.
     #[serde(with = "humantime_serde")]
     pub step_pause: Duration,
+    /// A pause before one step only, on top of `step_pause` (`persist_decision =
+    /// "1s"`): the monitor's fire drill slows one step this way.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub step_pauses: BTreeMap<Step, humantime_serde::Serde<Duration>>,
     pub council: CouncilConfig,
     /// Where the worker reaches Temporal, when not at `services.temporal.url` (the
     /// chaos engine puts a fault proxy in front of the worker alone to stall it).
@@ -48,6 +54,7 @@ impl Default for TargetConfig {
             step_attempts: 3,
             retry_interval: Duration::from_millis(200),
             step_pause: Duration::ZERO,
+            step_pauses: BTreeMap::new(),
             council: CouncilConfig::default(),
             worker_temporal_url: None,
         }
@@ -55,6 +62,14 @@ impl Default for TargetConfig {
 }
 
 impl TargetConfig {
+    /// The pause before `step` (`step_pause`, plus its own).
+    pub fn pause_before(&self, step: &str) -> Duration {
+        let own = Step::parse(step)
+            .and_then(|s| self.step_pauses.get(&s))
+            .map_or(Duration::ZERO, |d| **d);
+        self.step_pause + own
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field: &str, reason: &str| {

@@ -37,6 +37,7 @@ mod dashboard;
 mod env;
 mod exit;
 mod flakes;
+mod monitor;
 mod plugin;
 mod plugin_set;
 mod replay;
@@ -156,6 +157,9 @@ enum Command {
     /// Run what schedules and distributed runs hand out: poll the runs task queue
     /// until Ctrl-C.
     Worker(worker::WorkerArgs),
+    /// Keep validating: the services' readiness and a probe run every interval,
+    /// anomalies against rolling baselines, alerts to webhooks and commands.
+    Monitor(monitor::MonitorArgs),
 }
 
 impl Cli {
@@ -244,6 +248,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Compare(args) => baseline::compare(&config, args),
         Command::Schedule(cmd) => schedule::schedule(&config, cmd).await,
         Command::Worker(args) => worker::run(&config, &source, hub, args).await,
+        Command::Monitor(args) => monitor::run(&config, hub, args).await,
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

@@ -408,6 +408,7 @@ async fn once(
             .then_some((args.task_queue.as_str(), args.slices)),
         watching,
         rerun_failed: args.rerun_failed,
+        silent: false,
     };
     super::scenarios::run(config, hub.clone(), runtime.clone(), plugins, request).await
 }

@@ -49,6 +49,8 @@ pub struct Request<'a> {
     pub watching: super::run::Watching<'a>,
     /// Run failed scenarios again up to this many times (`--rerun-failed`).
     pub rerun_failed: u32,
+    /// Print nothing (the monitor's probe: the monitor says one line per cycle).
+    pub silent: bool,
 }
 
 /// A fault proxy in front of each service the scenarios' network faults may strike, and
@@ -213,6 +215,36 @@ pub async fn run(
     Ok(code)
 }
 
+/// One silent run of `suite` or `files` under `run_id` for the monitor's probe: its
+/// report, not added to the flake history (the monitor keeps its own).
+pub async fn probe(
+    config: &AuraConfig,
+    hub: &Arc<ServiceHub>,
+    runtime: &Arc<PluginRuntime>,
+    (suite, files): (Option<&str>, &[PathBuf]),
+    run_id: RunId,
+    watching: super::run::Watching<'_>,
+) -> Result<RunReport, CliError> {
+    let req = Request {
+        suite,
+        files,
+        run_id: Some(run_id),
+        jobs: None,
+        keep_data: false,
+        quiet: true,
+        outputs: Outputs::default(),
+        seed: None,
+        existing: &[],
+        routes: None,
+        baseline: None,
+        distributed: None,
+        watching,
+        rerun_failed: 0,
+        silent: true,
+    };
+    execute(config, hub, runtime, &[], &req, None).await
+}
+
 /// The failed scenarios of a run to run again, under a run id of their own.
 struct Rerun<'a> {
     only: &'a [String],
@@ -312,11 +344,13 @@ async fn execute(
             )
         })
         .unwrap_or_default();
-    out!(
-        "run {run_id} · {} scenario(s) · {jobs} at a time{bound} · journal {}",
-        scenarios.len(),
-        crate::report::journal_path(&config.state_dir, run_id.as_str()).display()
-    );
+    if !req.silent {
+        out!(
+            "run {run_id} · {} scenario(s) · {jobs} at a time{bound} · journal {}",
+            scenarios.len(),
+            crate::report::journal_path(&config.state_dir, run_id.as_str()).display()
+        );
+    }
     if let Some(r) = &req.routes {
         let through: Vec<String> = r
             .proxied()
@@ -368,7 +402,7 @@ async fn execute(
         live.run_started(execution.run_id.as_str());
     }
     let metrics = req.watching.live.map(|l| l.metrics.clone());
-    let progress = Progress::new(req.quiet, metrics);
+    let progress = Progress::new(req.quiet, req.silent, metrics);
     let otlp = req.watching.otlp.cloned();
     let observer = move |e: &RunEvent| {
         progress.on(e);
@@ -492,6 +526,7 @@ pub fn write_outputs(r: &RunReport, to: Outputs<'_>) -> Result<(), CliError> {
 /// finished scenario, printed above the bars.
 struct Progress {
     multi: MultiProgress,
+    silent: bool,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
     suite_of: Mutex<BTreeMap<String, String>>,
     report: Mutex<LiveReport>,
@@ -499,14 +534,15 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(quiet: bool, metrics: Option<Arc<HostMetrics>>) -> Self {
-        let target = if quiet {
+    fn new(quiet: bool, silent: bool, metrics: Option<Arc<HostMetrics>>) -> Self {
+        let target = if quiet || silent {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr()
         };
         Self {
             multi: MultiProgress::with_draw_target(target),
+            silent,
             bars: Mutex::default(),
             suite_of: Mutex::default(),
             report: Mutex::default(),
@@ -572,6 +608,9 @@ impl Progress {
     }
 
     fn print(&self, line: &str) {
+        if self.silent {
+            return;
+        }
         if self.multi.is_hidden() {
             out!("{line}");
         } else {

@@ -58,6 +58,16 @@ struct ServiceLabel {
     service: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SeriesLabel {
+    series: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertLabel {
+    alertname: String,
+}
+
 /// 1 ms to about 65 s.
 fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
@@ -87,6 +97,11 @@ pub struct HostMetrics {
     hit_ratio: FloatGauge,
     graph_query: Histograms<ServiceLabel>,
     graph_nodes: Gauge,
+    monitor_cycles: Family<Outcome, Counter>,
+    monitor_anomalies: Family<SeriesLabel, Counter>,
+    alerts_firing: Family<AlertLabel, Gauge>,
+    /// Every alert rule that has fired, for `alerts_firing`.
+    alert_names: Mutex<std::collections::BTreeSet<String>>,
     /// Each scenario's suite, from the run's plan.
     suite_of: Mutex<HashMap<String, String>>,
 }
@@ -110,6 +125,10 @@ impl Default for HostMetrics {
             hit_ratio: FloatGauge::default(),
             graph_query: Family::new_with_constructor(fast),
             graph_nodes: Gauge::default(),
+            monitor_cycles: Family::default(),
+            monitor_anomalies: Family::default(),
+            alerts_firing: Family::default(),
+            alert_names: Mutex::default(),
             suite_of: Mutex::default(),
             registry: Registry::default(),
         };
@@ -189,6 +208,21 @@ impl Default for HostMetrics {
             "graph_nodes",
             "Nodes in the graph database",
             m.graph_nodes.clone(),
+        );
+        r.register(
+            "monitor_cycles",
+            "Monitor cycles, by outcome (passed or failed)",
+            m.monitor_cycles.clone(),
+        );
+        r.register(
+            "monitor_anomalies",
+            "Monitor measurements outside their baseline, by series",
+            m.monitor_anomalies.clone(),
+        );
+        r.register(
+            "alerts_firing",
+            "Monitor alerts firing now, by alert rule",
+            m.alerts_firing.clone(),
         );
         Self { registry: r, ..m }
     }
@@ -337,6 +371,45 @@ impl HostMetrics {
                 }
             }
         }
+    }
+
+    /// A monitor cycle ended; `firing` are the labels of every alert firing after it.
+    pub fn monitor_cycle(
+        &self,
+        passed: bool,
+        firing: Vec<&std::collections::BTreeMap<String, String>>,
+    ) {
+        let outcome = if passed { "passed" } else { "failed" };
+        self.monitor_cycles
+            .get_or_create(&Outcome {
+                outcome: outcome.into(),
+            })
+            .inc();
+        // A rule that stops firing goes to 0 rather than away, so its series stays.
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        for labels in firing {
+            let alertname = labels.get("alertname").cloned().unwrap_or_default();
+            *counts.entry(alertname).or_default() += 1;
+        }
+        let mut known = lock(&self.alert_names);
+        known.extend(counts.keys().cloned());
+        for alertname in known.iter() {
+            let n = counts.get(alertname).copied().unwrap_or(0);
+            self.alerts_firing
+                .get_or_create(&AlertLabel {
+                    alertname: alertname.clone(),
+                })
+                .set(n);
+        }
+    }
+
+    /// A monitor measurement fell outside its baseline.
+    pub fn monitor_anomaly(&self, series: &str) {
+        self.monitor_anomalies
+            .get_or_create(&SeriesLabel {
+                series: series.into(),
+            })
+            .inc();
     }
 
     /// The OpenMetrics text exposition.

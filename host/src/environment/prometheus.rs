@@ -1,9 +1,9 @@
 //! An optional local Prometheus (Debian's `prometheus` package): `env up --prometheus`
-//! starts it on loopback with the compose profile's scrape configuration
-//! (`docs/compose/prometheus.yml`, one home for both) and target files of its own, and
-//! records it in the state dir so `env down` stops it. The target files are written on
-//! every `env up --prometheus`, and Prometheus re-reads them: pointing it elsewhere needs
-//! no restart.
+//! starts it on loopback with the compose profile's scrape configuration and alerting
+//! rules (`docs/compose/prometheus.yml` and `alerts.yml`, one home for both) and target
+//! files of its own, and records it in the state dir so `env down` stops it. The target
+//! files are written on every `env up --prometheus`, and Prometheus re-reads them:
+//! pointing it elsewhere needs no restart.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,6 +17,8 @@ use aura_services::ServiceKind;
 /// Its name in the state dir and in messages.
 pub const NAME: &str = "prometheus";
 const CONFIG: &str = include_str!("../../../docs/compose/prometheus.yml");
+/// The alerting rules `CONFIG` loads from beside it.
+const ALERTS: &str = include_str!("../../../docs/compose/alerts.yml");
 const READY_WITHIN: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -86,6 +88,7 @@ fn configure(state_dir: &Path, scrape: &Scrape) -> Result<PathBuf, EnvironmentEr
         std::fs::write(&tmp, groups.to_string()).map_err(io)?;
         std::fs::rename(&tmp, targets.join(file)).map_err(io)?;
     }
+    std::fs::write(dir.join("alerts.yml"), ALERTS).map_err(io)?;
     let config = dir.join("prometheus.yml");
     std::fs::write(&config, CONFIG).map_err(io)?;
     Ok(config)

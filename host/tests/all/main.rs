@@ -23,6 +23,7 @@ mod html;
 mod js;
 mod lifecycle;
 mod load;
+mod monitor;
 mod orchestrator;
 mod otlp;
 mod plugins;

@@ -22,45 +22,35 @@ type Received = Arc<Mutex<Vec<(String, Span)>>>;
 /// `service.name` of each span's resource.
 fn collector() -> (String, Received) {
     let got: Received = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    listener.set_nonblocking(true).expect("nonblocking");
     let kept = got.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let app = axum::Router::new().route(
-                "/v1/traces",
-                axum::routing::post(move |body: axum::body::Bytes| {
-                    let kept = kept.clone();
-                    async move {
-                        let request =
-                            ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
-                        let mut got = kept.lock().expect("lock");
-                        for rs in request.resource_spans {
-                            let service = rs
-                                .resource
-                                .iter()
-                                .flat_map(|r| &r.attributes)
-                                .find(|a| a.key == "service.name")
-                                .and_then(|a| a.value.as_ref())
-                                .map(|v| format!("{:?}", v.value))
-                                .unwrap_or_default();
-                            for ss in rs.scope_spans {
-                                got.extend(ss.spans.into_iter().map(|s| (service.clone(), s)));
-                            }
-                        }
-                        (
-                            [("content-type", "application/x-protobuf")],
-                            ExportTraceServiceResponse::default().encode_to_vec(),
-                        )
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                let mut got = kept.lock().expect("lock");
+                for rs in request.resource_spans {
+                    let service = rs
+                        .resource
+                        .iter()
+                        .flat_map(|r| &r.attributes)
+                        .find(|a| a.key == "service.name")
+                        .and_then(|a| a.value.as_ref())
+                        .map(|v| format!("{:?}", v.value))
+                        .unwrap_or_default();
+                    for ss in rs.scope_spans {
+                        got.extend(ss.spans.into_iter().map(|s| (service.clone(), s)));
                     }
-                }),
-            );
-            let _ = axum::serve(listener, app).await;
-        });
-    });
+                }
+                (
+                    [("content-type", "application/x-protobuf")],
+                    ExportTraceServiceResponse::default().encode_to_vec(),
+                )
+            }
+        }),
+    );
+    let addr = common::serve(app);
     (format!("http://{addr}"), got)
 }
 

@@ -147,7 +147,7 @@ fn a_hostile_python_validator_fails_only_its_own_results() {
 /// `app.py` compiles (building each would cost CI a CPython compile apiece).
 /// A scaffolded plugin's `test.sh` (build, calls, replays) passes in this host, its
 /// toolchain named by `tool` (an environment variable and its value).
-pub(crate) fn own_test_passes(plugin: &std::path::Path, tool: (&str, &std::path::Path)) {
+fn own_test_passes(plugin: &std::path::Path, tool: (&str, &std::path::Path)) {
     let (tested, _) = run_within(
         std::process::Command::new("bash")
             .arg(plugin.join("test.sh"))

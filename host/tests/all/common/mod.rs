@@ -670,3 +670,19 @@ pub fn timed() -> std::sync::RwLockReadGuard<'static, ()> {
     CPU.read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Serves `app` on a free loopback port from a thread of its own (a collector, a webhook
+/// receiver of a test's own); its address.
+pub fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    addr
+}
