@@ -94,7 +94,8 @@ impl Default for Anomaly {
             alpha: Ratio(0.3),
             k: 5.0,
             min_latency: Duration::from_millis(25),
-            min_ratio: 0.5,
+            // A machine's jitter moves a median by tens of percent; a doubling is news.
+            min_ratio: 1.0,
             relearn_after: 20,
         }
     }

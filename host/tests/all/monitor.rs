@@ -1,9 +1,10 @@
-//! `aura-host monitor` against the local target for 30 one-second cycles, with a
+//! `aura-host monitor` against the local target for 40 one-second cycles, with a
 //! webhook receiver of the test's own: a step slowed on purpose (the fire drill, edited
 //! into the monitor's file while it runs) raises one anomaly alert, which resolves
 //! once the drill is taken out; a Redis killed for three cycles fires `service down`
-//! once and resolves once after its restart; every cycle is journaled, the metrics
-//! pass `promtool`, and the monitor's memory at cycle 30 is about what it was at 5.
+//! once and resolves once after its restart, and so does a Temporal killed for 3 s;
+//! every cycle is journaled, the metrics pass `promtool`, and the monitor's memory at
+//! cycle 40 is about what it was at 5.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -64,6 +65,7 @@ enum Phase {
     Undrilled,
     RedisDown(u32),
     RedisBack,
+    TemporalKilled,
     Quiet,
 }
 
@@ -72,11 +74,18 @@ fn the_monitor_alerts_once_per_fault_resolves_once_and_keeps_its_memory() {
     let _cpu = common::timed();
     let (hook, got) = receiver();
     let mut redis = common::PrivateRedis::start();
+    // A Temporal of the test's own, which `env fault` kills and starts again.
+    let temporal_url = format!("http://127.0.0.1:{}", common::free_port());
+    let temporal =
+        common::PrivateEnv::new(&format!("[services.temporal]\nurl = \"{temporal_url}\"\n"));
+    let up = common::run(&mut temporal.cmd(&["env", "up", "temporal"]));
+    assert_eq!(up.status.code(), Some(0), "{}", common::text(&up));
     let dir = tempfile::tempdir().expect("tempdir");
     let config = common::queue_config(
         dir.path(),
         &format!(
-            "[services.redis]\nurl = \"{}\"\ntimeout = \"1s\"\n",
+            "[services.redis]\nurl = \"{}\"\ntimeout = \"1s\"\n\
+             [services.temporal]\nurl = \"{temporal_url}\"\ntimeout = \"2s\"\n",
             redis.url()
         ),
     );
@@ -100,6 +109,10 @@ cycles = 2
 name = "redis-down"
 when = {{ kind = "service_down", service = "redis" }}
 
+[[rule]]
+name = "temporal-down"
+when = {{ kind = "service_down", service = "temporal" }}
+
 [[notify]]
 webhook = "{hook}"
 "#
@@ -113,7 +126,7 @@ webhook = "{hook}"
             .arg(&file)
             .args([
                 "--cycles",
-                "30",
+                "40",
                 "--metrics",
                 "127.0.0.1:0",
                 "--name",
@@ -145,7 +158,8 @@ webhook = "{hook}"
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut seen = Vec::new();
     let (mut metrics, mut scraped, mut late) = (None, None, None);
-    let (mut rss5, mut rss30) = (0, 0);
+    let mut faulted = None;
+    let (mut rss5, mut rss40) = (0, 0);
     let mut phase = Phase::WarmingUp;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -167,7 +181,7 @@ webhook = "{hook}"
         };
         match cycle {
             5 => rss5 = rss_kib(pid),
-            30 => rss30 = rss_kib(pid),
+            40 => rss40 = rss_kib(pid),
             _ => {}
         }
         if cycle == 10
@@ -198,6 +212,12 @@ webhook = "{hook}"
                 }
             }
             Phase::RedisBack if statuses(&got, "redis-down").len() == 2 => {
+                // Killed for 3 s, then started again: the fault runs beside the cycles.
+                let mut kill = temporal.cmd(&["env", "fault", "kill", "temporal", "--for", "3s"]);
+                faulted = Some(std::thread::spawn(move || common::run(&mut kill)));
+                Phase::TemporalKilled
+            }
+            Phase::TemporalKilled if statuses(&got, "temporal-down").len() == 2 => {
                 late = metrics
                     .as_ref()
                     .map(|addr| common::http_get(addr, "/metrics"));
@@ -223,9 +243,11 @@ webhook = "{hook}"
         "no alert firing at the end:\n{said}"
     );
     assert!(
-        said.contains("monitor: stopped after 30 cycle(s)"),
+        said.contains("monitor: stopped after 40 cycle(s)"),
         "{said}"
     );
+    let fault = faulted.expect("temporal killed").join().expect("env fault");
+    assert_eq!(fault.status.code(), Some(0), "{}", common::text(&fault));
 
     // Each alert fired once and resolved once, in Alertmanager's format.
     assert_eq!(
@@ -235,6 +257,11 @@ webhook = "{hook}"
     );
     assert_eq!(
         statuses(&got, "redis-down"),
+        ["firing", "resolved"],
+        "{said}"
+    );
+    assert_eq!(
+        statuses(&got, "temporal-down"),
         ["firing", "resolved"],
         "{said}"
     );
@@ -262,7 +289,7 @@ webhook = "{hook}"
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     let cycles: Vec<u64> = records.iter().filter_map(|r| r["cycle"].as_u64()).collect();
-    assert_eq!(cycles, (1..=30).collect::<Vec<_>>());
+    assert_eq!(cycles, (1..=40).collect::<Vec<_>>());
     assert!(
         records.iter().any(|r| r["anomalies"]
             .as_array()
@@ -273,9 +300,9 @@ webhook = "{hook}"
         &std::fs::read_to_string(journal.join("summary.json")).expect("the summary"),
     )
     .expect("json");
-    assert_eq!(summary["cycles"], 30);
-    assert_eq!(summary["alerts_fired"], 2);
-    assert_eq!(summary["alerts_resolved"], 2);
+    assert_eq!(summary["cycles"], 40);
+    assert_eq!(summary["alerts_fired"], 3);
+    assert_eq!(summary["alerts_resolved"], 3);
 
     let scraped = scraped.expect("metrics scraped at cycle 10");
     assert!(
@@ -291,13 +318,13 @@ webhook = "{hook}"
     // Prometheus rules use are all there.
     the_rules_name_only(&late.expect("metrics scraped after the outage"));
 
-    // Flat memory: cycle 30 within a quarter (and 16 MiB) of cycle 5.
-    assert!(rss5 > 0 && rss30 > 0, "RSS read: {rss5} {rss30}");
+    // Flat memory: cycle 40 within a quarter (and 16 MiB) of cycle 5.
+    assert!(rss5 > 0 && rss40 > 0, "RSS read: {rss5} {rss40}");
     assert!(
-        rss30 <= rss5 + rss5 / 4 + 16 * 1024,
-        "RSS grew from {rss5} KiB at cycle 5 to {rss30} KiB at cycle 30"
+        rss40 <= rss5 + rss5 / 4 + 16 * 1024,
+        "RSS grew from {rss5} KiB at cycle 5 to {rss40} KiB at cycle 40"
     );
-    eprintln!("monitor RSS: {rss5} KiB at cycle 5, {rss30} KiB at cycle 30");
+    eprintln!("monitor RSS: {rss5} KiB at cycle 5, {rss40} KiB at cycle 40");
 }
 
 /// `docs/compose/alerts.yml`, the monitor's conditions as Prometheus rules, passes

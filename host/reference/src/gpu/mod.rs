@@ -109,9 +109,19 @@ impl GpuCore {
         .into_iter()
         .flatten()
         .collect();
+        // Said once per process: a process that starts many targets (a monitor's
+        // cycles, a soak's rounds) finds the same machine each time.
+        static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let mut said = SAID
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for f in &fallbacks {
-            tracing::warn!(target: "aura::gpu", "no GPU: {f}");
+            if !said.contains(f) {
+                tracing::warn!(target: "aura::gpu", "no GPU: {f}");
+                said.push(f.clone());
+            }
         }
+        drop(said);
         let status = GpuStatus {
             compute: compute.name(),
             cuda_device: match &compute {
