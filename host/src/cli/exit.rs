@@ -15,6 +15,8 @@ pub enum ExitCode {
     BadInput = 2,
     /// An environment or service is not ready.
     NotReady = 3,
+    /// `compare-targets`: not enough to judge the canary by (hold it).
+    Hold = 4,
 }
 
 /// An error on its way to the user: the message and the exit code.

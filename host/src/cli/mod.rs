@@ -33,6 +33,7 @@ macro_rules! err {
 mod baseline;
 mod bench;
 mod check;
+mod compare_targets;
 mod dashboard;
 mod env;
 mod exit;
@@ -160,6 +161,9 @@ enum Command {
     /// Keep validating: the services' readiness and a probe run every interval,
     /// anomalies against rolling baselines, alerts to webhooks and commands.
     Monitor(monitor::MonitorArgs),
+    /// Send a scenario's requests to a baseline and a canary deployment and compare
+    /// them decision by decision and step by step: promote, hold or rollback.
+    CompareTargets(compare_targets::CompareTargetsArgs),
 }
 
 impl Cli {
@@ -249,6 +253,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Schedule(cmd) => schedule::schedule(&config, cmd).await,
         Command::Worker(args) => worker::run(&config, &source, hub, args).await,
         Command::Monitor(args) => monitor::run(&config, hub, args).await,
+        Command::CompareTargets(args) => compare_targets::run(args).await,
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

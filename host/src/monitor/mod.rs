@@ -3,10 +3,11 @@
 //! (`baseline`), alert rules applied (`alerts`) and their alerts sent to webhooks and
 //! commands (`notify`); every cycle journaled within a bound (`journal`). The loop
 //! itself, which runs the probe, is the CLI's (`cli/monitor.rs`); this is what it
-//! concludes from each cycle.
+//! concludes from each cycle. And the canary's verdict (`canary`, `compare-targets`).
 
 pub mod alerts;
 pub mod baseline;
+pub mod canary;
 pub mod config;
 pub mod journal;
 pub mod measure;

@@ -11,6 +11,7 @@ mod common;
 mod distributed;
 
 mod architecture;
+mod canary;
 mod chaos;
 mod cli;
 mod contract;

@@ -1,0 +1,170 @@
+//! `aura-host compare-targets --baseline URL --canary URL --scenario F`: the scenario's
+//! requests sent to two served targets (`aura-host target serve`), each `--rounds`
+//! times under ids of their own, in the same order on both, so that identical builds
+//! decide identically; then the canary's verdict (`crate::monitor::canary`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{CliError, ExitCode};
+use crate::monitor::canary::{self, Answer, Verdict};
+use crate::orchestrator::Scenario;
+use aura_reference::driver::{Http, TargetDriver};
+use aura_reference::{DecisionState, GpuAllocationRequest};
+
+#[derive(Debug, Args)]
+pub struct CompareTargetsArgs {
+    /// Base URL of the deployment in service now.
+    #[arg(long)]
+    baseline: String,
+    /// Base URL of the deployment being tried.
+    #[arg(long)]
+    canary: String,
+    /// The scenario whose written requests are sent to both.
+    #[arg(long, value_name = "FILE")]
+    scenario: PathBuf,
+    /// Times each request is sent (each time under an id of its own): latency samples.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    rounds: u32,
+    /// How long each side may take to decide one request.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    wait: Duration,
+    /// Write the comparison as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    tolerance: super::baseline::ToleranceArgs,
+}
+
+/// The HTTP client's own timeout for calls that do not wait on a decision.
+const CALL_WITHIN: Duration = Duration::from_secs(10);
+
+pub async fn run(args: &CompareTargetsArgs) -> Result<ExitCode, CliError> {
+    let scenario =
+        Scenario::load(&args.scenario).map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
+    if scenario.gpu_requests.is_empty() {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "{}: no [[gpu_requests]] to send (a generator's requests are not compared)",
+                args.scenario.display()
+            ),
+        ));
+    }
+    if args.baseline.trim_end_matches('/') == args.canary.trim_end_matches('/') {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "--baseline and --canary are the same deployment ({}): compare two",
+                args.baseline
+            ),
+        ));
+    }
+    let sides = [
+        (
+            "baseline",
+            Http::new(&args.baseline, CALL_WITHIN),
+            &args.baseline,
+        ),
+        ("canary", Http::new(&args.canary, CALL_WITHIN), &args.canary),
+    ];
+    for (name, driver, url) in &sides {
+        let ready = driver
+            .readiness()
+            .await
+            .map_err(|e| CliError::new(ExitCode::NotReady, format!("the {name} at {url}: {e}")))?;
+        if ready.status != "ready" {
+            return Err(CliError::new(
+                ExitCode::NotReady,
+                format!("the {name} at {url} is {}", ready.status),
+            ));
+        }
+    }
+    out!(
+        "comparing {} (canary) with {} (baseline): {} request(s) × {} round(s)",
+        args.canary,
+        args.baseline,
+        scenario.gpu_requests.len(),
+        args.rounds
+    );
+    let mut pairs = Vec::new();
+    for round in 1..=args.rounds {
+        for r in &scenario.gpu_requests {
+            let request = GpuAllocationRequest {
+                request_id: format!("{}-r{round}", r.request_id),
+                ..r.clone()
+            };
+            let (base, canary) = tokio::join!(
+                answer(&sides[0].1, &request, args.wait),
+                answer(&sides[1].1, &request, args.wait)
+            );
+            pairs.push((request.request_id, base, canary));
+        }
+    }
+    let report = canary::compare(&pairs, &args.tolerance.tolerance());
+    for (step, c) in &report.latency {
+        out!("  {step:<18} {}", c.reason);
+    }
+    for d in report.differences.iter().take(10) {
+        out!(
+            "  {}: baseline {}, canary {}",
+            d.request_id,
+            d.baseline,
+            d.canary
+        );
+    }
+    out!("verdict: {}", report.verdict.word());
+    for r in &report.reasons {
+        out!("  {r}");
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
+        std::fs::write(path, text).map_err(|e| {
+            CliError::new(
+                ExitCode::BadInput,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+    }
+    Ok(match report.verdict {
+        Verdict::Promote => ExitCode::Ok,
+        Verdict::Rollback => ExitCode::Failed,
+        Verdict::Hold => ExitCode::Hold,
+    })
+}
+
+/// One side's decision and trace for `request`; what went wrong is the answer's error.
+async fn answer(driver: &Http, request: &GpuAllocationRequest, wait: Duration) -> Answer {
+    let decision = match driver.submit(request).await {
+        Err(e) => Err(format!("not submitted: {e}")),
+        Ok(_) => match driver.decision(&request.request_id, wait).await {
+            Ok(DecisionState::Decided { decision }) => Ok(match &decision.denial {
+                None => decision.outcome.name().to_string(),
+                Some(d) => format!("{}: {}", decision.outcome.name(), d.class.name()),
+            }),
+            Ok(DecisionState::Failed { reason, .. }) => Err(format!("failed: {reason}")),
+            Ok(DecisionState::Pending) => Err(format!("undecided after {wait:?}")),
+            Ok(DecisionState::Unknown) => Err("the target does not know the request".into()),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    let trace = driver.trace(&request.request_id).await.ok().flatten();
+    let mut steps = std::collections::BTreeMap::new();
+    let mut span: Option<(i64, i64)> = None;
+    for s in trace.iter().flat_map(|t| &t.steps) {
+        if let Some(end) = s.end_time {
+            *steps.entry(s.step_name.clone()).or_insert(0.0) += (end - s.start_time) as f64;
+            span = Some(span.map_or((s.start_time, end), |(a, b)| {
+                (a.min(s.start_time), b.max(end))
+            }));
+        }
+    }
+    Answer {
+        decision,
+        steps,
+        latency_ms: span.map(|(a, b)| (b - a) as f64),
+    }
+}
