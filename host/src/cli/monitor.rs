@@ -106,6 +106,7 @@ pub async fn run(
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut cycle = 0u64;
+    let mut stopping = false;
     loop {
         cycle += 1;
         let started = Instant::now();
@@ -129,29 +130,45 @@ pub async fn run(
         }
         let deadline = monitor.config().cycle_deadline;
         let run_id = aura_services::namespace::generate_run_id();
-        let work = one_cycle(
-            config,
-            &hub,
-            &runtime,
-            monitor.config(),
-            run_id.clone(),
-            &live,
-        );
-        let (services, probe) = tokio::select! {
-            done = tokio::time::timeout(deadline, work) => match done {
-                Ok(r) => r,
-                Err(_) => (
-                    Vec::new(),
-                    Probed::Failed {
-                        run_id: Some(run_id.to_string()),
-                        why: format!(
-                            "the cycle passed its deadline of {}",
-                            humantime::format_duration(deadline)
-                        ),
-                    },
-                ),
-            },
-            _ = &mut ctrl_c => break,
+        // Ctrl-C during a cycle lets the probe run stop as a run does (its workflows
+        // ended, its data removed); that cycle is not judged: an interrupted probe is no
+        // alert. Between cycles the monitor stops at once.
+        let done = {
+            let work = one_cycle(
+                config,
+                &hub,
+                &runtime,
+                monitor.config(),
+                run_id.clone(),
+                &live,
+            );
+            let work = tokio::time::timeout(deadline, work);
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    done = &mut work => break done,
+                    _ = &mut ctrl_c, if !stopping => {
+                        stopping = true;
+                        out!("monitor: stopping once cycle {cycle} has ended");
+                    }
+                }
+            }
+        };
+        if stopping {
+            break;
+        }
+        let (services, probe) = match done {
+            Ok(r) => r,
+            Err(_) => (
+                Vec::new(),
+                Probed::Failed {
+                    run_id: Some(run_id.to_string()),
+                    why: format!(
+                        "the cycle passed its deadline of {}",
+                        humantime::format_duration(deadline)
+                    ),
+                },
+            ),
         };
         let record = monitor.conclude(CycleInput {
             cycle,
@@ -177,8 +194,9 @@ pub async fn run(
     if let Some(s) = served {
         s.close().await;
     }
+    let judged = if stopping { cycle - 1 } else { cycle };
     out!(
-        "monitor: stopped after {cycle} cycle(s); summary {}",
+        "monitor: stopped after {judged} cycle(s); summary {}",
         dir.join("summary.json").display()
     );
     Ok(match firing {

@@ -592,6 +592,7 @@ mod plugin_cli {
     /// `plugin new` → build → run, for every kind.
     #[test]
     fn scaffolded_plugins_build_and_run() {
+        let _cpu = super::common::busy();
         let dir = tempfile::tempdir().expect("tempdir");
         let target = super::common::workspace_root().join("target/scaffold");
         for kind in ["validator", "recovery-strategy", "scenario-generator"] {
@@ -895,6 +896,7 @@ mod scenario_cli {
 // little; what is tested is that each row is measured, end to end, on the real services).
 #[test]
 fn bench_measures_every_goal_row() {
+    let _cpu = common::busy();
     common::ensure_env();
     common::plugin_wasm("bench-probe");
     let out = run(aura().args([

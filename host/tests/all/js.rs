@@ -12,6 +12,7 @@ use crate::run::{LONG, aura_with, read_json};
 
 #[test]
 fn the_js_example_passes_a_smoke_run_and_made_to_fail_shows_expected_and_actual() {
+    let _cpu = common::busy();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = common::queue_config(dir.path(), "");
     let json = dir.path().join("r.json");
@@ -62,6 +63,7 @@ fn the_js_example_passes_a_smoke_run_and_made_to_fail_shows_expected_and_actual(
 
 #[test]
 fn a_hostile_js_validator_fails_only_its_own_results() {
+    let _cpu = common::busy();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = common::queue_config(dir.path(), "");
     let limits = "limits = { timeout = \"3s\" }\n";

@@ -370,3 +370,53 @@ fn the_rules_name_only(scraped: &str) {
     }
     assert!(named >= 6, "the rules name the host's metrics");
 }
+
+/// Ctrl-C (SIGINT) stops the monitor: at once between cycles, or once the cycle in
+/// flight has ended; it says how many cycles it judged and exits 0.
+#[test]
+fn ctrl_c_stops_the_monitor_with_its_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::queue_config(dir.path(), "");
+    let mut monitor = Killed(
+        aura_with(&config)
+            .args([
+                "monitor",
+                "--interval",
+                "1s",
+                "--name",
+                &common::unique("int"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aura-host monitor"),
+    );
+    let out = BufReader::new(monitor.0.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut seen = String::new();
+    let mut interrupted = false;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if !interrupted && line.starts_with("cycle 2 ") {
+            let pid = nix::unistd::Pid::from_raw(monitor.0.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+            interrupted = true;
+        }
+    }
+    assert!(interrupted, "no second cycle:\n{seen}");
+    if matches!(monitor.0.try_wait(), Ok(None)) {
+        let _ = monitor.0.kill();
+    }
+    let status = monitor.0.wait().expect("the monitor ends");
+    assert_eq!(status.code(), Some(0), "{seen}");
+    assert!(seen.contains("monitor: stopped after "), "{seen}");
+}

@@ -30,6 +30,7 @@ pub(crate) fn validator<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn the_python_example_passes_a_smoke_run_and_made_to_fail_shows_expected_and_actual() {
+    let _cpu = common::busy();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = common::queue_config(dir.path(), "");
     let json = dir.path().join("r.json");
@@ -90,6 +91,7 @@ fn the_python_example_passes_a_smoke_run_and_made_to_fail_shows_expected_and_act
 
 #[test]
 fn a_hostile_python_validator_fails_only_its_own_results() {
+    let _cpu = common::busy();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = common::queue_config(dir.path(), "");
     let limits = "limits = { timeout = \"3s\" }\n";
@@ -165,6 +167,7 @@ fn own_test_passes(plugin: &std::path::Path, tool: (&str, &std::path::Path)) {
 
 #[test]
 fn a_scaffolded_python_plugin_passes_its_own_test() {
+    let _cpu = common::busy();
     let tools = common::plugins_built()
         .join("../../plugin-tools/bin/componentize-py")
         .canonicalize()

@@ -671,6 +671,14 @@ pub fn timed() -> std::sync::RwLockReadGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Held by a test that burns the CPU for a minute or more (compiling a Python or
+/// JavaScript component in the debug host, building a scaffolded crate, benchmarks):
+/// never beside a heavy test, whose latencies it would double (CI saw a load's rerun
+/// judged a regression so).
+pub fn busy() -> std::sync::RwLockReadGuard<'static, ()> {
+    timed()
+}
+
 /// Serves `app` on a free loopback port from a thread of its own (a collector, a webhook
 /// receiver of a test's own); its address.
 pub fn serve(app: axum::Router) -> std::net::SocketAddr {
