@@ -294,8 +294,8 @@ fn run_as(dir: &Path, scenario: &Path, run_id: &str, extra: &[&str]) -> (Option<
 
 /// Saved from one run, a baseline does not flag a second run of the same build, and
 /// flags the step a fault slowed on purpose (every graph answer 100 ms late). The
-/// tolerance is wider than the default: the other tests share this machine's two cores
-/// while these runs go (docs/load.md has two runs on an idle machine, at the default).
+/// tolerance is much wider than the default: the other tests share this machine's two
+/// cores while these runs go (docs/load.md has two runs on an idle machine, at the default).
 #[test]
 fn compare_flags_a_step_slowed_on_purpose_and_not_a_rerun_of_the_same_build() {
     let _cpu = common::heavy();
@@ -322,13 +322,16 @@ gpu_count = 1
         LONG,
     );
     assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
+    // Three other tests share the two cores while these runs go: CI saw a rerun's
+    // request latency go 223 → 537 ms with nothing changed. A slowdown has to pass 200 %
+    // and 50 ms here; the 100 ms the fault adds to every graph answer still does.
     let loose = [
         "--baseline",
         &name,
         "--tolerance",
-        "1.0",
+        "2.0",
         "--tolerance-ms",
-        "20",
+        "50",
     ];
     let (code, out) = run_as(dir.path(), &plain, &b, &loose);
     assert_eq!(code, Some(0), "a rerun is no regression: {out}");
