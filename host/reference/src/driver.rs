@@ -121,6 +121,16 @@ pub struct Http {
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
+    /// The namespace its requests go in (`run=`); `None`: the target's own.
+    run: Option<RunId>,
+}
+
+/// What a served target says of itself at `/health`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Health {
+    pub run_id: String,
+    pub task_queue: String,
+    pub version: String,
 }
 
 impl Http {
@@ -129,6 +139,38 @@ impl Http {
             base: base.trim_end_matches('/').to_string(),
             client: Client::builder(TokioExecutor::new()).build_http(),
             timeout,
+            run: None,
+        }
+    }
+
+    /// The same target, its requests in the namespace of `run` (one connection pool).
+    pub fn in_run(&self, run: RunId) -> Self {
+        Self {
+            base: self.base.clone(),
+            client: self.client.clone(),
+            timeout: self.timeout,
+            run: Some(run),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Its run id, task queue and version.
+    pub async fn health(&self) -> Result<Health, DriverError> {
+        let (status, bytes) = self
+            .send(hyper::Method::GET, "/health", None, Duration::ZERO)
+            .await?;
+        self.parse("/health", status, &bytes)
+    }
+
+    /// `path` with the namespace's `run=` added to its query.
+    fn in_namespace(&self, path: String) -> String {
+        match &self.run {
+            None => path,
+            Some(r) if path.contains('?') => format!("{path}&run={r}"),
+            Some(r) => format!("{path}?run={r}"),
         }
     }
 
@@ -151,20 +193,20 @@ impl Http {
             .uri(&url)
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(aura_services::error_chain(&e)))?;
         let limit = self.timeout + extra;
         let response = tokio::time::timeout(limit, async {
             let response = self
                 .client
                 .request(request)
                 .await
-                .map_err(|e| err(e.to_string()))?;
+                .map_err(|e| err(aura_services::error_chain(&e)))?;
             let status = response.status().as_u16();
             let body = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| err(e.to_string()))?
+                .map_err(|e| err(aura_services::error_chain(&e)))?
                 .to_bytes();
             Ok::<_, DriverError>((status, body))
         })
@@ -205,13 +247,13 @@ impl TargetDriver for Http {
             url: self.base.clone(),
             reason: e.to_string(),
         })?;
-        let path = match step_timeouts.is_empty() {
+        let path = self.in_namespace(match step_timeouts.is_empty() {
             true => "/requests".to_string(),
             false => format!(
                 "/requests?step_timeouts_ms={}",
                 format_timeouts(step_timeouts)
             ),
-        };
+        });
         let (status, bytes) = self
             .send(hyper::Method::POST, &path, Some(body), Duration::ZERO)
             .await?;
@@ -223,10 +265,10 @@ impl TargetDriver for Http {
         request_id: &str,
         wait: Duration,
     ) -> Result<DecisionState, DriverError> {
-        let path = format!(
+        let path = self.in_namespace(format!(
             "/requests/{request_id}/decision?wait_ms={}",
             wait.as_millis()
-        );
+        ));
         let (status, bytes) = self.send(hyper::Method::GET, &path, None, wait).await?;
         if status == 404 {
             return Ok(DecisionState::Unknown);
@@ -235,7 +277,7 @@ impl TargetDriver for Http {
     }
 
     async fn trace(&self, request_id: &str) -> Result<Option<WorkflowTrace>, DriverError> {
-        let path = format!("/requests/{request_id}/trace");
+        let path = self.in_namespace(format!("/requests/{request_id}/trace"));
         let (status, bytes) = self
             .send(hyper::Method::GET, &path, None, Duration::ZERO)
             .await?;

@@ -2,10 +2,14 @@
 //!
 //! | method | path | answer |
 //! | --- | --- | --- |
-//! | POST | `/requests[?step_timeouts_ms=step:ms,...]` | 202 + `Submitted`; 400 bad request id, JSON or step timeout; 409 duplicate |
-//! | GET | `/requests/{id}/decision?wait_ms=N` | 200 `DecisionState` (pending / decided / failed); 404 unknown |
-//! | GET | `/requests/{id}/trace` | 200 WorkflowTrace; 404 none yet |
-//! | GET | `/health` | 200 liveness |
+//! | POST | `/requests[?step_timeouts_ms=step:ms,...][&run=ID]` | 202 + `Submitted`; 400 bad request id, JSON, step timeout or run id; 409 duplicate |
+//! | GET | `/requests/{id}/decision?wait_ms=N[&run=ID]` | 200 `DecisionState` (pending / decided / failed); 404 unknown |
+//! | GET | `/requests/{id}/trace[?run=ID]` | 200 WorkflowTrace; 404 none yet |
+//! | GET | `/health` | 200 liveness, the target's run id and task queue |
+//!
+//! `run=ID` puts a request in a namespace of the caller's instead of the target's own
+//! run: a probe of a deployed target (`aura-host run --target URL`) keeps its data apart
+//! and removes it afterwards, as a run of the in-process target does.
 //! | GET | `/ready` | 200 ready / 503 not ready, per-component status |
 //! | GET | `/metrics` | Prometheus text |
 
@@ -23,6 +27,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{DecisionState, GpuAllocationRequest, Target, TargetError};
+use aura_services::namespace::RunId;
 
 /// The longest a decision request may wait on the server.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -58,6 +63,15 @@ fn target_error(e: TargetError) -> Response {
 struct SubmitQuery {
     /// `step:ms,step:ms`: steps with their own timeout.
     step_timeouts_ms: Option<String>,
+    run: Option<String>,
+}
+
+/// The namespace a call names (`run=ID`), else the target's own.
+fn namespace(t: &Target, run: Option<&str>) -> Result<RunId, Response> {
+    match run {
+        None => Ok(t.run_id().clone()),
+        Some(r) => RunId::parse(r).map_err(|e| error(StatusCode::BAD_REQUEST, format!("run: {e}"))),
+    }
 }
 
 /// `council_vote:2000,persist_decision:500`, the query form of per-step timeouts.
@@ -100,16 +114,20 @@ async fn submit(
         Ok(t) => t,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    let run = match namespace(&t, q.run.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
     let submitted_at = chrono::Utc::now().timestamp_millis();
     let id = request.request_id.clone();
-    match t.submit_in(t.run_id(), request, &timeouts).await {
+    match t.submit_in(&run, request, &timeouts).await {
         Ok(s) => {
             // The caller's W3C trace context: the request's spans join its trace.
             let parent = headers
                 .get("traceparent")
                 .and_then(|v| v.to_str().ok())
                 .and_then(TraceParent::parse);
-            export_when_decided(&t, id, submitted_at, parent);
+            export_when_decided(&t, run, id, submitted_at, parent);
             (StatusCode::ACCEPTED, Json(s)).into_response()
         }
         Err(e) => target_error(e),
@@ -122,6 +140,7 @@ const EXPORT_WAIT: Duration = Duration::from_secs(300);
 /// With `--otlp-endpoint`: once the request is decided (or failed), its trace exported.
 fn export_when_decided(
     t: &Arc<Target>,
+    run: RunId,
     id: String,
     submitted_at: i64,
     parent: Option<TraceParent>,
@@ -132,17 +151,22 @@ fn export_when_decided(
     let t = t.clone();
     tokio::spawn(async move {
         if matches!(
-            t.decision(&id, EXPORT_WAIT).await,
+            t.decision_in(&run, &id, EXPORT_WAIT).await,
             Ok(DecisionState::Pending | DecisionState::Unknown) | Err(_)
         ) {
             return;
         }
-        let Ok(Some(trace)) = t.trace(&id).await else {
+        let Ok(Some(trace)) = t.trace_in(&run, &id).await else {
             return;
         };
-        let run = t.run_id().as_str();
         if let Err(e) = otlp
-            .export(run, &trace, Some(submitted_at), parent, SpanKind::Server)
+            .export(
+                run.as_str(),
+                &trace,
+                Some(submitted_at),
+                parent,
+                SpanKind::Server,
+            )
             .await
         {
             tracing::warn!("{e}");
@@ -153,6 +177,7 @@ fn export_when_decided(
 #[derive(Deserialize)]
 struct Wait {
     wait_ms: Option<u64>,
+    run: Option<String>,
 }
 
 async fn decision(
@@ -160,23 +185,43 @@ async fn decision(
     Path(id): Path<String>,
     Query(w): Query<Wait>,
 ) -> Response {
+    let run = match namespace(&t, w.run.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
     let wait = Duration::from_millis(w.wait_ms.unwrap_or(0)).min(MAX_WAIT);
-    match t.decision(&id, wait.max(Duration::from_millis(1))).await {
+    match t
+        .decision_in(&run, &id, wait.max(Duration::from_millis(1)))
+        .await
+    {
         Ok(DecisionState::Unknown) => error(
             StatusCode::NOT_FOUND,
-            format!("no request {id} in run {}", t.run_id()),
+            format!("no request {id} in run {run}"),
         ),
         Ok(state) => Json(state).into_response(),
         Err(e) => target_error(e),
     }
 }
 
-async fn trace(State(t): State<Arc<Target>>, Path(id): Path<String>) -> Response {
-    match t.trace(&id).await {
+#[derive(Deserialize)]
+struct InRun {
+    run: Option<String>,
+}
+
+async fn trace(
+    State(t): State<Arc<Target>>,
+    Path(id): Path<String>,
+    Query(q): Query<InRun>,
+) -> Response {
+    let run = match namespace(&t, q.run.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    match t.trace_in(&run, &id).await {
         Ok(Some(trace)) => Json(trace).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
-            format!("no trace for {id} in run {}", t.run_id()),
+            format!("no trace for {id} in run {run}"),
         ),
         Err(e) => target_error(e),
     }
@@ -187,6 +232,7 @@ async fn health(State(t): State<Arc<Target>>) -> Response {
         "status": "ok",
         "timestamp": chrono::Utc::now().to_rfc3339(),
         "run_id": t.run_id().to_string(),
+        "task_queue": t.core().config.task_queue,
         "version": env!("CARGO_PKG_VERSION"),
     }))
     .into_response()

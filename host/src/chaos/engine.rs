@@ -44,7 +44,8 @@ pub struct Chaos {
 pub struct Scope<'a> {
     pub scenario: &'a str,
     pub namespace: &'a str,
-    pub traces: &'a TraceStore,
+    /// The in-process target's traces (step-triggered faults); none for a deployed one.
+    pub traces: Option<&'a TraceStore>,
     pub devices: Vec<String>,
     pub journal: Journal,
 }
@@ -156,7 +157,9 @@ impl Chaos {
                         slots.iter().for_each(|s| s.on_edge(edge));
                     }
                 });
-                traces.hook(&hook);
+                if let Some(traces) = traces {
+                    traces.hook(&hook);
+                }
                 hook
             });
         Armed {

@@ -17,10 +17,10 @@ use aura_reference::{DecisionState, GpuAllocationRequest};
 #[derive(Debug, Args)]
 pub struct CompareTargetsArgs {
     /// Base URL of the deployment in service now.
-    #[arg(long)]
+    #[arg(long, value_parser = super::scenarios::target_url)]
     baseline: String,
     /// Base URL of the deployment being tried.
-    #[arg(long)]
+    #[arg(long, value_parser = super::scenarios::target_url)]
     canary: String,
     /// The scenario whose written requests are sent to both.
     #[arg(long, value_name = "FILE")]

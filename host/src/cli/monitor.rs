@@ -42,6 +42,12 @@ pub struct MonitorArgs {
     /// them [default address: 127.0.0.1:9464].
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = super::dashboard::METRICS_ADDR)]
     metrics: Option<SocketAddr>,
+    /// Probe the deployed target (`aura-host target serve`) at this base URL over HTTP
+    /// instead of the in-process one: its requests in the cycle's own namespace,
+    /// validated against the configured services and removed; an unreachable target
+    /// fails the probe (a `probe_failing` alert).
+    #[arg(long, value_name = "URL", value_parser = super::scenarios::target_url)]
+    target: Option<String>,
     /// The journal's directory under `<state_dir>/monitor/`.
     #[arg(long, default_value = "default", value_parser = journal_name)]
     name: String,
@@ -92,7 +98,11 @@ pub async fn run(
             )
         })?;
     out!(
-        "monitor: a cycle every {}, each within {}; journal {}; {}",
+        "monitor: {} a cycle every {}, each within {}; journal {}; {}",
+        args.target.as_deref().map_or_else(
+            || "the in-process target,".to_string(),
+            |u| format!("the target at {u},")
+        ),
         humantime::format_duration(interval),
         humantime::format_duration(monitor.config().cycle_deadline),
         dir.join("cycles.jsonl").display(),
@@ -141,6 +151,7 @@ pub async fn run(
                 monitor.config(),
                 run_id.clone(),
                 &live,
+                args.target.as_deref(),
             );
             let work = tokio::time::timeout(deadline, work);
             tokio::pin!(work);
@@ -222,6 +233,15 @@ fn read(args: &MonitorArgs) -> Result<MonitorConfig, CliError> {
     if let Some(d) = args.deadline {
         c.cycle_deadline = d;
     }
+    if let (Some(url), Some(d)) = (&args.target, &c.drill) {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "[drill] pauses {} of the in-process target; a deployed one ({url}) is not paused from here: remove the drill or --target",
+                d.step.0
+            ),
+        ));
+    }
     if c.interval.is_zero() || c.cycle_deadline.is_zero() {
         return Err(CliError::new(
             ExitCode::BadInput,
@@ -256,6 +276,7 @@ async fn one_cycle(
     m: &MonitorConfig,
     run_id: RunId,
     live: &Arc<Live>,
+    target: Option<&str>,
 ) -> (Vec<ServiceLine>, Probed) {
     let readiness = aura_services::health::check(hub.config(), &ServiceKind::ALL).await;
     live.metrics.services(&readiness.services);
@@ -293,6 +314,7 @@ async fn one_cycle(
         (probe_suite(m), &m.probe.scenarios),
         run_id.clone(),
         watching,
+        target,
     )
     .await;
     let probe = match probe {

@@ -84,6 +84,12 @@ pub struct RunArgs {
     baseline: Option<String>,
     #[command(flatten)]
     tolerance: super::baseline::ToleranceArgs,
+    /// Drive the deployed target (`aura-host target serve`) at this base URL over HTTP
+    /// instead of starting one in this process: each scenario's requests in a namespace
+    /// of the run's own, validated against the configured services and removed
+    /// afterwards; scenarios with faults are refused.
+    #[arg(long, value_name = "URL", value_parser = super::scenarios::target_url, conflicts_with = "distributed")]
+    target: Option<String>,
     /// Run the scenarios' requests on `aura-host worker` processes polling
     /// `--task-queue`, each scenario cut into `--slices` slices; this process journals,
     /// validates and reports.
@@ -409,6 +415,7 @@ async fn once(
         watching,
         rerun_failed: args.rerun_failed,
         silent: false,
+        target: args.target.as_deref(),
     };
     super::scenarios::run(config, hub.clone(), runtime.clone(), plugins, request).await
 }

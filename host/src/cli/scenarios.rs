@@ -15,12 +15,13 @@ use super::{CliError, ExitCode};
 use crate::chaos::Routes;
 use crate::config::AuraConfig;
 use crate::dashboard::HostMetrics;
-use crate::orchestrator::execute::{Abort, Existing};
+use crate::orchestrator::execute::{Abort, Existing, Remote};
 use crate::orchestrator::plugins::PluginSet;
 use crate::orchestrator::{Execution, RunError, RunOptions, Scenario, suite};
 use crate::report::baseline::Baseline;
 use crate::report::regression::Tolerance;
 use crate::report::{LiveReport, RunEvent, RunReport, Status, history, junit, summary};
+use aura_reference::driver::Http;
 use aura_runtime::{Plugin, PluginRuntime};
 use aura_services::ServiceHub;
 use aura_services::namespace::RunId;
@@ -51,6 +52,43 @@ pub struct Request<'a> {
     pub rerun_failed: u32,
     /// Print nothing (the monitor's probe: the monitor says one line per cycle).
     pub silent: bool,
+    /// A deployed target's base URL (`--target`): driven over HTTP instead of starting
+    /// the in-process one.
+    pub target: Option<&'a str>,
+}
+
+/// The HTTP client's own timeout for a deployed target's calls that do not wait on a
+/// decision.
+pub const TARGET_CALL_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A deployed target's base URL, as the HTTP driver takes it (`http://host:port`).
+pub fn target_url(s: &str) -> Result<String, String> {
+    let ok = s
+        .strip_prefix("http://")
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
+    match ok {
+        true => Ok(s.trim_end_matches('/').to_string()),
+        false => Err(format!(
+            "'{}' is not an http:// URL (e.g. http://127.0.0.1:8080)",
+            aura_runtime::text::escape(s, 100)
+        )),
+    }
+}
+
+/// The deployed target at `url`, as a run drives it: unreachable, or not a served
+/// target, is "not ready" (exit 3).
+pub async fn remote(url: &str) -> Result<Remote, CliError> {
+    let driver = Http::new(url, TARGET_CALL_WITHIN);
+    let health = driver.health().await.map_err(|e| {
+        CliError::new(
+            ExitCode::NotReady,
+            format!("the target at {url}: {}", aura_services::error_chain(&e)),
+        )
+    })?;
+    Ok(Remote {
+        driver,
+        task_queue: health.task_queue,
+    })
 }
 
 /// A fault proxy in front of each service the scenarios' network faults may strike, and
@@ -159,7 +197,10 @@ pub fn load(
 
 fn run_error(e: RunError) -> CliError {
     let code = match &e {
-        RunError::Plan(_) | RunError::Journal(_) | RunError::RunIdTooLong(_) => ExitCode::BadInput,
+        RunError::Plan(_)
+        | RunError::Journal(_)
+        | RunError::RunIdTooLong(_)
+        | RunError::FaultsNeedInProcess(_) => ExitCode::BadInput,
         RunError::NotReady(_) | RunError::Target(_) => ExitCode::NotReady,
         RunError::Lost => ExitCode::Failed,
     };
@@ -224,6 +265,7 @@ pub async fn probe(
     (suite, files): (Option<&str>, &[PathBuf]),
     run_id: RunId,
     watching: super::run::Watching<'_>,
+    target: Option<&str>,
 ) -> Result<RunReport, CliError> {
     let req = Request {
         suite,
@@ -241,6 +283,7 @@ pub async fn probe(
         watching,
         rerun_failed: 0,
         silent: true,
+        target,
     };
     execute(config, hub, runtime, &[], &req, None).await
 }
@@ -370,6 +413,10 @@ async fn execute(
         None => None,
         Some((queue, slices)) => Some(distributed(config, &scenarios, queue, slices).await?),
     };
+    let remote = match req.target {
+        Some(url) => Some(remote(url).await?),
+        None => None,
+    };
     let abort = Abort::default();
     let on_ctrl_c = abort.clone();
     let watcher = tokio::spawn(async move {
@@ -395,6 +442,7 @@ async fn execute(
             cleanup_timeout: config.run.cleanup_timeout,
             distributed,
             steps: req.watching.live.map(|l| l.step_hook().clone()),
+            remote,
         },
         abort,
     };

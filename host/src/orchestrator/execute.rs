@@ -26,7 +26,7 @@ use crate::report::{
     Check, JournalError, LoadRecord, Recorder, RequestResult, RunEvent, RunReport, ServiceHealth,
 };
 use aura_contract::names;
-use aura_reference::driver::InProcess;
+use aura_reference::driver::{Http, InProcess, TargetDriver};
 use aura_reference::gpu::GpuConfig;
 use aura_reference::{Target, TargetConfig, TargetCore, TargetError};
 use aura_services::namespace::{self, RunId, RunNamespace};
@@ -46,6 +46,10 @@ pub enum RunError {
         "run id {0}: too long to name its scenarios' namespaces (<run>-<n>); use at most 56 characters"
     )]
     RunIdTooLong(String),
+    #[error(
+        "scenario {0} injects faults: they need the in-process target (run it without --target)"
+    )]
+    FaultsNeedInProcess(String),
     /// Only when a thread panicked while holding the run's events; the journal has them.
     #[error(
         "the run's events were lost from memory; `aura-host report --run` rebuilds them from the journal"
@@ -72,6 +76,40 @@ pub struct RunOptions {
     pub distributed: Option<super::distributed::Distributed>,
     /// Told of every step's start and end of the in-process target (the live dashboard).
     pub steps: Option<Arc<aura_services::trace::StepHook>>,
+    /// Drive a deployed target over HTTP instead of starting one in-process.
+    pub remote: Option<Remote>,
+}
+
+/// A deployed target (`aura-host target serve`) a run drives over HTTP: each scenario's
+/// requests in the run's own namespace (`run=`), removed afterwards like any run's.
+pub struct Remote {
+    pub driver: Http,
+    /// Its task queue (from `/health`): the run's open workflows are ended on it.
+    pub task_queue: String,
+}
+
+/// The target a run's scenarios go through.
+enum Driving<'a> {
+    InProcess(Arc<Target>),
+    Remote(&'a Remote),
+}
+
+impl Driving<'_> {
+    /// A driver for the scenario in namespace `ns`.
+    fn driver(&self, ns: &RunId) -> Box<dyn TargetDriver> {
+        match self {
+            Driving::InProcess(t) => Box::new(InProcess::in_run(t.clone(), ns.clone())),
+            Driving::Remote(r) => Box::new(r.driver.in_run(ns.clone())),
+        }
+    }
+
+    /// The in-process target's insides: its traces and devices.
+    fn core(&self) -> Option<&TargetCore> {
+        match self {
+            Driving::InProcess(t) => Some(t.core()),
+            Driving::Remote(_) => None,
+        }
+    }
 }
 
 /// Requests an earlier run decided, in the namespace their data lives under.
@@ -151,6 +189,14 @@ fn namespaces(run: &RunId, n: usize) -> Result<Vec<RunId>, RunError> {
 }
 
 impl Execution<'_> {
+    /// The task queue the run's workflows are on.
+    fn task_queue(&self) -> String {
+        match &self.options.remote {
+            Some(r) => r.task_queue.clone(),
+            None => names::task_queue(&self.target.task_queue, self.run_id.as_str()),
+        }
+    }
+
     fn required(&self) -> Vec<ServiceKind> {
         let mut needed: Vec<ServiceKind> = self
             .scenarios
@@ -170,6 +216,12 @@ impl Execution<'_> {
     ) -> Result<RunReport, RunError> {
         let refs: Vec<&Scenario> = self.scenarios.iter().map(|(_, s)| s).collect();
         let stages = plan::stages(&refs)?;
+        let faulty = refs
+            .iter()
+            .find(|s| !s.faults.is_empty() || s.chaos.is_some());
+        if let (Some(_), Some(s)) = (&self.options.remote, faulty) {
+            return Err(RunError::FaultsNeedInProcess(s.id.clone()));
+        }
         let spaces = match &self.options.existing {
             Some(e) => vec![e.namespace.clone(); self.scenarios.len()],
             None => namespaces(&self.run_id, self.scenarios.len())?,
@@ -211,28 +263,33 @@ impl Execution<'_> {
                 .collect(),
             health: health_of(&before.services),
         });
-        let target_config = self.chaos.target_config(self.target);
-        let started = Target::start(
-            self.hub.clone(),
-            &target_config,
-            self.gpu,
-            self.run_id.clone(),
-        );
-        let target = match started.await {
-            Ok(t) => Arc::new(t),
-            Err(e) => {
-                self.finish(
-                    &recorder,
-                    Some(format!("the target could not start: {e}")),
-                    &needed,
-                    &spaces,
-                )
-                .await;
-                return Err(e.into());
+        let target = match &self.options.remote {
+            Some(r) => Driving::Remote(r),
+            None => {
+                let target_config = self.chaos.target_config(self.target);
+                let started = Target::start(
+                    self.hub.clone(),
+                    &target_config,
+                    self.gpu,
+                    self.run_id.clone(),
+                );
+                match started.await {
+                    Ok(t) => Driving::InProcess(Arc::new(t)),
+                    Err(e) => {
+                        self.finish(
+                            &recorder,
+                            Some(format!("the target could not start: {e}")),
+                            &needed,
+                            &spaces,
+                        )
+                        .await;
+                        return Err(e.into());
+                    }
+                }
             }
         };
-        if let Some(hook) = &self.options.steps {
-            target.core().traces.hook(hook);
+        if let (Some(hook), Some(core)) = (&self.options.steps, target.core()) {
+            core.traces.hook(hook);
         }
         let mut outcome: BTreeMap<String, bool> = BTreeMap::new();
         let started: Mutex<BTreeSet<String>> = Mutex::default();
@@ -275,11 +332,7 @@ impl Execution<'_> {
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
                             .insert(s.id.clone());
-                        let driver = InProcess::in_run(target.clone(), ns.clone());
-                        (
-                            s.id.clone(),
-                            this.scenario(&driver, target.core(), ns, recorder, s).await,
-                        )
+                        (s.id.clone(), this.scenario(target, ns, recorder, s).await)
                     }
                 })
                 .buffer_unordered(self.options.jobs.max(1));
@@ -320,7 +373,9 @@ impl Execution<'_> {
         // Faults of scenarios cancelled in flight heal before anything else.
         self.chaos.healed().await;
         // In-flight scenarios were dropped with their drivers' handles.
-        if let Ok(t) = Arc::try_unwrap(target) {
+        if let Driving::InProcess(t) = target
+            && let Ok(t) = Arc::try_unwrap(t)
+        {
             t.stop().await;
         }
         self.finish(&recorder, self.abort.reason(), &needed, &spaces)
@@ -332,12 +387,14 @@ impl Execution<'_> {
     /// Returns whether it passed, and a recovery strategy's reason to abort the run.
     async fn scenario(
         &self,
-        driver: &InProcess,
-        core: &TargetCore,
+        target: &Driving<'_>,
         ns: &RunId,
         recorder: &Arc<Recorder>,
         s: &Scenario,
     ) -> (bool, Option<String>) {
+        let driver = target.driver(ns);
+        let driver = driver.as_ref();
+        let core = target.core();
         let state = || self.state(ns, core);
         recorder.record(RunEvent::ScenarioStarted {
             state: Some(state().await),
@@ -411,10 +468,10 @@ impl Execution<'_> {
         // The probes run in a namespace of their own, so they leave nothing (a topic,
         // a context entry) for the faults to act on in the scenario's.
         let probe_ns = RunId::parse(&format!("{ns}-p")).unwrap_or_else(|_| ns.clone());
-        let prober = driver.elsewhere(probe_ns.clone());
+        let prober = target.driver(&probe_ns);
         let mut steady = Vec::new();
         if !specs.is_empty() {
-            steady.push(steady::probe(&self.hub, &prober, s, "before", deadline).await);
+            steady.push(steady::probe(&self.hub, prober.as_ref(), s, "before", deadline).await);
         }
         let faults = self
             .chaos
@@ -423,8 +480,10 @@ impl Execution<'_> {
                 Scope {
                     scenario: &s.id,
                     namespace: ns.as_str(),
-                    traces: &core.traces,
-                    devices: core.gpu.devices.iter().map(|d| d.id.clone()).collect(),
+                    traces: core.map(|c| &*c.traces),
+                    devices: core.map_or_else(Vec::new, |c| {
+                        c.gpu.devices.iter().map(|d| d.id.clone()).collect()
+                    }),
                     journal,
                 },
             )
@@ -539,7 +598,7 @@ impl Execution<'_> {
         // The faults heal before the validators look at the stores.
         let faults = faults.settle(deadline.into()).await;
         if !faults.is_empty() {
-            steady.push(steady::probe(&self.hub, &prober, s, "after", deadline).await);
+            steady.push(steady::probe(&self.hub, prober.as_ref(), s, "after", deadline).await);
             if probe_ns != *ns {
                 namespace::remove(&self.hub, &RunNamespace::new(probe_ns)).await;
             }
@@ -626,9 +685,8 @@ impl Execution<'_> {
     }
 
     /// The scenario's namespace and the target now ([`state::snapshot`]).
-    async fn state(&self, ns: &RunId, core: &TargetCore) -> crate::report::SystemState {
-        let queue = names::task_queue(&self.target.task_queue, self.run_id.as_str());
-        state::snapshot(&self.hub, ns.as_str(), &queue, Some(core)).await
+    async fn state(&self, ns: &RunId, core: Option<&TargetCore>) -> crate::report::SystemState {
+        state::snapshot(&self.hub, ns.as_str(), &self.task_queue(), core).await
     }
 
     /// The scenario's faults: those it declares, then those its `[chaos]` seed draws
@@ -694,7 +752,7 @@ impl Execution<'_> {
         }
         // Ended whether or not the data is kept, and first: a workflow still running
         // could write after the cleanup, and no worker will ever run it again.
-        let queue = names::task_queue(&self.target.task_queue, self.run_id.as_str());
+        let queue = self.task_queue();
         let terminated = async {
             self.hub
                 .workflows()
