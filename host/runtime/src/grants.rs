@@ -89,6 +89,29 @@ impl Grants {
         }
     }
 
+    /// A write these grants allow outside the run's own namespace (`{run}` key prefixes
+    /// and topics), in manifest words; `None` when every write stays in it. A run
+    /// against a deployed target allows plugins nothing else: its data there is its own
+    /// namespace, the rest is the deployment's.
+    pub fn write_outside_run(&self) -> Option<String> {
+        if self.graph == Access::Write {
+            return Some("graph = \"write\" (the graph is shared with the deployment)".into());
+        }
+        if self.cache.access == Access::Write {
+            let own = names::key_prefix(RUN);
+            if let Some(p) = self.cache.key_prefixes.iter().find(|p| !p.starts_with(&own)) {
+                return Some(format!("cache write on key prefix {p:?} (only {own:?}... is the run's)"));
+            }
+        }
+        if self.events.access == Access::Write {
+            let own = names::topic_prefix(RUN);
+            if let Some(t) = self.events.topics.iter().find(|t| !t.starts_with(&own)) {
+                return Some(format!("events write on topic {t:?} (only {own:?}... are the run's)"));
+            }
+        }
+        None
+    }
+
     /// The grants in words, for `plugin inspect` and the report.
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
@@ -328,6 +351,23 @@ mod tests {
         assert!(g.check_cache(Access::Read, "aura:r:ctx").is_err());
         assert!(g.check_topic(Access::Read, "aura.r.x").is_err());
         assert!(Grants::check_flag(g.trace, "trace").is_err());
+    }
+
+    #[test]
+    fn writes_outside_the_runs_namespace_are_named() {
+        assert_eq!(Grants::run_read_only().write_outside_run(), None);
+        let mut g = Grants::run_read_only();
+        g.cache.access = Access::Write;
+        assert_eq!(g.write_outside_run(), None, "its own prefix only");
+        g.cache.key_prefixes.push("aura:".into());
+        assert!(g.write_outside_run().is_some_and(|w| w.contains("\"aura:\"")));
+        let mut g = Grants::run_read_only();
+        g.events.access = Access::Write;
+        g.events.topics = vec!["gpu.*".into()];
+        assert!(g.write_outside_run().is_some_and(|w| w.contains("gpu.*")));
+        let mut g = Grants::run_read_only();
+        g.graph = Access::Write;
+        assert!(g.write_outside_run().is_some_and(|w| w.starts_with("graph")));
     }
 
     #[test]

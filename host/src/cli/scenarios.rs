@@ -359,6 +359,14 @@ async fn execute(
         req.seed,
     )
     .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
+    if let (Some(url), Some((plugin, grant))) = (req.target, plugins.write_outside_run()) {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "plugin {plugin} is granted {grant}: against a deployed target ({url}) plugins may write only in the run's own namespace"
+            ),
+        ));
+    }
     let (scenarios, run_id) = match rerun {
         Some(r) => (
             scenarios

@@ -192,6 +192,20 @@ impl PluginSet {
     pub fn generator(&self, scenario: &str) -> Option<&Generator> {
         self.generators.get(scenario)
     }
+
+    /// A plugin of the set whose grants allow a write outside the run's namespace: its
+    /// name and that grant ([`aura_runtime::Grants::write_outside_run`]).
+    pub fn write_outside_run(&self) -> Option<(String, String)> {
+        self.validators
+            .values()
+            .flatten()
+            .chain(self.recovery.values())
+            .chain(self.generators.values().map(|g| &g.configured))
+            .find_map(|c| {
+                let grant = c.plugin.spec.grants.write_outside_run()?;
+                Some((c.plugin.name().to_string(), grant))
+            })
+    }
 }
 
 /// A plugin named on the command line or in a scenario that is nowhere to be found.

@@ -1,6 +1,7 @@
 //! Suites are the folders of `scenarios/`: `smoke`, `integration`, `e2e`, `chaos`, and
-//! `all` for those four; `load` (minutes of load) and `soak` (its long variant) run only
-//! when named. A suite's scenarios are its `*.toml` files, in name order.
+//! `all` for those four; `load` (minutes of load), `soak` (its long variant) and
+//! `prod-smoke` (the probe of a deployed target) run only when named. A suite's
+//! scenarios are its `*.toml` files, in name order.
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +13,15 @@ pub const SUITES: [&str; 4] = ["smoke", "integration", "e2e", "chaos"];
 /// Suites that take minutes or hours: run when named, never by `all`.
 pub const LONG_SUITES: [&str; 2] = ["load", "soak"];
 
+/// The probe of a deployed target (`run --target URL --suite prod-smoke`, the monitor's
+/// and `verify-rollback`'s): run when named, never by `all`.
+pub const PROD_SMOKE: &str = "prod-smoke";
+
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
-    #[error("unknown suite '{0}' (expected smoke, integration, e2e, chaos, all, load or soak)")]
+    #[error(
+        "unknown suite '{0}' (expected smoke, integration, e2e, chaos, all, load, soak or prod-smoke)"
+    )]
     Unknown(String),
     #[error("{path}: {reason}")]
     Read { path: PathBuf, reason: String },
@@ -26,7 +33,7 @@ pub enum SuiteError {
 fn folders(suite: &str) -> Result<Vec<&str>, SuiteError> {
     match suite {
         "all" => Ok(SUITES.to_vec()),
-        s if SUITES.contains(&s) || LONG_SUITES.contains(&s) => Ok(vec![s]),
+        s if SUITES.contains(&s) || LONG_SUITES.contains(&s) || s == PROD_SMOKE => Ok(vec![s]),
         other => Err(SuiteError::Unknown(other.to_string())),
     }
 }
