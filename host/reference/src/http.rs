@@ -67,10 +67,10 @@ struct SubmitQuery {
 }
 
 /// The namespace a call names (`run=ID`), else the target's own.
-fn namespace(t: &Target, run: Option<&str>) -> Result<RunId, Response> {
+fn namespace(t: &Target, run: Option<&str>) -> Result<RunId, String> {
     match run {
         None => Ok(t.run_id().clone()),
-        Some(r) => RunId::parse(r).map_err(|e| error(StatusCode::BAD_REQUEST, format!("run: {e}"))),
+        Some(r) => RunId::parse(r).map_err(|e| format!("run: {e}")),
     }
 }
 
@@ -116,7 +116,7 @@ async fn submit(
     };
     let run = match namespace(&t, q.run.as_deref()) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let submitted_at = chrono::Utc::now().timestamp_millis();
     let id = request.request_id.clone();
@@ -187,7 +187,7 @@ async fn decision(
 ) -> Response {
     let run = match namespace(&t, w.run.as_deref()) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let wait = Duration::from_millis(w.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     match t
@@ -215,7 +215,7 @@ async fn trace(
 ) -> Response {
     let run = match namespace(&t, q.run.as_deref()) {
         Ok(r) => r,
-        Err(e) => return e,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match t.trace_in(&run, &id).await {
         Ok(Some(trace)) => Json(trace).into_response(),

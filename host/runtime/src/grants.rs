@@ -99,14 +99,23 @@ impl Grants {
         }
         if self.cache.access == Access::Write {
             let own = names::key_prefix(RUN);
-            if let Some(p) = self.cache.key_prefixes.iter().find(|p| !p.starts_with(&own)) {
-                return Some(format!("cache write on key prefix {p:?} (only {own:?}... is the run's)"));
+            if let Some(p) = self
+                .cache
+                .key_prefixes
+                .iter()
+                .find(|p| !p.starts_with(&own))
+            {
+                return Some(format!(
+                    "cache write on key prefix {p:?} (only {own:?}... is the run's)"
+                ));
             }
         }
         if self.events.access == Access::Write {
             let own = names::topic_prefix(RUN);
             if let Some(t) = self.events.topics.iter().find(|t| !t.starts_with(&own)) {
-                return Some(format!("events write on topic {t:?} (only {own:?}... are the run's)"));
+                return Some(format!(
+                    "events write on topic {t:?} (only {own:?}... are the run's)"
+                ));
             }
         }
         None
@@ -360,14 +369,20 @@ mod tests {
         g.cache.access = Access::Write;
         assert_eq!(g.write_outside_run(), None, "its own prefix only");
         g.cache.key_prefixes.push("aura:".into());
-        assert!(g.write_outside_run().is_some_and(|w| w.contains("\"aura:\"")));
+        assert!(
+            g.write_outside_run()
+                .is_some_and(|w| w.contains("\"aura:\""))
+        );
         let mut g = Grants::run_read_only();
         g.events.access = Access::Write;
         g.events.topics = vec!["gpu.*".into()];
         assert!(g.write_outside_run().is_some_and(|w| w.contains("gpu.*")));
         let mut g = Grants::run_read_only();
         g.graph = Access::Write;
-        assert!(g.write_outside_run().is_some_and(|w| w.starts_with("graph")));
+        assert!(
+            g.write_outside_run()
+                .is_some_and(|w| w.starts_with("graph"))
+        );
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub struct CompareArgs {
 }
 
 /// The report of a finished run, from its journal (exit 2 when there is none).
-fn report_of(config: &AuraConfig, run: &RunId) -> Result<RunReport, CliError> {
+pub fn report_of(config: &AuraConfig, run: &RunId) -> Result<RunReport, CliError> {
     let path = journal_path(&config.state_dir, run.as_str());
     if !path.exists() {
         return Err(CliError::new(

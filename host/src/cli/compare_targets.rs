@@ -141,10 +141,7 @@ async fn answer(driver: &Http, request: &GpuAllocationRequest, wait: Duration) -
     let decision = match driver.submit(request).await {
         Err(e) => Err(format!("not submitted: {e}")),
         Ok(_) => match driver.decision(&request.request_id, wait).await {
-            Ok(DecisionState::Decided { decision }) => Ok(match &decision.denial {
-                None => decision.outcome.name().to_string(),
-                Some(d) => format!("{}: {}", decision.outcome.name(), d.class.name()),
-            }),
+            Ok(DecisionState::Decided { decision }) => Ok(canary::decided(&decision)),
             Ok(DecisionState::Failed { reason, .. }) => Err(format!("failed: {reason}")),
             Ok(DecisionState::Pending) => Err(format!("undecided after {wait:?}")),
             Ok(DecisionState::Unknown) => Err("the target does not know the request".into()),
@@ -152,19 +149,5 @@ async fn answer(driver: &Http, request: &GpuAllocationRequest, wait: Duration) -
         },
     };
     let trace = driver.trace(&request.request_id).await.ok().flatten();
-    let mut steps = std::collections::BTreeMap::new();
-    let mut span: Option<(i64, i64)> = None;
-    for s in trace.iter().flat_map(|t| &t.steps) {
-        if let Some(end) = s.end_time {
-            *steps.entry(s.step_name.clone()).or_insert(0.0) += (end - s.start_time) as f64;
-            span = Some(span.map_or((s.start_time, end), |(a, b)| {
-                (a.min(s.start_time), b.max(end))
-            }));
-        }
-    }
-    Answer {
-        decision,
-        steps,
-        latency_ms: span.map(|(a, b)| (b - a) as f64),
-    }
+    canary::answer(decision, trace.as_ref())
 }

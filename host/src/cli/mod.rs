@@ -52,6 +52,7 @@ mod schedule;
 mod sdks;
 mod target;
 mod trace;
+mod verify_rollback;
 mod worker;
 
 use std::path::PathBuf;
@@ -164,6 +165,9 @@ enum Command {
     /// Send a scenario's requests to a baseline and a canary deployment and compare
     /// them decision by decision and step by step: promote, hold or rollback.
     CompareTargets(compare_targets::CompareTargetsArgs),
+    /// After a rollback: run the probe suite against the deployment and hold it to a
+    /// run from before the change (decisions, latencies, leftovers in its namespace).
+    VerifyRollback(verify_rollback::VerifyRollbackArgs),
 }
 
 impl Cli {
@@ -254,6 +258,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Worker(args) => worker::run(&config, &source, hub, args).await,
         Command::Monitor(args) => monitor::run(&config, hub, args).await,
         Command::CompareTargets(args) => compare_targets::run(args).await,
+        Command::VerifyRollback(args) => verify_rollback::run(&config, hub, args).await,
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

@@ -65,8 +65,61 @@ fn shown(d: &Result<String, String>) -> String {
     }
 }
 
+/// What the two sides are called in the reasons.
+#[derive(Debug, Clone, Copy)]
+pub struct Sides {
+    pub old: &'static str,
+    pub new: &'static str,
+}
+
+/// A baseline deployment against a canary (`compare-targets`).
+pub const CANARY: Sides = Sides {
+    old: "baseline",
+    new: "canary",
+};
+
+/// `approved`, or `denied: <class>`: what two answers must agree on.
+pub fn decided(d: &aura_reference::Decision) -> String {
+    match &d.denial {
+        None => d.outcome.name().to_string(),
+        Some(x) => format!("{}: {}", d.outcome.name(), x.class.name()),
+    }
+}
+
+/// An answer from its decision (or why there is none) and its trace's step times.
+pub fn answer(
+    decision: Result<String, String>,
+    trace: Option<&aura_services::trace::WorkflowTrace>,
+) -> Answer {
+    let mut steps = BTreeMap::new();
+    let mut span: Option<(i64, i64)> = None;
+    for s in trace.iter().flat_map(|t| &t.steps) {
+        if let Some(end) = s.end_time {
+            *steps.entry(s.step_name.clone()).or_insert(0.0) += (end - s.start_time) as f64;
+            span = Some(span.map_or((s.start_time, end), |(a, b)| {
+                (a.min(s.start_time), b.max(end))
+            }));
+        }
+    }
+    Answer {
+        decision,
+        steps,
+        latency_ms: span.map(|(a, b)| (b - a) as f64),
+    }
+}
+
 /// Compares the answers to the same requests, in the same order.
 pub fn compare(pairs: &[(String, Answer, Answer)], tolerance: &Tolerance) -> CanaryReport {
+    compare_as(pairs, tolerance, CANARY)
+}
+
+/// [`compare`], the sides called as `sides` says.
+pub fn compare_as(
+    pairs: &[(String, Answer, Answer)],
+    tolerance: &Tolerance,
+    sides: Sides,
+) -> CanaryReport {
+    let Sides { old, new } = sides;
     let mut reasons = Vec::new();
     let mut differences = Vec::new();
     let mut baseline_failed = 0;
@@ -107,7 +160,7 @@ pub fn compare(pairs: &[(String, Answer, Answer)], tolerance: &Tolerance) -> Can
         verdict = Verdict::Rollback;
         let first = &differences[0];
         reasons.push(format!(
-            "{} of {} requests decided differently (first: {}: baseline {}, canary {})",
+            "{} of {} requests decided differently (first: {}: {old} {}, {new} {})",
             differences.len(),
             pairs.len(),
             first.request_id,
@@ -118,7 +171,7 @@ pub fn compare(pairs: &[(String, Answer, Answer)], tolerance: &Tolerance) -> Can
     for (step, c) in &latency {
         if c.verdict == regression::Verdict::Regressed {
             verdict = Verdict::Rollback;
-            reasons.push(format!("{step} is slower on the canary: {}", c.reason));
+            reasons.push(format!("{step} is slower on the {new}: {}", c.reason));
         }
     }
     if verdict != Verdict::Rollback {
@@ -129,7 +182,7 @@ pub fn compare(pairs: &[(String, Answer, Answer)], tolerance: &Tolerance) -> Can
         if baseline_failed > 0 {
             verdict = Verdict::Hold;
             reasons.push(format!(
-                "the baseline did not decide {baseline_failed} request(s): nothing to hold the canary to"
+                "the {old} did not decide {baseline_failed} request(s): nothing to hold the {new} to"
             ));
         }
         let thin: Vec<&str> = latency

@@ -9,6 +9,7 @@ pub mod execute;
 mod expect;
 mod facts;
 mod leases;
+pub mod leftovers;
 pub mod load;
 pub mod plan;
 pub mod plugins;

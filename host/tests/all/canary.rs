@@ -4,38 +4,11 @@
 //! council decides differently, is rolled back with the reason; the same URL twice
 //! exits 2, an unreachable canary 3 naming it.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{self, Killed, aura, text};
-
-/// A target served on a free port with `extra` TOML in its `[target]`: its process, its
-/// URL and the directory of its config.
-fn served(extra: &str) -> (Killed, String, tempfile::TempDir) {
-    common::ensure_env();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = common::queue_config(dir.path(), extra);
-    let addr = format!("127.0.0.1:{}", common::free_port());
-    let child = Killed(
-        aura()
-            .arg("--config")
-            .arg(&config)
-            .args(["target", "serve", "--listen", &addr])
-            .args(["--run-id", &common::unique("canary")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aura-host target serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "target serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, format!("http://{addr}"), dir)
-}
+use crate::common::{self, aura, text};
 
 /// `compare-targets` of `canary` against `baseline` on the smoke scenario: its exit
 /// code, its output and its JSON.
@@ -77,10 +50,11 @@ fn compare(baseline: &str, canary: &str) -> (Option<i32>, String, Value) {
 #[test]
 fn compare_targets_promotes_a_twin_and_rolls_back_a_slower_or_different_canary() {
     let _cpu = common::timed();
-    let (_base, baseline, _d1) = served("");
-    let (_twin, twin, _d2) = served("");
-    let (_slow, slow, _d3) = served("[target.step_pauses]\npersist_decision = \"300ms\"\n");
-    let (_other, other, _d4) = served("[target.council]\nagents = 1\nseed = 3\n");
+    let (_base, baseline, _d1) = common::served_target("");
+    let (_twin, twin, _d2) = common::served_target("");
+    let (_slow, slow, _d3) =
+        common::served_target("[target.step_pauses]\npersist_decision = \"300ms\"\n");
+    let (_other, other, _d4) = common::served_target("[target.council]\nagents = 1\nseed = 3\n");
 
     let (code, said, report) = compare(&baseline, &twin);
     assert_eq!(code, Some(0), "{said}");

@@ -679,6 +679,35 @@ pub fn busy() -> std::sync::RwLockReadGuard<'static, ()> {
     timed()
 }
 
+/// A target served on a free port with `extra` TOML in its `[target]`: its process, its
+/// URL and the directory of its config.
+pub fn served_target(extra: &str) -> (Killed, String, tempfile::TempDir) {
+    ensure_env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = queue_config(dir.path(), extra);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Killed(
+        aura()
+            .arg("--config")
+            .arg(&config)
+            .args(["target", "serve", "--listen", &addr])
+            .args(["--run-id", &unique("served")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aura-host target serve"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "target serve did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child, format!("http://{addr}"), dir)
+}
+
 /// Serves `app` on a free loopback port from a thread of its own (a collector, a webhook
 /// receiver of a test's own); its address.
 pub fn serve(app: axum::Router) -> std::net::SocketAddr {
