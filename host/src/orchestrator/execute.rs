@@ -753,16 +753,15 @@ impl Execution<'_> {
         // Ended whether or not the data is kept, and first: a workflow still running
         // could write after the cleanup, and no worker will ever run it again.
         let queue = self.task_queue();
+        let reason = format!("aura-host run {} ended", self.run_id);
         let terminated = async {
-            self.hub
-                .workflows()
-                .await?
-                .end_run(
-                    &workflows,
-                    &queue,
-                    &format!("aura-host run {} ended", self.run_id),
-                )
-                .await
+            let temporal = self.hub.workflows().await?;
+            match &self.options.remote {
+                // A deployment's queue serves its own traffic too: only the run's
+                // workflows, by id, are ended there.
+                Some(_) => temporal.terminate(&workflows, &reason).await,
+                None => temporal.end_run(&workflows, &queue, &reason).await,
+            }
         }
         .await;
         let mut errors = Vec::new();

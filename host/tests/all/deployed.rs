@@ -334,3 +334,57 @@ fn verify_rollback_holds_a_deployment_to_its_run_from_before() {
     assert_eq!(code, Some(2), "{said}");
     assert!(said.contains("did not run smoke-single-approval"), "{said}");
 }
+
+/// The run ends its own workflows, never the deployment's: the served target's queue
+/// serves both. A request of the target's own, held 8 s before `allocate_devices`, is
+/// still running after a run against the target (one denied at validation, never
+/// reaching that step) has ended and cleaned up.
+#[test]
+fn a_run_against_a_deployed_target_leaves_the_deployments_own_workflows_running() {
+    let _cpu = common::timed();
+    let (_target, url, dir) =
+        common::served_target("[target.step_pauses]\nallocate_devices = \"8s\"\n");
+    let addr = url.trim_start_matches("http://");
+    let own = common::unique("own");
+    let submitted = common::http_post(
+        addr,
+        "/requests",
+        &[],
+        &format!(
+            r#"{{"request_id": "{own}", "team": "platform", "gpu_count": 1, "memory_gb": 16, "priority": 5, "duration_minutes": 5}}"#
+        ),
+    );
+    assert!(submitted.contains(" 202 "), "{submitted}");
+    let scenario = dir.path().join("denied.toml");
+    std::fs::write(
+        &scenario,
+        r#"id = "denied-at-validation"
+name = "denied"
+required_services = ["redis", "graph", "kafka", "temporal"]
+max_execution_time = "30s"
+
+[[gpu_requests]]
+request_id = "invalid"
+team = "platform"
+gpu_count = 1
+memory_gb = 16
+priority = 11
+duration_minutes = 5
+
+[[expected_outcomes]]
+request_id = "invalid"
+decision = "denied"
+reason = "invalid_request"
+"#,
+    )
+    .expect("scenario");
+    let (out, _) = run_within(
+        aura_in(dir.path())
+            .args(["run", "--target", &url, "--scenario"])
+            .arg(&scenario),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let state = common::http_get(addr, &format!("/requests/{own}/decision?wait_ms=2000"));
+    assert!(state.contains("\"pending\""), "still running: {state}");
+}
