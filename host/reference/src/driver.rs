@@ -116,6 +116,9 @@ impl TargetDriver for InProcess {
     }
 }
 
+/// The largest answer read from a served target (a decision or a trace is kilobytes).
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
 /// A target behind `aura-host target serve`, e.g. `http://127.0.0.1:8080`.
 pub struct Http {
     base: String,
@@ -202,11 +205,12 @@ impl Http {
                 .await
                 .map_err(|e| err(aura_services::error_chain(&e)))?;
             let status = response.status().as_u16();
-            let body = response
-                .into_body()
+            // Whatever answers at the URL, an answer past the bound is an error, not
+            // memory taken.
+            let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
                 .collect()
                 .await
-                .map_err(|e| err(aura_services::error_chain(&e)))?
+                .map_err(|e| err(format!("answer: {e} (at most {MAX_ANSWER} bytes)")))?
                 .to_bytes();
             Ok::<_, DriverError>((status, body))
         })

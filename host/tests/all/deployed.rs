@@ -388,3 +388,27 @@ reason = "invalid_request"
     let state = common::http_get(addr, &format!("/requests/{own}/decision?wait_ms=2000"));
     assert!(state.contains("\"pending\""), "still running: {state}");
 }
+
+/// Whatever answers at the URL cannot take the host's memory: an answer past the
+/// driver's bound (16 MiB) is a target not ready, named.
+#[test]
+fn a_target_answering_without_end_is_not_ready() {
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(|| async { "x".repeat(17 * 1024 * 1024) }),
+    );
+    let url = format!("http://{}", common::serve(app));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, _) = run_within(
+        aura()
+            .args(["run", "--target", &url, "--suite", "prod-smoke"])
+            .current_dir(dir.path()),
+        LONG,
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("at most 16777216 bytes"),
+        "{}",
+        text(&out)
+    );
+}
