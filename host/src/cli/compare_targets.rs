@@ -120,20 +120,18 @@ pub async fn run(args: &CompareTargetsArgs) -> Result<ExitCode, CliError> {
         out!("  {r}");
     }
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
-        std::fs::write(path, text).map_err(|e| {
-            CliError::new(
-                ExitCode::BadInput,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
+        super::scenarios::write_json(path, &report)?;
     }
-    Ok(match report.verdict {
+    Ok(exit_code(report.verdict))
+}
+
+/// Exit 0 promote (verified), 1 rollback (not verified), 4 hold.
+pub fn exit_code(v: Verdict) -> ExitCode {
+    match v {
         Verdict::Promote => ExitCode::Ok,
         Verdict::Rollback => ExitCode::Failed,
         Verdict::Hold => ExitCode::Hold,
-    })
+    }
 }
 
 /// One side's decision and trace for `request`; what went wrong is the answer's error.

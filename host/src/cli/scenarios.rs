@@ -554,19 +554,26 @@ pub struct Outputs<'a> {
     pub html: Option<&'a Path>,
 }
 
+/// Writes `text` to a file the user named; one that cannot be written is bad input.
+pub fn write(path: &Path, text: String) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|e| {
+        CliError::new(
+            ExitCode::BadInput,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    })
+}
+
+/// Writes `value` as pretty JSON to a file the user named (`--json`).
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
+    write(path, text)
+}
+
 pub fn write_outputs(r: &RunReport, to: Outputs<'_>) -> Result<(), CliError> {
-    let write = |path: &Path, text: String| {
-        std::fs::write(path, text).map_err(|e| {
-            CliError::new(
-                ExitCode::BadInput,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })
-    };
     if let Some(path) = to.json {
-        let text =
-            serde_json::to_string_pretty(r).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
-        write(path, text)?;
+        write_json(path, r)?;
     }
     if let Some(path) = to.junit {
         let text = junit::render(r).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;

@@ -181,20 +181,9 @@ pub async fn run(
             differences: &report.differences,
             latency: &report.latency,
         };
-        let text =
-            serde_json::to_string_pretty(&v).map_err(|e| CliError::caused(ExitCode::Failed, &e))?;
-        std::fs::write(path, text).map_err(|e| {
-            CliError::new(
-                ExitCode::BadInput,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
+        super::scenarios::write_json(path, &v)?;
     }
-    Ok(match report.verdict {
-        Verdict::Promote => ExitCode::Ok,
-        Verdict::Rollback => ExitCode::Failed,
-        Verdict::Hold => ExitCode::Hold,
-    })
+    Ok(super::compare_targets::exit_code(report.verdict))
 }
 
 /// Adds what the decisions and latencies do not show: the probe run's own verdict and

@@ -40,10 +40,7 @@ fn compare(baseline: &str, canary: &str) -> (Option<i32>, String, Value) {
             .arg(&json),
         Duration::from_secs(300),
     );
-    let report = std::fs::read_to_string(&json)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    let report = common::json_or_null(&json);
     (out.status.code(), text(&out), report)
 }
 

@@ -708,6 +708,15 @@ pub fn served_target(extra: &str) -> (Killed, String, tempfile::TempDir) {
     (child, format!("http://{addr}"), dir)
 }
 
+/// The JSON in `path`, or `null` when there is none (a command that failed before
+/// writing it: its output says why).
+pub fn json_or_null(path: &std::path::Path) -> serde_json::Value {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
 /// Serves `app` on a free loopback port from a thread of its own (a collector, a webhook
 /// receiver of a test's own); its address.
 pub fn serve(app: axum::Router) -> std::net::SocketAddr {
