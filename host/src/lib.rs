@@ -11,6 +11,7 @@ pub mod config;
 pub mod dashboard;
 pub mod environment;
 pub mod gpus;
+pub mod init;
 pub mod monitor;
 pub mod orchestrator;
 pub mod report;

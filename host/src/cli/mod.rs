@@ -38,6 +38,7 @@ mod dashboard;
 mod env;
 mod exit;
 mod flakes;
+mod init;
 mod monitor;
 mod plugin;
 mod plugin_set;
@@ -65,10 +66,23 @@ use clap::{Parser, Subcommand};
 use crate::config::{AuraConfig, ConfigSource, GraphBackend, Overrides, project};
 pub use exit::{CliError, ExitCode};
 
+/// `aura-host --version`: the release and the plugin contract it serves.
+fn version() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use aura_runtime::bindings::{PACKAGE, PACKAGE_VERSION, SERVED_VERSIONS};
+        format!(
+            "{} (plugin contract {PACKAGE}@{PACKAGE_VERSION}; loads components built against {})",
+            env!("CARGO_PKG_VERSION"),
+            SERVED_VERSIONS.map(|v| format!("{PACKAGE}@{v}")).join(", ")
+        )
+    });
+    TEXT.as_str()
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "aura-host",
-    version,
+    version = version(),
     about = "End-to-end integration-testing host for the AURA platform"
 )]
 pub struct Cli {
@@ -168,6 +182,9 @@ enum Command {
     /// After a rollback: run the probe suite against the deployment and hold it to a
     /// run from before the change (decisions, latencies, leftovers in its namespace).
     VerifyRollback(verify_rollback::VerifyRollbackArgs),
+    /// Write a project aura-host runs in from this binary alone: `aura.toml`, the
+    /// shipped suites and plugins, a plugin set pinning them, CI files on request.
+    Init(init::InitArgs),
 }
 
 impl Cli {
@@ -259,6 +276,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Monitor(args) => monitor::run(&config, hub, args).await,
         Command::CompareTargets(args) => compare_targets::run(args).await,
         Command::VerifyRollback(args) => verify_rollback::run(&config, hub, args).await,
+        Command::Init(args) => init::run(args),
         Command::Config => {
             let mut shown = config.clone();
             if shown.services.graph.password.is_some() {

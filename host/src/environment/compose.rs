@@ -1,5 +1,5 @@
 //! The `compose` profile: the full stack of `docker-compose.dev.yml` (Neo4j, Redis, Kafka,
-//! Temporal with PostgreSQL, Prometheus, Grafana) for machines with Docker.
+//! Temporal's dev server, Toxiproxy, Prometheus, Grafana) for machines with Docker.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,6 +7,9 @@ use std::process::Command;
 use super::EnvironmentError;
 
 pub const COMPOSE_FILE: &str = "docker-compose.dev.yml";
+/// The stack's project name, given on the command line: the file has no `name:` so that
+/// every Compose reads it (`docker-compose` 1.29 refuses the key).
+pub const PROJECT: &str = "aura-dev";
 
 /// Finds the compose file in the current directory or one of its parents.
 pub fn find_file() -> Result<PathBuf, EnvironmentError> {
@@ -25,10 +28,10 @@ pub fn find_file() -> Result<PathBuf, EnvironmentError> {
         })
 }
 
-/// Runs `docker compose -f <file> <args>` with output going to the terminal.
+/// Runs `docker compose -p aura-dev -f <file> <args>` with output going to the terminal.
 pub fn run(file: &Path, args: &[&str]) -> Result<(), EnvironmentError> {
     let status = Command::new("docker")
-        .arg("compose")
+        .args(["compose", "-p", PROJECT])
         .arg("-f")
         .arg(file)
         .args(args)

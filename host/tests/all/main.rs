@@ -26,6 +26,7 @@ mod js;
 mod lifecycle;
 mod load;
 mod monitor;
+mod operations;
 mod orchestrator;
 mod otlp;
 mod plugins;

@@ -483,6 +483,11 @@ pub fn worker(mut cmd: Command, queue: &str) -> Killed {
 /// PyPI packages the tests read results with, `(import name, pinned requirement)`,
 /// installed once under target/python when missing; the directory for PYTHONPATH.
 pub fn python_packages(packages: &[(&str, &str)]) -> PathBuf {
+    // Two tests installing into one directory at once would race.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = workspace_root().join("target/python");
     let missing: Vec<&str> = packages
         .iter()
