@@ -7,7 +7,7 @@
 /// Every host interface: types, log, graph, cache, events, workflow, trace, gpu.
 pub mod api {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "host-api",
         generate_all,
         // `testing` reads results back from the host's JSON, and compares them.
@@ -21,7 +21,7 @@ macro_rules! plugin_world {
         #[allow(clippy::too_many_arguments)]
         pub mod $module {
             wit_bindgen::generate!({
-                path: "../wit",
+                path: "wit",
                 world: $world,
                 with: {
                     "aura:host/types@0.2.0": crate::bindings::api::aura::host::types,

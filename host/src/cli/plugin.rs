@@ -91,7 +91,8 @@ pub struct NewArgs {
     /// Directory to create the crate in.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
-    /// The aura-sdk directory the crate depends on [default: the one this host was built from].
+    /// The aura-sdk directory the crate depends on [default: the one this host was built
+    /// from, while it exists; else the published aura-sdk of this host's version].
     #[arg(long, conflicts_with = "lang")]
     sdk: Option<PathBuf>,
     /// `rust` (a crate), `python` (app.py, componentize-py), `js` (app.js,
@@ -160,7 +161,7 @@ pub async fn run(
             Ok(ExitCode::Ok)
         }
         PluginCommand::New(args) => {
-            let sdk = args.sdk.clone().unwrap_or_else(scaffold::default_sdk);
+            let sdk = scaffold::Sdk::choose(args.sdk.clone());
             let dir = scaffold::create(&args.dir, &args.name, args.kind, &sdk)
                 .map_err(|e| CliError::caused(ExitCode::BadInput, &e))?;
             out!("created {} plugin {}", args.kind, dir.display());

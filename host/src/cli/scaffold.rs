@@ -22,9 +22,40 @@ pub enum ScaffoldError {
     },
 }
 
-/// The SDK next to the host's own sources, for a host built from this repository.
-pub fn default_sdk() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk")
+/// Where a scaffolded crate gets `aura-sdk` from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sdk {
+    /// An SDK directory (`--sdk`, or the checkout this host was built from).
+    Path(PathBuf),
+    /// The published crate, at this host's version: no source tree needed.
+    Version(&'static str),
+}
+
+impl Sdk {
+    /// `--sdk` when given; else the SDK beside the sources this host was built from,
+    /// when they are still there; else the published crate of this host's version (an
+    /// installed binary).
+    pub fn choose(given: Option<PathBuf>) -> Self {
+        match given {
+            Some(p) => Self::Path(p),
+            None => {
+                let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+                match beside.join("Cargo.toml").is_file() {
+                    true => Self::Path(beside),
+                    false => Self::Version(env!("CARGO_PKG_VERSION")),
+                }
+            }
+        }
+    }
+
+    /// The dependency's table body, `features` added: `path = "..."` or `version = "..."`.
+    fn dependency(&self, features: &str) -> String {
+        let source = match self {
+            Self::Path(p) => format!("path = \"{}\"", p.display().to_string().replace('\\', "/")),
+            Self::Version(v) => format!("version = \"={v}\""),
+        };
+        format!("{{ {source}{features} }}")
+    }
 }
 
 /// A plugin's name: 1-64 of a-z, 0-9, '-' and '_', starting with a letter.
@@ -46,18 +77,22 @@ pub fn create(
     parent: &Path,
     name: &str,
     kind: PluginKind,
-    sdk: &Path,
+    sdk: &Sdk,
 ) -> Result<PathBuf, ScaffoldError> {
     check_name(name)?;
-    let sdk = std::fs::canonicalize(sdk)
-        .ok()
-        .filter(|p| p.join("Cargo.toml").exists())
-        .ok_or_else(|| ScaffoldError::Sdk(sdk.to_path_buf()))?;
+    let sdk = match sdk {
+        Sdk::Path(p) => Sdk::Path(
+            std::fs::canonicalize(p)
+                .ok()
+                .filter(|p| p.join("Cargo.toml").exists())
+                .ok_or_else(|| ScaffoldError::Sdk(p.to_path_buf()))?,
+        ),
+        v => v.clone(),
+    };
     let dir = parent.join(name);
     if dir.exists() {
         return Err(ScaffoldError::Exists(dir));
     }
-    let sdk = sdk.display().to_string().replace('\\', "/");
     let crate_name = name.replace('-', "_");
     // `cargo test` drives this very binary unless AURA_HOST_BIN says otherwise.
     let host = std::env::current_exe()
@@ -88,7 +123,11 @@ pub fn create(
     Ok(dir)
 }
 
-fn cargo_toml(name: &str, sdk: &str) -> String {
+fn cargo_toml(name: &str, sdk: &Sdk) -> String {
+    let (plain, testing) = (
+        sdk.dependency(""),
+        sdk.dependency(", features = [\"testing\"]"),
+    );
     format!(
         r#"[package]
 name = "{name}"
@@ -102,13 +141,13 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-aura-sdk = {{ path = "{sdk}" }}
+aura-sdk = {plain}
 serde = {{ version = "1", features = ["derive"] }}
 
 # `cargo test` builds the component and runs it in the real aura-host runtime, through the
 # `aura-host` binary (see .cargo/config.toml): the host is not compiled into the tests.
 [target.'cfg(not(target_arch = "wasm32"))'.dev-dependencies]
-aura-sdk = {{ path = "{sdk}", features = ["testing"] }}
+aura-sdk = {testing}
 
 # A crate of its own; delete this table to make it a member of an enclosing workspace.
 [workspace]
@@ -286,4 +325,30 @@ fn {crate_name}_runs_in_the_host() {{
 }}
 "#
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_installed_host_scaffolds_against_the_published_sdk_of_its_version() {
+        let toml = cargo_toml("probe", &Sdk::Version("0.1.0"));
+        assert!(
+            toml.contains("aura-sdk = { version = \"=0.1.0\" }"),
+            "{toml}"
+        );
+        assert!(
+            toml.contains("aura-sdk = { version = \"=0.1.0\", features = [\"testing\"] }"),
+            "{toml}"
+        );
+        assert!(!toml.contains("path ="), "{toml}");
+        let given = cargo_toml("probe", &Sdk::Path(PathBuf::from("/opt/sdk")));
+        assert!(
+            given.contains("aura-sdk = { path = \"/opt/sdk\" }"),
+            "{given}"
+        );
+        // Built from this checkout, whose SDK is still here: the path.
+        assert!(matches!(Sdk::choose(None), Sdk::Path(_)));
+    }
 }
