@@ -5,7 +5,7 @@ use clap::Subcommand;
 use super::{CliError, ExitCode};
 use crate::config::AuraConfig;
 use crate::environment::fault::{self, ProcessFault};
-use crate::environment::{self, Profile, ServiceOutcome};
+use crate::environment::{self, Profile, ServiceOutcome, snapshot};
 use std::collections::BTreeSet;
 
 use crate::report::RunEvent;
@@ -45,6 +45,19 @@ pub enum EnvCommand {
         #[arg(long = "for", value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
         hold: std::time::Duration,
     },
+    /// Keep the local profile's data as snapshot NAME: Redis and FalkorDB as RDB files,
+    /// Kafka's messages, the Temporal dev server's database (stopped a moment).
+    Snapshot {
+        name: String,
+        /// Replace a snapshot of that name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put snapshot NAME back into the local profile (checked first against its digests
+    /// and the servers' versions; the environment as it was is put back if it fails).
+    Restore { name: String },
+    /// List the snapshots.
+    Snapshots,
     /// Empty the services' data, or with --run only that run's data.
     Reset {
         /// How the services run [default: local]; not with --run, which removes a run's
@@ -123,6 +136,44 @@ pub async fn run(
                 done.healed_pid,
                 if done.cut_short { ", cut short" } else { "" }
             );
+            Ok(ExitCode::Ok)
+        }
+        EnvCommand::Snapshot { name, force } => {
+            let m = snapshot::take(&env, hub, name, *force).await?;
+            out!(
+                "snapshot {} · {} · {} topic(s), {} message(s) · {}",
+                m.name,
+                m.taken_at.format("%Y-%m-%d %H:%M:%S"),
+                m.topics,
+                m.messages,
+                snapshot::dir(&env.state_dir, &m.name).display()
+            );
+            Ok(ExitCode::Ok)
+        }
+        EnvCommand::Restore { name } => {
+            let m = snapshot::restore(&env, hub, name).await?;
+            out!(
+                "restored snapshot {} (taken {}): Redis, FalkorDB, Temporal and {} message(s) in {} topic(s)",
+                m.name,
+                m.taken_at.format("%Y-%m-%d %H:%M:%S"),
+                m.messages,
+                m.topics
+            );
+            Ok(ExitCode::Ok)
+        }
+        EnvCommand::Snapshots => {
+            for m in snapshot::list(&env.state_dir) {
+                if m.name.starts_with('.') {
+                    continue;
+                }
+                out!(
+                    "{}\t{}\t{} topic(s), {} message(s)",
+                    m.name,
+                    m.taken_at.format("%Y-%m-%d %H:%M:%S"),
+                    m.topics,
+                    m.messages
+                );
+            }
             Ok(ExitCode::Ok)
         }
         EnvCommand::Reset { run: Some(run), .. } => {

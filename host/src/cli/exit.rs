@@ -62,7 +62,10 @@ impl From<ServiceError> for CliError {
 impl From<EnvironmentError> for CliError {
     fn from(e: EnvironmentError) -> Self {
         let code = match &e {
-            EnvironmentError::State { .. } | EnvironmentError::Unsupported(_) => ExitCode::BadInput,
+            EnvironmentError::State { .. }
+            | EnvironmentError::Unsupported(_)
+            | EnvironmentError::Snapshot(_) => ExitCode::BadInput,
+            EnvironmentError::Restore(_) => ExitCode::Failed,
             _ => ExitCode::NotReady,
         };
         Self::caused(code, &e)

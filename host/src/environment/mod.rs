@@ -9,6 +9,7 @@ pub mod fault;
 mod local;
 mod process;
 pub mod prometheus;
+pub mod snapshot;
 mod state;
 mod tools;
 
@@ -58,6 +59,14 @@ pub enum EnvironmentError {
     Unsupported(String),
     #[error("{0}")]
     Compose(String),
+    /// A snapshot that cannot be taken or restored: named, with why (bad input).
+    #[error("{0}")]
+    Snapshot(String),
+    /// Restoring failed after it began; says what state it left.
+    #[error("{0}")]
+    Restore(String),
+    #[error("{0}")]
+    NotRunning(String),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }

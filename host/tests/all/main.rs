@@ -36,4 +36,5 @@ mod run;
 mod sandbox;
 mod schedule;
 mod services;
+mod snapshots;
 mod target;
