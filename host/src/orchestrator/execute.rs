@@ -84,7 +84,9 @@ pub struct RunOptions {
 /// requests in the run's own namespace (`run=`), removed afterwards like any run's.
 pub struct Remote {
     pub driver: Http,
-    /// Its task queue (from `/health`): the run's open workflows are ended on it.
+    /// Its task queue (from `/health`), which serves the deployment's own traffic too:
+    /// the run's state snapshots count its open workflows; the run ends only its own,
+    /// by id.
     pub task_queue: String,
 }
 
