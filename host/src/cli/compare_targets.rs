@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{CliError, ExitCode};
-use crate::monitor::canary::{self, Answer, Verdict};
+use crate::monitor::canary::{self, Answer, CanaryReport, Verdict};
 use crate::orchestrator::Scenario;
 use aura_reference::driver::{Http, TargetDriver};
 use aura_reference::{DecisionState, GpuAllocationRequest};
@@ -104,25 +104,34 @@ pub async fn run(args: &CompareTargetsArgs) -> Result<ExitCode, CliError> {
         }
     }
     let report = canary::compare(&pairs, &args.tolerance.tolerance());
+    print(&report, canary::CANARY, report.verdict.word());
+    if let Some(path) = &args.json {
+        super::scenarios::write_json(path, &report)?;
+    }
+    Ok(exit_code(report.verdict))
+}
+
+/// The comparison as the terminal shows it: each step's latency, the first differences,
+/// the verdict and its reasons. What a target answered (a failure's reason) is escaped.
+pub fn print(report: &CanaryReport, sides: canary::Sides, verdict: &str) {
+    let shown = |s: &str| aura_runtime::text::escape(s, 500);
     for (step, c) in &report.latency {
         out!("  {step:<18} {}", c.reason);
     }
     for d in report.differences.iter().take(10) {
         out!(
-            "  {}: baseline {}, canary {}",
-            d.request_id,
-            d.baseline,
-            d.canary
+            "  {}: {} {}, {} {}",
+            shown(&d.request_id),
+            sides.old,
+            shown(&d.baseline),
+            sides.new,
+            shown(&d.canary)
         );
     }
-    out!("verdict: {}", report.verdict.word());
+    out!("verdict: {verdict}");
     for r in &report.reasons {
-        out!("  {r}");
+        out!("  {}", shown(r));
     }
-    if let Some(path) = &args.json {
-        super::scenarios::write_json(path, &report)?;
-    }
-    Ok(exit_code(report.verdict))
 }
 
 /// Exit 0 promote (verified), 1 rollback (not verified), 4 hold.

@@ -151,22 +151,8 @@ pub async fn run(
     let orphans = leftovers::orphan_leases(&first, &second);
     let silent = leftovers::decisions_without_events(&first, &second);
     judge(&mut report, &after, &second, &orphans, &silent, &namespace);
-    for (step, c) in &report.latency {
-        out!("  {step:<18} {}", c.reason);
-    }
-    for d in report.differences.iter().take(10) {
-        out!(
-            "  {}: before {}, after {}",
-            d.request_id,
-            d.baseline,
-            d.canary
-        );
-    }
     let verdict = word(report.verdict);
-    out!("verdict: {}", verdict.replace('_', " "));
-    for r in &report.reasons {
-        out!("  {}", aura_runtime::text::escape(r, 500));
-    }
+    super::compare_targets::print(&report, SIDES, &verdict.replace('_', " "));
     if let Some(path) = &args.json {
         let v = Verification {
             verdict,
