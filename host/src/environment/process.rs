@@ -27,15 +27,7 @@ pub fn spawn(binary: &Path, args: &[String], cwd: &Path, log: &Path) -> std::io:
 /// True when `pid` is alive (not a zombie) and is still `binary`, so a recycled pid is
 /// never mistaken for our server.
 pub fn is_ours(pid: u32, binary: &Path) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state letter follows the parenthesised command name.
-    let state = stat
-        .rsplit(')')
-        .next()
-        .and_then(|rest| rest.trim_start().chars().next());
-    if matches!(state, Some('Z' | 'X') | None) {
+    if !running(pid) {
         return false;
     }
     let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
@@ -64,7 +56,7 @@ pub fn terminate(pid: u32, binary: &Path, grace: Duration) -> bool {
 pub fn wait_gone(pid: u32, binary: &Path, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     loop {
-        if !is_ours(pid, binary) {
+        if !is_ours(pid, binary) && !tearing_down(pid) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -72,6 +64,36 @@ pub fn wait_gone(pid: u32, binary: &Path, within: Duration) -> bool {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Whether `pid` exists and is no zombie (the state letter follows the parenthesised
+/// command name in `/proc/<pid>/stat`).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !matches!(
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.trim_start().chars().next()),
+            Some('Z' | 'X') | None
+        )
+    })
+}
+
+/// A process that exists and is no zombie but whose executable is already gone
+/// (`/proc/<pid>/exe` not found): one exiting, its memory released, not yet reaped.
+/// `down` waits for it, so it never says "stopped" of a server still exiting.
+fn tearing_down(pid: u32) -> bool {
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !matches!(
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.trim_start().chars().next()),
+            Some('Z' | 'X') | None
+        )
+    });
+    alive
+        && std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// The last `lines` lines of a log, for error messages.
