@@ -16,9 +16,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::disaster;
 use super::network::{NetHeld, Routes};
 use super::resource;
-use super::spec::{FaultSpec, Trigger};
+use super::spec::{FaultAction, FaultSpec, Trigger};
 use crate::environment::EnvConfig;
 use crate::environment::fault::{self, ProcessFault, Struck};
 use crate::report::{FaultRecord, RunEvent};
@@ -215,6 +216,7 @@ struct Strike {
 enum InEffect {
     Process(Struck),
     Resource(resource::Held),
+    Disaster(disaster::Held),
     Network(NetHeld),
 }
 
@@ -354,14 +356,24 @@ impl Task {
             None => {
                 let at = chrono::Utc::now().timestamp_millis();
                 let spec = &self.slot.spec;
-                resource::strike(&self.hub, spec.action, &self.namespace, &self.devices, hold)
-                    .await
-                    .map(|(held, said)| Strike {
-                        at,
-                        pid: None,
-                        detail: Some(said),
-                        effect: InEffect::Resource(held),
-                    })
+                match spec.action {
+                    FaultAction::Disaster => {
+                        disaster::strike(&self.slot.env, &self.hub, &self.slot.tag)
+                            .await
+                            .map(|(held, said)| (InEffect::Disaster(held), said))
+                    }
+                    action => {
+                        resource::strike(&self.hub, action, &self.namespace, &self.devices, hold)
+                            .await
+                            .map(|(held, said)| (InEffect::Resource(held), said))
+                    }
+                }
+                .map(|(effect, said)| Strike {
+                    at,
+                    pid: None,
+                    detail: Some(said),
+                    effect,
+                })
             }
         };
         let struck = match struck {
@@ -405,6 +417,11 @@ impl Task {
                 }
                 healed
             }
+            InEffect::Disaster(held) => held.heal(&self.slot.env, &self.hub).await.map(|said| {
+                let detail = self.record.detail.take().unwrap_or_default();
+                self.record.detail = Some(format!("{detail}; {said}"));
+                chrono::Utc::now().timestamp_millis()
+            }),
             InEffect::Resource(held) => held
                 .heal(&self.hub)
                 .await

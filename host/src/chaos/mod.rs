@@ -6,6 +6,7 @@
 //! cannot be injected or never fires fails its scenario: a chaos test never passes
 //! without its chaos. See `docs/chaos.md`.
 
+mod disaster;
 mod engine;
 mod network;
 pub mod proxy;

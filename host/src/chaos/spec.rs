@@ -14,7 +14,7 @@ use aura_services::trace::StepPhase;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// The service it strikes; none for `exhaust_gpus`.
+    /// The service it strikes; none for `exhaust_gpus` and `disaster`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceKind>,
     pub action: FaultAction,
@@ -126,11 +126,14 @@ pub enum FaultAction {
     /// The target's Temporal worker cut off (a fault proxy in front of it alone): its
     /// polls hang, tasks back up in the queue while submissions are still accepted.
     StallWorker,
+    /// A recovery drill on the local profile: every store snapshotted, the environment
+    /// destroyed (`env reset`), the snapshot restored after `duration`.
+    Disaster,
 }
 
 impl FaultAction {
     /// Every action; the match makes a new one a compile error until it is listed.
-    pub const ALL: [FaultAction; 14] = {
+    pub const ALL: [FaultAction; 15] = {
         const fn listed(a: FaultAction) -> FaultAction {
             match a {
                 FaultAction::Kill
@@ -146,7 +149,8 @@ impl FaultAction {
                 | FaultAction::LimitData
                 | FaultAction::Partition
                 | FaultAction::Down
-                | FaultAction::StallWorker => a,
+                | FaultAction::StallWorker
+                | FaultAction::Disaster => a,
             }
         }
         [
@@ -164,6 +168,7 @@ impl FaultAction {
             listed(FaultAction::Partition),
             listed(FaultAction::Down),
             listed(FaultAction::StallWorker),
+            listed(FaultAction::Disaster),
         ]
     };
 
@@ -211,7 +216,7 @@ impl FaultAction {
             Self::Kill | Self::Pause | Self::Restart => Some(&ServiceKind::ALL),
             Self::ExhaustMemory => Some(&[ServiceKind::Redis]),
             Self::StallWorker => Some(&[ServiceKind::Temporal]),
-            Self::ExhaustGpus => None,
+            Self::ExhaustGpus | Self::Disaster => None,
             _ => Some(&ServiceKind::ALL),
         }
     }
@@ -263,10 +268,13 @@ impl std::fmt::Display for Trigger {
 }
 
 impl FaultSpec {
-    /// What it strikes, in words: the service, or `gpus`.
+    /// What it strikes, in words: the service, `gpus` or `environment`.
     pub fn target(&self) -> String {
-        self.service
-            .map_or_else(|| "gpus".to_string(), |s| s.to_string())
+        match (self.service, self.action) {
+            (Some(s), _) => s.to_string(),
+            (None, FaultAction::Disaster) => "environment".to_string(),
+            (None, _) => "gpus".to_string(),
+        }
     }
 
     pub fn trigger(&self) -> Trigger {
@@ -575,6 +583,17 @@ mod tests {
         let f = spec("action = \"exhaust_gpus\"\nafter = \"1s\"\nduration = \"2s\"");
         assert_eq!(f.to_string(), "exhaust_gpus gpus at +1s for 2s");
         assert!(f.check(Duration::from_secs(60), None).is_ok());
+        let f = spec("action = \"disaster\"\nafter_decided = 1\nduration = \"1s\"");
+        assert_eq!(
+            f.to_string(),
+            "disaster environment once 1 request(s) are decided for 1s"
+        );
+        assert!(f.check(Duration::from_secs(60), None).is_ok());
+        let (field, _) = refused(
+            "service = \"redis\"\naction = \"disaster\"\nduration = \"1s\"",
+            &[],
+        );
+        assert_eq!(field, "service");
     }
 
     #[test]

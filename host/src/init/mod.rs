@@ -238,6 +238,7 @@ mod tests {
             "load",
             "soak",
             "prod-smoke",
+            "dr",
         ] {
             assert!(suites.contains(s), "{s} in {suites:?}");
         }

@@ -1,6 +1,7 @@
 //! Suites are the folders of `scenarios/`: `smoke`, `integration`, `e2e`, `chaos`, and
-//! `all` for those four; `load` (minutes of load), `soak` (its long variant) and
-//! `prod-smoke` (the probe of a deployed target) run only when named. A suite's
+//! `all` for those four; `load` (minutes of load), `soak` (its long variant),
+//! `prod-smoke` (the probe of a deployed target) and `dr` (the recovery drill, which
+//! destroys the local environment and restores it) run only when named. A suite's
 //! scenarios are its `*.toml` files, in name order.
 
 use std::path::{Path, PathBuf};
@@ -17,11 +18,21 @@ pub const LONG_SUITES: [&str; 2] = ["load", "soak"];
 /// and `verify-rollback`'s): run when named, never by `all`.
 pub const PROD_SMOKE: &str = "prod-smoke";
 
+/// The disaster-recovery drill: snapshot, destroy, restore, validate. Run when named.
+pub const DR: &str = "dr";
+
+/// Every suite a run can name, `all` included.
+pub fn names() -> Vec<&'static str> {
+    let mut all = SUITES.to_vec();
+    all.push("all");
+    all.extend(LONG_SUITES);
+    all.extend([PROD_SMOKE, DR]);
+    all
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
-    #[error(
-        "unknown suite '{0}' (expected smoke, integration, e2e, chaos, all, load, soak or prod-smoke)"
-    )]
+    #[error("unknown suite '{0}' (expected {known})", known = names().join(", "))]
     Unknown(String),
     #[error("{path}: {reason}")]
     Read { path: PathBuf, reason: String },
@@ -33,7 +44,7 @@ pub enum SuiteError {
 fn folders(suite: &str) -> Result<Vec<&str>, SuiteError> {
     match suite {
         "all" => Ok(SUITES.to_vec()),
-        s if SUITES.contains(&s) || LONG_SUITES.contains(&s) || s == PROD_SMOKE => Ok(vec![s]),
+        s if names().contains(&s) => Ok(vec![s]),
         other => Err(SuiteError::Unknown(other.to_string())),
     }
 }

@@ -241,3 +241,86 @@ fn a_snapshot_restored_after_a_reset_gives_back_every_store() {
     );
     assert_eq!(redis_state(redis_port), before.0, "nothing touched");
 }
+
+/// Keys of the private Redis whose name holds `part`; none while it does not answer.
+fn keys_with(port: u16, part: &str) -> Option<usize> {
+    let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
+        .ok()?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*{part}*"))
+        .query(&mut conn)
+        .ok()?;
+    Some(keys.len())
+}
+
+#[test]
+fn the_dr_drill_destroys_the_environment_restores_it_and_validates_every_decision() {
+    let env = PrivateEnv::all_services();
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let redis_port = port(&config, "[services.redis]");
+    let within = Duration::from_secs(300);
+    let up = run_within(&mut env.cmd(&["env", "up"]), within).0;
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    let json = env.path("dr.json");
+    let run_id = common::unique("dr");
+    let mut drill = env
+        .cmd(&["run", "--suite", "dr", "--run-id", &run_id, "-q", "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run --suite dr");
+    // While it runs, the decisions' keys appear, then the disaster empties Redis: seen
+    // from outside, not taken from the run's word.
+    let (mut written, mut destroyed) = (false, false);
+    let deadline = std::time::Instant::now() + within;
+    while !destroyed && std::time::Instant::now() < deadline {
+        if drill.try_wait().expect("wait").is_some() {
+            break;
+        }
+        match keys_with(redis_port, "dr-approve-1") {
+            Some(n) if n > 0 => written = true,
+            Some(0) if written => destroyed = true,
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = drill.wait_with_output().expect("run output");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        written && destroyed,
+        "keys written {written}, then gone {destroyed}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let fault = &report["scenarios"][0]["faults"][0];
+    assert_eq!(fault["action"], "disaster", "{fault}");
+    assert_eq!(fault["service"], "environment", "{fault}");
+    assert!(fault["healed_at"].is_i64(), "{fault}");
+    let detail = fault["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("every store emptied") && detail.contains("restored"),
+        "{detail}"
+    );
+    // Every validator ran on every request after the restore, and passed.
+    let validators = report["scenarios"][0]["validators"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(validators.len(), 6, "{validators:?}");
+    assert!(
+        validators.iter().all(|v| v["passed"] == true
+            && v["requests"] == 4
+            && v["checks"].as_array().is_some_and(|c| !c.is_empty())),
+        "{validators:?}"
+    );
+    assert!(
+        !env.state
+            .join("snapshots")
+            .read_dir()
+            .is_ok_and(|mut d| d
+                .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("dr-")))),
+        "the drill's snapshot is removed once restored"
+    );
+}
