@@ -30,6 +30,7 @@ macro_rules! err {
     }};
 }
 
+mod backup;
 mod baseline;
 mod bench;
 mod check;
@@ -140,6 +141,10 @@ enum Command {
     /// Start, stop, inspect or reset the services.
     #[command(subcommand)]
     Env(env::EnvCommand),
+    /// Back up a deployment's Redis, graph and topics over the network, or restore a
+    /// backup into empty services elsewhere.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Print the effective configuration (file, environment and flags applied) as TOML.
     Config,
     /// Run scenarios through the reference target with validator and recovery plugins
@@ -261,6 +266,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match &cli.command {
         Command::Check(args) => check::run(&config, &source, args).await,
         Command::Env(cmd) => env::run(&config, &hub, cmd).await,
+        Command::Backup(cmd) => backup::run(&hub, cmd).await,
         Command::Run(args) => run::run(&config, hub, args).await,
         Command::Plugin(cmd) => plugin::run(&config, hub, cmd).await,
         Command::Target(cmd) => target::run(&config, hub, cmd).await,

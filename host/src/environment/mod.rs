@@ -4,6 +4,7 @@
 //! Tansu, the Temporal dev server), recording pids, ports and data dirs under the state
 //! dir; `compose` drives `docker-compose.dev.yml` for people who have Docker.
 
+pub mod backup;
 mod compose;
 pub mod fault;
 mod local;

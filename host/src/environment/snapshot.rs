@@ -32,8 +32,8 @@ pub struct Manifest {
 
 /// One Kafka message, as kept.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Message {
-    topic: String,
+pub(super) struct Message {
+    pub(super) topic: String,
     partition: i32,
     key: Option<String>,
     payload: Vec<u8>,
@@ -41,7 +41,7 @@ struct Message {
 }
 
 const MANIFEST: &str = "manifest.json";
-const KAFKA_FILE: &str = "kafka.jsonl";
+pub(super) const KAFKA_FILE: &str = "kafka.jsonl";
 /// The RDB file `SAVE` writes in a Redis server's working directory.
 const RDB: &str = "dump.rdb";
 const TEMPORAL_FILES: [&str; 3] = ["temporal.db", "temporal.db-wal", "temporal.db-shm"];
@@ -50,7 +50,7 @@ const MAX_MESSAGES: usize = 1_000_000;
 const KAFKA_WAIT: Duration = Duration::from_secs(10);
 const SAVE_WITHIN: Duration = Duration::from_secs(120);
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EnvironmentError {
+pub(super) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EnvironmentError {
     let what = what.into();
     move |e| EnvironmentError::Io {
         what,
@@ -158,29 +158,9 @@ async fn into_dir(
         save_rdb(config, state, kind, &out.join(file)).await?;
     }
     let messages = read_topics(hub).await?;
-    let topics = messages
-        .iter()
-        .map(|m| m.topic.as_str())
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    let lines: Vec<String> = messages
-        .iter()
-        .map(|m| serde_json::to_string(m).unwrap_or_default())
-        .collect();
-    std::fs::write(out.join(KAFKA_FILE), lines.join("\n"))
-        .map_err(io(format!("write {KAFKA_FILE}")))?;
+    let topics = write_messages(&out.join(KAFKA_FILE), &messages)?;
     copy_temporal(config, state_dir, state, out).await?;
-    let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(out)
-        .map_err(io("list the snapshot"))?
-        .flatten()
-    {
-        let bytes = std::fs::read(entry.path()).map_err(io("read the snapshot"))?;
-        files.insert(
-            entry.file_name().to_string_lossy().into_owned(),
-            aura_runtime::digest(&bytes),
-        );
-    }
+    let files = digests(out)?;
     let manifest = Manifest {
         name: name.to_string(),
         taken_at: chrono::Utc::now(),
@@ -196,6 +176,56 @@ async fn into_dir(
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     std::fs::write(out.join(MANIFEST), text).map_err(io("write the manifest"))?;
     Ok(manifest)
+}
+
+/// Writes `messages` to `path`, one JSON line each; how many topics they are in.
+pub(super) fn write_messages(path: &Path, messages: &[Message]) -> Result<usize, EnvironmentError> {
+    let lines: Vec<String> = messages
+        .iter()
+        .map(|m| serde_json::to_string(m).unwrap_or_default())
+        .collect();
+    std::fs::write(path, lines.join("\n")).map_err(io(format!("write {}", path.display())))?;
+    Ok(messages
+        .iter()
+        .map(|m| m.topic.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len())
+}
+
+/// Each file of `dir` (not the manifest) with its sha256.
+pub(super) fn digests(dir: &Path) -> Result<BTreeMap<String, String>, EnvironmentError> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir)
+        .map_err(io(format!("list {}", dir.display())))?
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == MANIFEST {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).map_err(io(format!("read {name}")))?;
+        files.insert(name, aura_runtime::digest(&bytes));
+    }
+    Ok(files)
+}
+
+/// Each file `files` lists is in `dir` with the digest it lists.
+pub(super) fn check_digests(
+    dir: &Path,
+    files: &BTreeMap<String, String>,
+) -> Result<(), EnvironmentError> {
+    for (file, digest) in files {
+        let bytes = std::fs::read(dir.join(file)).map_err(|e| {
+            EnvironmentError::Snapshot(format!("{}: {e}", dir.join(file).display()))
+        })?;
+        if &aura_runtime::digest(&bytes) != digest {
+            return Err(EnvironmentError::Snapshot(format!(
+                "{}: {file} does not match its digest in {MANIFEST}",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `SAVE` on the server of `kind`, its RDB file moved to `to` (not left where a restart
@@ -244,7 +274,7 @@ async fn save_rdb(
 }
 
 /// Every message of every topic, each topic's partitions in order.
-async fn read_topics(hub: &ServiceHub) -> Result<Vec<Message>, EnvironmentError> {
+pub(super) async fn read_topics(hub: &ServiceHub) -> Result<Vec<Message>, EnvironmentError> {
     let events = hub.events().await?;
     let mut topics = events.list_topics().await?;
     topics.retain(|t| !t.starts_with("__"));
@@ -334,14 +364,7 @@ fn check(state_dir: &Path, state: &EnvState, name: &str) -> Result<Manifest, Env
         )));
     }
     let manifest = read_manifest(&at)?;
-    for (file, digest) in &manifest.files {
-        let bytes = std::fs::read(at.join(file)).map_err(io(format!("read {name}/{file}")))?;
-        if &aura_runtime::digest(&bytes) != digest {
-            return Err(EnvironmentError::Snapshot(format!(
-                "snapshot {name}: {file} does not match its digest in {MANIFEST}"
-            )));
-        }
-    }
+    check_digests(&at, &manifest.files)?;
     for (kind, taken) in &manifest.versions {
         let now = state
             .services
@@ -426,15 +449,30 @@ async fn put_back(
     publish(hub, &from.join(KAFKA_FILE)).await
 }
 
+/// The messages kept in `file`.
+pub(super) fn read_messages(file: &Path) -> Result<Vec<Message>, EnvironmentError> {
+    let text = std::fs::read_to_string(file).map_err(io(format!("read {}", file.display())))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                EnvironmentError::Snapshot(format!("{}:{}: {e}", file.display(), n + 1))
+            })
+        })
+        .collect()
+}
+
 /// Publishes the kept messages again, in order, into the (empty) broker.
 async fn publish(hub: &ServiceHub, file: &Path) -> Result<(), EnvironmentError> {
-    let text = std::fs::read_to_string(file).map_err(io(format!("read {}", file.display())))?;
-    let messages: Vec<Message> = text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()
-        .map_err(|e| EnvironmentError::Snapshot(format!("{}: {e}", file.display())))?;
+    publish_messages(hub, read_messages(file)?).await
+}
+
+/// Publishes `messages`, in order, creating their topics with the partitions they had.
+pub(super) async fn publish_messages(
+    hub: &ServiceHub,
+    messages: Vec<Message>,
+) -> Result<(), EnvironmentError> {
     let events = hub.events().await?;
     // A broker restarted behind the process's client: its topics are gone.
     events.forget_topics();

@@ -229,3 +229,74 @@ async fn probe_reports_version_database_and_node_count() {
         b.cleanup(&tag).await;
     }
 }
+
+/// A backup's way for Neo4j (`backup create` with a Neo4j graph): every node and
+/// relationship read with Cypher and written into another graph, linked as they were.
+#[tokio::test]
+async fn a_graph_read_for_a_backup_writes_back_the_same() {
+    use aura_host::environment::backup::{GraphEntry, read_graph, write_graph};
+    let shape = |entries: Vec<GraphEntry>| {
+        let mut nodes = BTreeMap::new();
+        let mut out: Vec<String> = Vec::new();
+        for e in &entries {
+            if let GraphEntry::Node {
+                id,
+                labels,
+                properties,
+            } = e
+            {
+                nodes.insert(*id, format!("{labels:?}{properties:?}"));
+                out.push(format!("node {labels:?}{properties:?}"));
+            }
+        }
+        for e in &entries {
+            if let GraphEntry::Relationship {
+                from,
+                to,
+                rel_type,
+                properties,
+            } = e
+            {
+                out.push(format!(
+                    "{:?}-[{rel_type} {properties:?}]->{:?}",
+                    nodes.get(from),
+                    nodes.get(to)
+                ));
+            }
+        }
+        out.sort();
+        out
+    };
+    let config = common::config();
+    let shared = FalkorGraph::connect(&config.services.graph)
+        .await
+        .expect("FalkorDB reachable");
+    let (from, to) = (
+        shared.with_database(&common::unique("backup-from")),
+        shared.with_database(&common::unique("backup-to")),
+    );
+    from.query(Cypher::new(
+        "CREATE (r:Request:Gpu {id: 'req-1', n: 2, w: 0.5, ok: true, l: [1, 2]})-[:DECIDED_BY {at: 1}]->(d:Decision {approved: true}), \
+         (r)-[:LEASED {device: 'gpu-0'}]->(:Device {id: 'gpu-0'}), (:Lonely)",
+    ))
+    .await
+    .expect("create");
+    let read = read_graph(&from).await.expect("read");
+    assert_eq!(read.len(), 4 + 2, "{read:?}");
+    write_graph(&to, &read).await.expect("write");
+    let back = read_graph(&to).await.expect("read back");
+    assert_eq!(shape(back), shape(read));
+    let marks = to
+        .query(Cypher::new(
+            "MATCH (n) WHERE n._aura_backup_id IS NOT NULL RETURN count(n) AS n",
+        ))
+        .await
+        .expect("count");
+    assert_eq!(
+        marks[0].get("n"),
+        Some(&GraphValue::Int(0)),
+        "no restore mark is left"
+    );
+    from.delete_graph().await.expect("delete");
+    to.delete_graph().await.expect("delete");
+}

@@ -324,3 +324,86 @@ fn the_dr_drill_destroys_the_environment_restores_it_and_validates_every_decisio
         "the drill's snapshot is removed once restored"
     );
 }
+
+#[test]
+fn a_backup_of_one_environment_restores_into_another() {
+    let (from, to) = (PrivateEnv::all_services(), PrivateEnv::all_services());
+    let ports = |env: &PrivateEnv| {
+        let config = std::fs::read_to_string(&env.config).expect("config");
+        (
+            port(&config, "[services.redis]"),
+            port(&config, "[services.graph]"),
+            port(&config, "[services.kafka]"),
+        )
+    };
+    // An empty graph (one a connection opened) holds nothing to compare.
+    let graphs = |g| {
+        let mut all = graph_state(g);
+        all.retain(|_, counts| *counts != (0, 0));
+        all
+    };
+    let state = |(r, g, k): (u16, u16, u16)| (redis_state(r), graphs(g), kafka_state(k));
+    let within = Duration::from_secs(300);
+    let up = run_within(&mut from.cmd(&["env", "up"]), within).0;
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    let ran = run_within(&mut from.cmd(&["run", "--keep-data", "-q"]), within).0;
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran));
+    let dir = from.path("backup");
+    let dir_arg = dir.to_string_lossy().to_string();
+    let taken = run_within(&mut from.cmd(&["backup", "create", &dir_arg]), within).0;
+    assert_eq!(taken.status.code(), Some(0), "{}", text(&taken));
+    let before = state(ports(&from));
+    assert!(
+        before.0.values().any(|(_, ttl)| *ttl),
+        "{:?}",
+        before.0.keys()
+    );
+    assert!(
+        before.1.values().any(|(n, r)| *n > 0 && *r > 0),
+        "{:?}",
+        before.1
+    );
+    assert!(!before.2.is_empty(), "messages");
+
+    // Elsewhere: another environment, without Temporal, which a backup does not hold.
+    let up = run_within(
+        &mut to.cmd(&["env", "up", "redis", "graph", "kafka"]),
+        within,
+    )
+    .0;
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    let restored = run_within(&mut to.cmd(&["backup", "restore", &dir_arg]), within).0;
+    assert_eq!(restored.status.code(), Some(0), "{}", text(&restored));
+    let after = state(ports(&to));
+    assert_eq!(after.0, before.0, "the same keys, values and TTLs");
+    assert_eq!(after.1, before.1, "the same graphs");
+    assert_eq!(after.2, before.2, "the same messages, in order");
+
+    // Into stores that hold data: refused, nothing written.
+    let again = run_within(&mut to.cmd(&["backup", "restore", &dir_arg]), within).0;
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(
+        text(&again).contains("restore into empty stores only"),
+        "{}",
+        text(&again)
+    );
+    // A file changed since: refused before anything is read into a store.
+    std::fs::write(dir.join("redis.jsonl"), "{}").expect("corrupt");
+    let reset = run_within(&mut to.cmd(&["env", "reset"]), within).0;
+    assert_eq!(reset.status.code(), Some(0), "{}", text(&reset));
+    let corrupt = run_within(&mut to.cmd(&["backup", "restore", &dir_arg]), within).0;
+    assert_eq!(corrupt.status.code(), Some(2), "{}", text(&corrupt));
+    assert!(
+        text(&corrupt).contains("redis.jsonl does not match its digest"),
+        "{}",
+        text(&corrupt)
+    );
+    assert!(redis_state(ports(&to).0).is_empty(), "nothing written");
+    let into_existing = run_within(&mut from.cmd(&["backup", "create", &dir_arg]), within).0;
+    assert_eq!(
+        into_existing.status.code(),
+        Some(2),
+        "{}",
+        text(&into_existing)
+    );
+}
