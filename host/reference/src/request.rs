@@ -25,6 +25,7 @@ pub struct GpuAllocationRequest {
 
 /// A past decision as the council remembers it (the Redis context window).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContextEntry {
     pub request_id: String,
     pub team: String,

@@ -51,6 +51,8 @@ pub trait Cache: Send + Sync {
     ) -> Result<(), ServiceError>;
     /// The first `n` items of list `key` (front first).
     async fn list_head(&self, key: &str, n: usize) -> Result<Vec<String>, ServiceError>;
+    /// Removes every item of list `key` equal to `value`; how many went.
+    async fn list_remove(&self, key: &str, value: &str) -> Result<u64, ServiceError>;
     /// Appends `value` to stream `key` (XADD), which expires `ttl` after its last entry;
     /// the entry's id.
     async fn stream_append(
@@ -283,6 +285,12 @@ impl Cache for RedisCache {
         }
         self.endpoint
             .call("LRANGE", self.conn().lrange(key, 0, n as isize - 1))
+            .await
+    }
+
+    async fn list_remove(&self, key: &str, value: &str) -> Result<u64, ServiceError> {
+        self.endpoint
+            .call("LREM", self.conn().lrem(key, 0, value))
             .await
     }
 

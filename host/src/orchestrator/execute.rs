@@ -19,7 +19,7 @@ use super::runner::Runner;
 use super::scenario::{Invariant, Scenario};
 use super::thresholds::{Metric, Threshold};
 use super::validate::{Validating, validated};
-use super::{expect, leases, state, steady};
+use super::{data, expect, leases, state, steady};
 use crate::chaos::{Chaos, Journal, Scope};
 use crate::report::model::PlannedScenario;
 use crate::report::{
@@ -458,6 +458,40 @@ impl Execution<'_> {
                 }
             }
         };
+        // Test data first: a scenario whose data does not load does not run.
+        let data = match s.data.as_ref().filter(|d| !d.loaded.is_empty()) {
+            None => None,
+            Some(d) => {
+                let devices: Option<Vec<String>> =
+                    core.map(|c| c.gpu.devices.iter().map(|d| d.id.clone()).collect());
+                match data::load(&self.hub, ns.as_str(), devices.as_deref(), &d.loaded).await {
+                    Ok(loaded) => Some(loaded),
+                    Err((loaded, why)) => {
+                        let removed = data::remove(&self.hub, &loaded).await.map(drop);
+                        let failed = Check::new(
+                            "data",
+                            "loaded",
+                            match removed {
+                                Ok(()) => format!("not loaded: {why}; what was loaded is removed"),
+                                Err(e) => format!("not loaded: {why}; removing it failed too: {e}"),
+                            },
+                        );
+                        let elapsed_ms = started.elapsed().as_millis() as u64;
+                        recorder.record(RunEvent::ScenarioFinished {
+                            scenario: s.id.clone(),
+                            elapsed_ms,
+                            invariants: vec![failed],
+                            state: Some(state().await),
+                        });
+                        return (false, None);
+                    }
+                }
+            }
+        };
+        let fixture_leases = data
+            .as_ref()
+            .map(data::Loaded::lease_holders)
+            .unwrap_or_default();
         let journal: Journal = {
             let recorder = recorder.clone();
             Arc::new(move |e| recorder.record(e))
@@ -607,15 +641,22 @@ impl Execution<'_> {
         }
         result.invariants.extend(steady);
         if s.invariants.contains(&Invariant::NoLeakedLeases) {
-            result
-                .invariants
-                .push(leases::leaked(&self.hub, ns.as_str(), &result.requests).await);
+            result.invariants.push(
+                leases::leaked(&self.hub, ns.as_str(), &result.requests, &fixture_leases).await,
+            );
         }
         result
             .invariants
             .extend(expect::per_fault(&specs, &faults, &result.requests));
         if let Some(e) = &s.expect {
-            let checks = expect::checks(e, &self.hub, ns.as_str(), &result.requests, &faults);
+            let checks = expect::checks(
+                e,
+                &self.hub,
+                ns.as_str(),
+                &result.requests,
+                &faults,
+                &fixture_leases,
+            );
             result.invariants.extend(checks.await);
         }
         let mut passed = result.passed() && faults.iter().all(|f| f.held());
@@ -675,6 +716,18 @@ impl Execution<'_> {
                     std::time::Duration::MAX,
                 )
             });
+        }
+        // Judged: its test data goes, exactly what was loaded.
+        if let Some(loaded) = &data {
+            let what = loaded.describe();
+            let (passes, actual) = match data::remove(&self.hub, loaded).await {
+                Ok(said) => (true, format!("{what} loaded, {said}")),
+                Err(e) => (false, format!("{what} loaded, not removed: {e}")),
+            };
+            let mut c = Check::new("data", format!("{what} loaded and removed"), actual);
+            c.passed = passes;
+            passed &= c.passed;
+            result.invariants.push(c);
         }
         let elapsed_ms = started.elapsed().as_millis() as u64;
         recorder.record(RunEvent::ScenarioFinished {

@@ -23,6 +23,7 @@ pub async fn checks(
     namespace: &str,
     requests: &[RequestResult],
     faults: &[FaultRecord],
+    fixture_leases: &[(String, String)],
 ) -> Vec<Check> {
     match e {
         Expectation::Recovered { within } => {
@@ -123,7 +124,7 @@ pub async fn checks(
             };
             vec![
                 Check::new("expect failed_cleanly", "none", actual),
-                leases::leaked(hub, namespace, requests).await,
+                leases::leaked(hub, namespace, requests, fixture_leases).await,
             ]
         }
     }

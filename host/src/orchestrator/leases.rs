@@ -1,7 +1,8 @@
 //! The `no_leaked_leases` invariant: after a scenario, every device lease in its
 //! namespace belongs to an approved request that was allocated that device. A lease of
 //! a request that failed, was denied or holds another device leaked (a workflow that
-//! failed after `allocate_devices` did not give it back).
+//! failed after `allocate_devices` did not give it back). Leases the scenario's test data
+//! put there (`[data]`) are its own, not leaks.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +13,12 @@ use aura_services::ServiceHub;
 /// Leases read at most per scenario: more is reported as such.
 const MAX_LEASES: usize = 10_000;
 
-pub async fn leaked(hub: &ServiceHub, namespace: &str, requests: &[RequestResult]) -> Check {
+pub async fn leaked(
+    hub: &ServiceHub,
+    namespace: &str,
+    requests: &[RequestResult],
+    fixture_leases: &[(String, String)],
+) -> Check {
     let held: BTreeSet<(&str, &str)> = requests
         .iter()
         .filter_map(|r| r.decision.as_ref())
@@ -22,6 +28,7 @@ pub async fn leaked(hub: &ServiceHub, namespace: &str, requests: &[RequestResult
                 .iter()
                 .map(|g| (g.id.as_str(), d.request_id.as_str()))
         })
+        .chain(fixture_leases.iter().map(|(d, h)| (d.as_str(), h.as_str())))
         .collect();
     let prefix = names::lease_prefix(namespace);
     let read = async {

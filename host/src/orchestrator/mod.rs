@@ -4,6 +4,7 @@
 //! stages of independent scenarios up to `--jobs` at once, validators, recovery, the
 //! journal, abort and cleanup.
 
+pub mod data;
 pub mod distributed;
 pub mod execute;
 mod expect;

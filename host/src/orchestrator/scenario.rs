@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::data::DataSpec;
 use super::load::{LoadSpec, Model};
 use super::thresholds::{Metric, Threshold, Written};
 use crate::chaos::{Expectation, FaultSpec, RandomFaults};
@@ -69,6 +70,10 @@ pub struct Scenario {
     /// Scenario ids that must run (and pass) first.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Test data loaded into its namespace before its requests: fixtures and generated
+    /// records ([`super::data`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataSpec>,
 }
 
 fn default_max_time() -> Duration {
@@ -230,6 +235,7 @@ impl Scenario {
             load: None,
             thresholds: BTreeMap::new(),
             depends_on: Vec::new(),
+            data: None,
         }
     }
 
@@ -243,7 +249,7 @@ impl Scenario {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ScenarioError> {
-        let scenario: Self = parse_toml(path, text)?;
+        let mut scenario: Self = parse_toml(path, text)?;
         scenario.check().map_err(|(field, value, reason)| {
             let (line, column) = locate_field(text, &field).unwrap_or_else(|| locate(text, &value));
             ScenarioError::Invalid {
@@ -254,6 +260,9 @@ impl Scenario {
                 reason,
             }
         })?;
+        if let Some(data) = &mut scenario.data {
+            data.read(path, text)?;
+        }
         Ok(scenario)
     }
 
@@ -448,7 +457,7 @@ impl Scenario {
 
 /// 1-based line and column of `key` in the i-th `[[table]]` of a field `table[i].key`
 /// (or in `[table]` of `table.key`), when the file writes it that way.
-fn locate_field(text: &str, field: &str) -> Option<(usize, usize)> {
+pub(super) fn locate_field(text: &str, field: &str) -> Option<(usize, usize)> {
     let (header, index, key) = match field.split_once('[') {
         Some((table, rest)) => {
             let (index, key) = rest.split_once("].")?;
@@ -483,7 +492,7 @@ fn locate_field(text: &str, field: &str) -> Option<(usize, usize)> {
 
 /// 1-based line and column of the first line mentioning `value` (as a quoted string,
 /// else as a bare word); line 1 when it is nowhere.
-fn locate(text: &str, value: &str) -> (usize, usize) {
+pub(super) fn locate(text: &str, value: &str) -> (usize, usize) {
     let quoted = format!("\"{value}\"");
     let find = |needle: &str| {
         text.lines().enumerate().find_map(|(i, line)| {

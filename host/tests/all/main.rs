@@ -16,6 +16,7 @@ mod chaos;
 mod cli;
 mod contract;
 mod dashboard;
+mod data;
 mod deployed;
 mod flakes;
 mod gpu;
