@@ -139,6 +139,9 @@ pub async fn run(
     hub: Arc<ServiceHub>,
     args: &RunArgs,
 ) -> Result<ExitCode, CliError> {
+    if args.requests.is_empty() {
+        start_from_snapshot(config, &hub, args).await?;
+    }
     // Network faults need the target's and the plugins' connections through the fault
     // proxy: the hub is built with the proxied addresses before anything connects.
     let routes = match args.requests.is_empty() {
@@ -181,6 +184,57 @@ pub async fn run(
         r.stop().await;
     }
     code
+}
+
+/// Restores the snapshot the run's scenarios start from (`[data] snapshot`), if any:
+/// one for the whole run, on the local profile, before anything else.
+async fn start_from_snapshot(
+    config: &AuraConfig,
+    hub: &ServiceHub,
+    args: &RunArgs,
+) -> Result<(), CliError> {
+    // A suite that does not load is refused, with its reason, by the run itself.
+    let Ok(scenarios) =
+        super::scenarios::load(&config.run.scenarios_dir, args.suite(), &args.scenarios)
+    else {
+        return Ok(());
+    };
+    let named: std::collections::BTreeMap<&str, &str> = scenarios
+        .iter()
+        .filter_map(|(_, s)| Some((s.data.as_ref()?.snapshot.as_deref()?, s.id.as_str())))
+        .collect();
+    let (name, scenario) = match named.len() {
+        0 => return Ok(()),
+        1 => named.into_iter().next().unwrap_or_default(),
+        _ => {
+            return Err(CliError::new(
+                ExitCode::BadInput,
+                format!(
+                    "scenarios start from different snapshots ({}): run them apart",
+                    named
+                        .iter()
+                        .map(|(n, s)| format!("{s}: {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    };
+    if args.target.is_some() {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "{scenario} starts from snapshot {name}: a deployed target (--target) is never restored"
+            ),
+        ));
+    }
+    let m = crate::environment::snapshot::restore(&config.environment(), hub, name).await?;
+    out!(
+        "restored snapshot {} (taken {}) for {scenario}",
+        m.name,
+        m.taken_at.format("%Y-%m-%d %H:%M:%S")
+    );
+    Ok(())
 }
 
 /// `run` with the services reached as `hub` says, through `routes` where faulted.

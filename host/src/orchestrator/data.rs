@@ -40,6 +40,10 @@ pub struct DataSpec {
     /// Records drawn from a shape by a seed.
     #[serde(default)]
     pub generate: Vec<Generate>,
+    /// An `env snapshot` of the local profile the run restores before it starts (every
+    /// scenario of a run that names one names the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
     /// Loaded records, read when the scenario is: not written by hand.
     #[serde(skip)]
     pub loaded: Records,

@@ -207,6 +207,32 @@ fn a_snapshot_restored_after_a_reset_gives_back_every_store() {
     assert_eq!(after.2, before.2, "the same messages, in order");
     assert_eq!(after.3, before.3, "the same history");
 
+    // A scenario that starts from the snapshot: the run restores it first.
+    let reset = run_within(&mut env.cmd(&["env", "reset"]), within).0;
+    assert_eq!(reset.status.code(), Some(0), "{}", text(&reset));
+    let scenario = env.path("from-snapshot.toml");
+    std::fs::write(
+        &scenario,
+        "id = \"from-snapshot\"\nname = \"from a snapshot\"\n[data]\nsnapshot = \"kept\"\n\
+         [[gpu_requests]]\nrequest_id = \"s-1\"\nteam = \"t\"\ngpu_count = 1\nmemory_gb = 16\n\
+         priority = 5\nduration_minutes = 5\n",
+    )
+    .expect("scenario");
+    let scenario_arg = scenario.to_string_lossy().to_string();
+    let from = run_within(&mut env.cmd(&["run", "--scenario", &scenario_arg]), within).0;
+    assert_eq!(from.status.code(), Some(0), "{}", text(&from));
+    assert!(
+        text(&from).contains("restored snapshot kept"),
+        "{}",
+        text(&from)
+    );
+    let kept = redis_state(redis_port);
+    assert!(
+        before.0.keys().all(|k| kept.contains_key(k)),
+        "the snapshot's keys are back: {:?}",
+        kept.keys()
+    );
+
     // Bad input exits 2 and changes nothing.
     let again = run_within(&mut env.cmd(&["env", "snapshot", "kept"]), within).0;
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
