@@ -42,8 +42,10 @@ pub struct FalkorGraph {
     database: String,
     client: FalkorAsyncClient,
     graph: AsyncGraph,
-    /// Plain Redis connection for server facts (INFO, MODULE LIST) the graph API lacks.
-    redis: redis::aio::MultiplexedConnection,
+    /// Plain Redis client for what the graph API lacks (INFO, MODULE LIST, DEL): a
+    /// connection per call, so a server that restarted (a fault, a restore) is reached
+    /// again rather than through a broken pipe.
+    redis: redis::Client,
     /// The runtime it connected on. The client replaces a dropped pooled connection on
     /// the runtime of the query that found it dropped; queries run here, so no
     /// connection belongs to a runtime that ends first (a target's worker).
@@ -78,10 +80,11 @@ impl FalkorGraph {
                     .build()
             })
             .await?;
-        let redis_client = redis::Client::open(redis_url)
+        let redis = redis::Client::open(redis_url)
             .map_err(|e| endpoint.error(Failure::Address(e.to_string())))?;
-        let redis = endpoint
-            .connect(|| redis_client.get_multiplexed_async_connection())
+        // Reachable now, as the graph client is.
+        endpoint
+            .connect(|| redis.get_multiplexed_async_connection())
             .await?;
         let graph = client.select_graph(&config.database);
         Ok(Self {
@@ -106,9 +109,16 @@ impl FalkorGraph {
         }
     }
 
+    /// A fresh plain connection (see `redis`).
+    async fn plain(&self) -> Result<redis::aio::MultiplexedConnection, ServiceError> {
+        self.endpoint
+            .connect(|| self.redis.get_multiplexed_async_connection())
+            .await
+    }
+
     /// Drops the whole graph key. Missing graphs are not an error.
     pub async fn delete_graph(&self) -> Result<(), ServiceError> {
-        let mut redis = self.redis.clone();
+        let mut redis = self.plain().await?;
         let _: i64 = self
             .endpoint
             .call(
@@ -122,7 +132,7 @@ impl FalkorGraph {
     }
 
     async fn versions(&self) -> Result<String, ServiceError> {
-        let mut redis = self.redis.clone();
+        let mut redis = self.plain().await?;
         let info: String = self
             .endpoint
             .call(

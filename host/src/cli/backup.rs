@@ -24,12 +24,17 @@ pub async fn run(hub: &ServiceHub, cmd: &BackupCommand) -> Result<ExitCode, CliE
         BackupCommand::Create { dir } => ("backed up", backup::take(hub, dir).await?, dir),
         BackupCommand::Restore { dir } => ("restored", backup::restore(hub, dir).await?, dir),
     };
+    let graph = match b.graphs {
+        0 => format!(
+            "{} node(s) and {} relationship(s)",
+            b.nodes, b.relationships
+        ),
+        n => format!("{n} FalkorDB graph(s)"),
+    };
     out!(
-        "{verb} {}: {} Redis key(s), {} node(s) and {} relationship(s), {} message(s) in {} topic(s) (taken {} from {})",
+        "{verb} {}: {} Redis key(s), {graph}, {} message(s) in {} topic(s) (taken {} from {})",
         dir.display(),
         b.keys,
-        b.nodes,
-        b.relationships,
         b.messages,
         b.topics,
         b.taken_at.format("%Y-%m-%d %H:%M:%S"),

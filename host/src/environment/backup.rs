@@ -441,6 +441,7 @@ async fn held(
             .await
             .map_err(|e| bad(format!("graph: GRAPH.LIST: {e}")))?;
         // An empty graph of the same name (one a connection created) is replaced.
+        let mut full = Vec::new();
         for name in names
             .iter()
             .filter(|n| checked.graphs.iter().any(|g| g.name == n.as_bytes()))
@@ -452,8 +453,14 @@ async fn held(
                 .await
                 .map_err(|e| bad(format!("graph {name}: {e}")))?;
             if first_int(&answer) != Some(0) {
-                held.push(format!("falkordb graph {name:?} holds nodes"));
+                full.push(name.as_str());
             }
+        }
+        if let Some(first) = full.first() {
+            held.push(format!(
+                "falkordb holds {} of its graph(s) ({first}, ...)",
+                full.len()
+            ));
         }
     } else {
         let nodes = graph
@@ -471,8 +478,11 @@ async fn held(
         .map(|m| m.topic.as_str())
         .filter(|t| existing.iter().any(|e| e == t))
         .collect();
-    if !clash.is_empty() {
-        held.push(format!("kafka has topic(s) {clash:?}"));
+    if let Some(first) = clash.first() {
+        held.push(format!(
+            "kafka has {} of its topic(s) ({first}, ...)",
+            clash.len()
+        ));
     }
     Ok(held)
 }
