@@ -149,7 +149,8 @@ state_dir = ".aura"
 
 [run]
 # The shipped suites (`aura-host run --suite smoke|integration|e2e|chaos|all|load|soak|
-# prod-smoke`) and the shipped plugins, pinned by digest in plugins.toml
+# prod-smoke|dr`, their test data in scenarios/fixtures/) and the shipped plugins,
+# pinned by digest in plugins.toml
 # (`aura-host run --plugins plugins.toml`).
 scenarios_dir = "scenarios"
 plugins_dir = "plugins"
@@ -239,6 +240,7 @@ mod tests {
             "soak",
             "prod-smoke",
             "dr",
+            "fixtures",
         ] {
             assert!(suites.contains(s), "{s} in {suites:?}");
         }
