@@ -416,6 +416,19 @@ impl Execution<'_> {
                 .collect(),
         });
         let started = Instant::now();
+        // A scenario that cannot start: finished with the one check that says why.
+        let cannot_start = |failed: Check| {
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            async move {
+                recorder.record(RunEvent::ScenarioFinished {
+                    scenario: s.id.clone(),
+                    elapsed_ms,
+                    invariants: vec![failed],
+                    state: Some(state().await),
+                });
+                (false, None)
+            }
+        };
         let mut early_validated = None;
         let generated;
         let s = match self.plugins.generator(&s.id) {
@@ -446,14 +459,7 @@ impl Execution<'_> {
                             format!("a scenario from seed {}", g.seed),
                             format!("none: {why}"),
                         );
-                        let elapsed_ms = started.elapsed().as_millis() as u64;
-                        recorder.record(RunEvent::ScenarioFinished {
-                            scenario: s.id.clone(),
-                            elapsed_ms,
-                            invariants: vec![failed],
-                            state: Some(state().await),
-                        });
-                        return (false, None);
+                        return cannot_start(failed).await;
                     }
                 }
             }
@@ -476,14 +482,7 @@ impl Execution<'_> {
                                 Err(e) => format!("not loaded: {why}; removing it failed too: {e}"),
                             },
                         );
-                        let elapsed_ms = started.elapsed().as_millis() as u64;
-                        recorder.record(RunEvent::ScenarioFinished {
-                            scenario: s.id.clone(),
-                            elapsed_ms,
-                            invariants: vec![failed],
-                            state: Some(state().await),
-                        });
-                        return (false, None);
+                        return cannot_start(failed).await;
                     }
                 }
             }

@@ -143,6 +143,21 @@ fn history(env: &PrivateEnv, port: u16, workflow: &str) -> Vec<Value> {
         .collect()
 }
 
+/// What a run kept: keys with a TTL, a graph with nodes and relationships, messages.
+fn holds_a_run(
+    redis: &BTreeMap<String, (Vec<u8>, bool)>,
+    graphs: &BTreeMap<String, (i64, i64)>,
+    messages: &[Value],
+) {
+    assert!(
+        redis.values().any(|(_, ttl)| *ttl),
+        "keys with a TTL: {:?}",
+        redis.keys()
+    );
+    assert!(graphs.values().any(|(n, r)| *n > 0 && *r > 0), "{graphs:?}");
+    assert!(!messages.is_empty(), "messages");
+}
+
 #[test]
 fn a_snapshot_restored_after_a_reset_gives_back_every_store() {
     let env = PrivateEnv::all_services();
@@ -170,17 +185,7 @@ fn a_snapshot_restored_after_a_reset_gives_back_every_store() {
         kafka_state(kafka_port),
         history(&env, temporal_port, &workflow),
     );
-    assert!(
-        before.0.values().any(|(_, ttl)| *ttl),
-        "keys with a TTL: {:?}",
-        before.0.keys()
-    );
-    assert!(
-        before.1.values().any(|(n, r)| *n > 0 && *r > 0),
-        "{:?}",
-        before.1
-    );
-    assert!(!before.2.is_empty(), "messages");
+    holds_a_run(&before.0, &before.1, &before.2);
     assert!(before.3.len() > 5, "a history: {:?}", before.3);
 
     let taken = run_within(&mut env.cmd(&["env", "snapshot", "kept"]), within).0;
@@ -379,17 +384,7 @@ fn a_backup_of_one_environment_restores_into_another() {
     let taken = run_within(&mut from.cmd(&["backup", "create", &dir_arg]), within).0;
     assert_eq!(taken.status.code(), Some(0), "{}", text(&taken));
     let before = state(ports(&from));
-    assert!(
-        before.0.values().any(|(_, ttl)| *ttl),
-        "{:?}",
-        before.0.keys()
-    );
-    assert!(
-        before.1.values().any(|(n, r)| *n > 0 && *r > 0),
-        "{:?}",
-        before.1
-    );
-    assert!(!before.2.is_empty(), "messages");
+    holds_a_run(&before.0, &before.1, &before.2);
 
     // Elsewhere: another environment, without Temporal, which a backup does not hold.
     let up = run_within(
