@@ -99,11 +99,7 @@ async fn connect(
             aura_services::Failure::Connect(e.to_string()),
         ))
     };
-    let client = redis::Client::open(url.as_str()).map_err(failed)?;
-    client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(failed)
+    snapshot::bulk_connection(&url).await.map_err(failed)
 }
 
 fn falkordb(hub: &ServiceHub) -> bool {

@@ -228,6 +228,21 @@ pub(super) fn check_digests(
     Ok(())
 }
 
+/// How long one command of a snapshot or a backup may take to be answered: `SAVE`, a
+/// `RESTORE` of a whole graph (the client's default, 500 ms, is for requests).
+const BULK_ANSWER: Duration = Duration::from_secs(120);
+
+/// A Redis-protocol connection for bulk work: connected within the client's default
+/// (1 s), every answer awaited up to [`BULK_ANSWER`], so a stalled server ends it.
+pub(super) async fn bulk_connection(
+    url: &str,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(BULK_ANSWER));
+    redis::Client::open(url)?
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
 /// `SAVE` on the server of `kind`, its RDB file moved to `to` (not left where a restart
 /// would load it).
 async fn save_rdb(
@@ -245,11 +260,7 @@ async fn save_rdb(
     };
     let failed = |e: redis::RedisError| EnvironmentError::Snapshot(format!("{kind}: SAVE: {e}"));
     let saved = async {
-        let client = redis::Client::open(url.as_str()).map_err(failed)?;
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(failed)?;
+        let mut conn = bulk_connection(&url).await.map_err(failed)?;
         redis::cmd("SAVE")
             .query_async::<()>(&mut conn)
             .await

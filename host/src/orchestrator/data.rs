@@ -20,12 +20,16 @@ use aura_reference::request::ContextEntry;
 use aura_services::config::{ConfigError, parse_toml};
 use aura_services::{Cypher, GraphValue, OutgoingEvent, ServiceHub};
 
+/// The folder of `scenarios/` that holds fixtures, not a suite.
+pub const FIXTURES_DIR: &str = "fixtures";
 /// The graph property that marks a node as fixture data (its value: where it came from).
 pub const FIXTURE_PROPERTY: &str = "aura_fixture";
 /// How long loaded context entries live; the target's own push sets its TTL again.
 const CONTEXT_TTL: Duration = Duration::from_secs(3600);
 /// The context window the target keeps at most.
 const CONTEXT_KEEP: usize = 16;
+/// The longest a fixture's lease may live.
+const MAX_LEASE_TTL: Duration = Duration::from_secs(30 * 86_400);
 /// Records one shape may generate.
 const MAX_GENERATED: u32 = 10_000;
 
@@ -194,11 +198,11 @@ impl Records {
             }
         }
         for (i, l) in self.leases.iter().enumerate() {
-            if l.ttl.is_zero() {
+            if l.ttl.is_zero() || l.ttl > MAX_LEASE_TTL {
                 return Err((
                     format!("leases[{i}].ttl"),
                     "ttl".into(),
-                    "a lease lives more than 0s".into(),
+                    "a lease lives more than 0s and at most 30 days".into(),
                 ));
             }
         }
@@ -261,7 +265,7 @@ fn fixture_dirs(scenario: &Path) -> Vec<PathBuf> {
     let dir = scenario.parent().unwrap_or(Path::new("."));
     let mut dirs = Vec::new();
     if let Some(root) = dir.parent() {
-        dirs.push(root.join("fixtures"));
+        dirs.push(root.join(FIXTURES_DIR));
     }
     dirs.push(dir.to_path_buf());
     dirs
