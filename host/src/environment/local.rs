@@ -140,12 +140,27 @@ async fn wait_ready(
     loop {
         if let Ok(status) = exited.try_recv() {
             let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-            return Err(EnvironmentError::NotReady {
-                service: kind,
-                reason: format!(
-                    "exited during start-up ({status}); last log lines:\n{}",
-                    process::log_tail(log, 15)
-                ),
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            // A stack trace's tail hides its cause: the panic line is said first.
+            let cause = text
+                .lines()
+                .find(|l| l.starts_with("panic:") || l.contains("address already in use"))
+                .map(|l| format!("{}\n", l.trim()))
+                .unwrap_or_default();
+            let reason = format!(
+                "exited during start-up ({status}): {cause}last log lines:\n{}",
+                process::log_tail(log, 15)
+            );
+            // A port it picked was taken before it bound it: a start to try again.
+            return Err(match text.contains("address already in use") {
+                true => EnvironmentError::Start {
+                    service: kind,
+                    reason,
+                },
+                false => EnvironmentError::NotReady {
+                    service: kind,
+                    reason,
+                },
             });
         }
         let report = health::check(&config.services, &[kind]).await;
