@@ -357,8 +357,8 @@ fn graph_value(v: &toml::Value) -> GraphValue {
 #[derive(Debug, Default)]
 pub struct Loaded {
     namespace: String,
-    /// Lease keys with their holders.
-    pub leases: Vec<(String, String)>,
+    /// Leased devices with their holders.
+    leases: Vec<(String, String)>,
     /// Context entries pushed, as pushed.
     context: Vec<String>,
     nodes: usize,
@@ -368,11 +368,7 @@ pub struct Loaded {
 impl Loaded {
     /// `(device, holder)` of every loaded lease: not leaks of the scenario's requests.
     pub fn lease_holders(&self) -> Vec<(String, String)> {
-        let prefix = names::lease_prefix(&self.namespace);
-        self.leases
-            .iter()
-            .filter_map(|(k, h)| Some((k.strip_prefix(&prefix)?.to_string(), h.clone())))
-            .collect()
+        self.leases.clone()
     }
 
     /// In words, for the scenario's summary.
@@ -431,7 +427,7 @@ async fn write(
         if got.is_empty() {
             return Err(format!("lease of {}: already held", l.device));
         }
-        loaded.leases.push((key, l.request_id.clone()));
+        loaded.leases.push((l.device.clone(), l.request_id.clone()));
     }
     for entry in &records.context {
         let json = serde_json::to_string(entry).map_err(|e| e.to_string())?;
@@ -495,9 +491,10 @@ async fn write(
 /// run removes the namespace.
 pub async fn remove(hub: &ServiceHub, loaded: &Loaded) -> Result<String, String> {
     let cache = hub.cache().await.map_err(|e| e.to_string())?;
-    for (key, holder) in &loaded.leases {
+    for (device, holder) in &loaded.leases {
+        let key = names::lease_key(&loaded.namespace, device);
         cache
-            .release(std::slice::from_ref(key), holder)
+            .release(&[key], holder)
             .await
             .map_err(|e| e.to_string())?;
     }
