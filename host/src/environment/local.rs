@@ -29,7 +29,34 @@ struct Launch {
     version: Option<String>,
 }
 
+/// Starts of a server that lost a port it picked to another process.
+const START_RETRIES: u32 = 2;
+
+/// Starts the `wanted` servers not already running and waits until each answers. A
+/// configured port in use is refused before anything starts; one that a server picks for
+/// itself (Temporal's HTTP and metrics ports) can be taken between picking and binding:
+/// that start is tried again, wherever servers are started (`env up`, a reset, a
+/// restore).
 pub async fn up(
+    config: &EnvConfig,
+    tools_dir: &Path,
+    wanted: &[ServiceKind],
+) -> Result<Vec<ServiceOutcome>, EnvironmentError> {
+    let mut tries = 0;
+    loop {
+        match start(config, tools_dir, wanted).await {
+            Err(e @ EnvironmentError::Start { .. })
+                if tries < START_RETRIES && e.to_string().contains("address already in use") =>
+            {
+                tracing::warn!("{e}; starting it again");
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn start(
     config: &EnvConfig,
     tools_dir: &Path,
     wanted: &[ServiceKind],

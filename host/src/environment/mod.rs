@@ -110,9 +110,6 @@ fn all_or(wanted: &[ServiceKind]) -> Vec<ServiceKind> {
     }
 }
 
-/// Starts of a server that lost a port it picked to another process.
-const START_RETRIES: u32 = 2;
-
 /// Starts the services (all when `wanted` is empty) and waits until each answers.
 /// Services already running are left alone.
 pub async fn up(
@@ -123,23 +120,7 @@ pub async fn up(
     match profile {
         Profile::Local => {
             let _lock = state::DirLock::acquire(&config.state_dir, "env.lock")?;
-            let wanted = all_or(wanted);
-            let mut tries = 0;
-            loop {
-                // A configured port in use is refused before anything starts; one that
-                // a server picks for itself (Temporal's HTTP and metrics ports) can be
-                // taken between picking and binding: pick again.
-                match local::up(config, &config.tools_dir, &wanted).await {
-                    Err(e @ EnvironmentError::Start { .. })
-                        if tries < START_RETRIES
-                            && e.to_string().contains("address already in use") =>
-                    {
-                        tracing::warn!("{e}; starting it again");
-                        tries += 1;
-                    }
-                    other => return other,
-                }
-            }
+            local::up(config, &config.tools_dir, &all_or(wanted)).await
         }
         Profile::Compose => {
             compose::run(&compose::find_file()?, &["up", "-d", "--wait"])?;

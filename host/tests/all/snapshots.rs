@@ -287,6 +287,8 @@ fn keys_with(port: u16, part: &str) -> Option<usize> {
 
 #[test]
 fn the_dr_drill_destroys_the_environment_restores_it_and_validates_every_decision() {
+    // Every server stopped, started and restored: the machine is the drill's.
+    let _cpu = common::heavy();
     let env = PrivateEnv::all_services();
     let config = std::fs::read_to_string(&env.config).expect("config");
     let redis_port = port(&config, "[services.redis]");

@@ -659,30 +659,8 @@ pub fn promtool_check(whose: &str, metrics: &str) {
     );
 }
 
-/// Tests that load the machine (minutes-long loads, many workers) and tests whose
-/// verdict hangs on a few seconds' deadline must not run at once on a two-core CI
-/// machine: the first take this exclusively, the second share it.
-static CPU: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// Held by a test that loads the machine.
-pub fn heavy() -> std::sync::RwLockWriteGuard<'static, ()> {
-    CPU.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Held by a test whose verdict hangs on a short deadline.
-pub fn timed() -> std::sync::RwLockReadGuard<'static, ()> {
-    CPU.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Held by a test that burns the CPU for a minute or more (compiling a Python or
-/// JavaScript component in the debug host, building a scaffolded crate, benchmarks):
-/// never beside a heavy test, whose latencies it would double (CI saw a load's rerun
-/// judged a regression so).
-pub fn busy() -> std::sync::RwLockReadGuard<'static, ()> {
-    timed()
-}
+mod cpu;
+pub use cpu::{busy, heavy, timed};
 
 /// A target served on a free port with `extra` TOML in its `[target]`: its process, its
 /// URL and the directory of its config.
