@@ -14,6 +14,7 @@ use super::{CliError, ExitCode};
 use crate::chaos::Routes;
 use crate::config::AuraConfig;
 use crate::dashboard::{Follow, Live, OtlpSink, Served};
+use crate::orchestrator::Scenario;
 use crate::report::baseline::Baseline;
 use crate::report::regression::Tolerance;
 use aura_runtime::reload::{self, PluginSlot, ReloadEvent};
@@ -139,9 +140,6 @@ pub async fn run(
     hub: Arc<ServiceHub>,
     args: &RunArgs,
 ) -> Result<ExitCode, CliError> {
-    if args.requests.is_empty() {
-        start_from_snapshot(config, &hub, args).await?;
-    }
     // Network faults need the target's and the plugins' connections through the fault
     // proxy: the hub is built with the proxied addresses before anything connects.
     let routes = match args.requests.is_empty() {
@@ -184,57 +182,6 @@ pub async fn run(
         r.stop().await;
     }
     code
-}
-
-/// Restores the snapshot the run's scenarios start from (`[data] snapshot`), if any:
-/// one for the whole run, on the local profile, before anything else.
-async fn start_from_snapshot(
-    config: &AuraConfig,
-    hub: &ServiceHub,
-    args: &RunArgs,
-) -> Result<(), CliError> {
-    // A suite that does not load is refused, with its reason, by the run itself.
-    let Ok(scenarios) =
-        super::scenarios::load(&config.run.scenarios_dir, args.suite(), &args.scenarios)
-    else {
-        return Ok(());
-    };
-    let named: std::collections::BTreeMap<&str, &str> = scenarios
-        .iter()
-        .filter_map(|(_, s)| Some((s.data.as_ref()?.snapshot.as_deref()?, s.id.as_str())))
-        .collect();
-    let (name, scenario) = match named.len() {
-        0 => return Ok(()),
-        1 => named.into_iter().next().unwrap_or_default(),
-        _ => {
-            return Err(CliError::new(
-                ExitCode::BadInput,
-                format!(
-                    "scenarios start from different snapshots ({}): run them apart",
-                    named
-                        .iter()
-                        .map(|(n, s)| format!("{s}: {n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-    };
-    if args.target.is_some() {
-        return Err(CliError::new(
-            ExitCode::BadInput,
-            format!(
-                "{scenario} starts from snapshot {name}: a deployed target (--target) is never restored"
-            ),
-        ));
-    }
-    let m = crate::environment::snapshot::restore(&config.environment(), hub, name).await?;
-    out!(
-        "restored snapshot {} (taken {}) for {scenario}",
-        m.name,
-        m.taken_at.format("%Y-%m-%d %H:%M:%S")
-    );
-    Ok(())
 }
 
 /// `run` with the services reached as `hub` says, through `routes` where faulted.
@@ -472,4 +419,54 @@ async fn once(
         target: args.target.as_deref(),
     };
     super::scenarios::run(config, hub.clone(), runtime.clone(), plugins, request).await
+}
+
+/// Restores the snapshot the run's scenarios start from (`[data] snapshot`), if any:
+/// one for the whole run, on the local profile, once its input has been checked (a bad
+/// plugin or file costs nothing) and before anything runs.
+pub(super) async fn start_from_snapshot(
+    config: &AuraConfig,
+    hub: &ServiceHub,
+    scenarios: &[(String, Scenario)],
+    target: Option<&str>,
+    silent: bool,
+) -> Result<(), CliError> {
+    let named: std::collections::BTreeMap<&str, &str> = scenarios
+        .iter()
+        .filter_map(|(_, s)| Some((s.data.as_ref()?.snapshot.as_deref()?, s.id.as_str())))
+        .collect();
+    let (name, scenario) = match named.len() {
+        0 => return Ok(()),
+        1 => named.into_iter().next().unwrap_or_default(),
+        _ => {
+            return Err(CliError::new(
+                ExitCode::BadInput,
+                format!(
+                    "scenarios start from different snapshots ({}): run them apart",
+                    named
+                        .iter()
+                        .map(|(n, s)| format!("{s}: {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    };
+    if target.is_some() {
+        return Err(CliError::new(
+            ExitCode::BadInput,
+            format!(
+                "{scenario} starts from snapshot {name}: a deployed target (--target) is never restored"
+            ),
+        ));
+    }
+    let m = crate::environment::snapshot::restore(&config.environment(), hub, name).await?;
+    if !silent {
+        out!(
+            "restored snapshot {} (taken {}) for {scenario}",
+            m.name,
+            m.taken_at.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
+    Ok(())
 }

@@ -384,6 +384,7 @@ async fn execute(
         let used = crate::report::JournalError::Exists { path: journal };
         return Err(CliError::caused(ExitCode::BadInput, &used));
     }
+    super::run::start_from_snapshot(config, &hub, &scenarios, req.target, req.silent).await?;
     let jobs = req.jobs.unwrap_or(config.run.jobs).max(1);
     end_killed_runs(config, &hub).await;
     let refs: Vec<&Scenario> = scenarios.iter().map(|(_, s)| s).collect();

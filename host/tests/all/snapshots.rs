@@ -237,6 +237,37 @@ fn a_snapshot_restored_after_a_reset_gives_back_every_store() {
         "the snapshot's keys are back: {:?}",
         kept.keys()
     );
+    // Input that does not check out restores nothing: what the environment holds now
+    // (a key written after the restore) is still there.
+    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{redis_port}"))
+        .and_then(|c| c.get_connection())
+        .expect("redis");
+    let _: () = redis::cmd("SET")
+        .arg("written-after")
+        .arg("1")
+        .query(&mut redis)
+        .expect("SET");
+    let bad = run_within(
+        &mut env.cmd(&[
+            "run",
+            "--scenario",
+            &scenario_arg,
+            "--plugin",
+            "no_such_plugin",
+        ]),
+        within,
+    )
+    .0;
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(!text(&bad).contains("restored snapshot"), "{}", text(&bad));
+    assert!(
+        redis_state(redis_port).contains_key("written-after"),
+        "a refused run restored the snapshot"
+    );
+    let _: () = redis::cmd("DEL")
+        .arg("written-after")
+        .query(&mut redis)
+        .expect("DEL");
 
     // Bad input exits 2 and changes nothing.
     let again = run_within(&mut env.cmd(&["env", "snapshot", "kept"]), within).0;
