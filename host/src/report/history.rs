@@ -14,6 +14,11 @@ use super::model::{RerunRecord, RunReport, Status};
 /// Runs looked back over to call a scenario known to be flaky.
 const KNOWN_WITHIN: usize = 50;
 
+/// The size past which the history starts a new file: the last one is kept as
+/// `history.1.jsonl`, the one before it dropped, so every run reads at most twice this
+/// (tens of thousands of runs) however long a state dir lives.
+const ROTATE_AT: u64 = 8 << 20;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub run_id: String,
@@ -55,13 +60,17 @@ pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("history.jsonl")
 }
 
+/// The history's previous file, read before the current one.
+fn previous(state_dir: &Path) -> PathBuf {
+    state_dir.join("history.1.jsonl")
+}
+
 /// Appends a finished run (`rerun_of`: the run whose failed scenarios it reran).
 pub fn append(
     state_dir: &Path,
     report: &RunReport,
     rerun_of: Option<&str>,
 ) -> Result<(), HistoryError> {
-    let path = path(state_dir);
     let entry = Entry {
         run_id: report.run_id.clone(),
         at: report.finished_at.unwrap_or(report.started_at),
@@ -81,11 +90,16 @@ pub fn append(
             })
             .collect(),
     };
+    append_entry(state_dir, &entry)
+}
+
+fn append_entry(state_dir: &Path, entry: &Entry) -> Result<(), HistoryError> {
+    let path = path(state_dir);
     let io = |source| HistoryError::Io {
         path: path.clone(),
         source,
     };
-    let mut line = serde_json::to_string(&entry).map_err(|e| io(std::io::Error::other(e)))?;
+    let mut line = serde_json::to_string(entry).map_err(|e| io(std::io::Error::other(e)))?;
     line.push('\n');
     std::fs::create_dir_all(state_dir).map_err(io)?;
     let mut file = std::fs::File::options()
@@ -94,12 +108,27 @@ pub fn append(
         .open(&path)
         .map_err(io)?;
     // One write per line: concurrent runs never interleave within a record.
-    file.write_all(line.as_bytes()).map_err(io)
+    file.write_all(line.as_bytes()).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > ROTATE_AT {
+        // A rename is atomic: a run appending at the same moment writes into the file
+        // as it is renamed, losing nothing; a second run rotating finds it gone.
+        match std::fs::rename(&path, previous(state_dir)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Every run of the history, oldest first; none when there is no history yet.
 pub fn read(state_dir: &Path) -> Result<Vec<Entry>, HistoryError> {
-    let path = path(state_dir);
+    let mut entries = read_file(previous(state_dir))?;
+    entries.extend(read_file(path(state_dir))?);
+    Ok(entries)
+}
+
+fn read_file(path: PathBuf) -> Result<Vec<Entry>, HistoryError> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -310,5 +339,24 @@ mod tests {
         std::fs::write(path(dir.path()), format!("nonsense\n{good}\n")).expect("write");
         let e = read(dir.path()).expect_err("damaged");
         assert!(e.to_string().contains("history.jsonl:1:"), "{e}");
+    }
+
+    #[test]
+    fn a_full_history_starts_a_new_file_and_keeps_the_last_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = serde_json::to_string(&entry("old", None, Status::Passed, true)).expect("json");
+        // A previous generation, then a current file just under the size.
+        std::fs::write(previous(dir.path()), format!("{old}\n")).expect("write");
+        let line = serde_json::to_string(&entry("r0", None, Status::Passed, true)).expect("json");
+        let lines = (ROTATE_AT as usize / (line.len() + 1)).max(1);
+        std::fs::write(path(dir.path()), format!("{line}\n").repeat(lines)).expect("write");
+        let last = entry("r-last", None, Status::Passed, true);
+        append_entry(dir.path(), &last).expect("append");
+        assert!(!path(dir.path()).exists(), "rotated");
+        let all = read(dir.path()).expect("read");
+        assert_eq!(all.len(), lines + 1, "the oldest generation dropped");
+        assert_eq!(all.last().map(|e| e.run_id.as_str()), Some("r-last"));
+        append_entry(dir.path(), &last).expect("append");
+        assert_eq!(read(dir.path()).expect("read").len(), lines + 2);
     }
 }
