@@ -133,18 +133,10 @@ impl Baseline {
     }
 }
 
-/// The median (0 of nothing).
+/// The median (0 of nothing); sorts `values`.
 pub(super) fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
     values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    }
+    crate::report::regression::median(values)
 }
 
 /// The median absolute deviation from the median.

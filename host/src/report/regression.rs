@@ -162,7 +162,8 @@ fn finite_sorted(values: &[f64]) -> Vec<f64> {
     v
 }
 
-fn median(sorted: &[f64]) -> f64 {
+/// The median of sorted values (0 of nothing): the one median of reports and monitors.
+pub fn median(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     match (sorted.get(n.wrapping_sub(1) / 2), sorted.get(n / 2)) {
         (Some(a), Some(b)) => (a + b) / 2.0,
