@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -96,6 +97,16 @@ pub trait EventBus: Send + Sync {
         limit: ReadLimit,
         wait: Duration,
     ) -> Result<Vec<Event>, ServiceError>;
+    /// Every message of `topic` from the beginning to the end the broker's fetches
+    /// report for each partition (not a watermark asked apart, which can lag behind a
+    /// message just acknowledged), at most `limit`: what a snapshot or backup must hold
+    /// whole. The end not reached within `wait` is an error, never fewer messages.
+    async fn read_to_end(
+        &self,
+        topic: &str,
+        limit: ReadLimit,
+        wait: Duration,
+    ) -> Result<Vec<Event>, ServiceError>;
     /// Brokers and topics.
     async fn probe(&self) -> Result<ServiceFacts, ServiceError>;
 }
@@ -106,6 +117,8 @@ enum Start {
     Beginning,
     /// This many messages before the end.
     Tail(i64),
+    /// The beginning, read until every partition reports its end.
+    ToEnd,
 }
 
 /// How much one read may return. Reading stops at `messages`, or at the first message
@@ -161,14 +174,33 @@ impl KafkaEvents {
         key: Option<&str>,
         limit: ReadLimit,
         wait: Duration,
+        partitions_to_end: Option<usize>,
     ) -> (Vec<Event>, Option<ServiceError>) {
         let deadline = tokio::time::Instant::now() + wait;
         let mut events: Vec<Event> = Vec::new();
         let mut failure = None;
         let mut bytes = 0usize;
+        let mut ended = std::collections::BTreeSet::new();
         while events.len() < limit.messages && bytes <= limit.bytes {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Err(_) => break,
+                Err(_) => {
+                    if partitions_to_end.is_some() {
+                        failure = Some(self.endpoint.op_error(
+                            &format!("read {topic} to its end"),
+                            format!(
+                                "{} message(s) read, the end not reached within {wait:?}",
+                                events.len()
+                            ),
+                        ));
+                    }
+                    break;
+                }
+                Ok(Err(KafkaError::PartitionEOF(p))) => {
+                    ended.insert(p);
+                    if partitions_to_end.is_some_and(|n| ended.len() >= n) {
+                        break;
+                    }
+                }
                 Ok(Err(e)) => {
                     failure = Some(self.endpoint.op_error(&format!("read {topic}"), e));
                     break;
@@ -214,11 +246,16 @@ impl KafkaEvents {
         wait: Duration,
         start: Start,
     ) -> Result<Vec<Event>, ServiceError> {
+        let to_end = matches!(start, Start::ToEnd);
         let consumer: StreamConsumer = self
             .base
             .clone()
             // librdkafka wants a group id; without subscribe or commits it is never used.
             .set("group.id", "aura-read-from-start")
+            .set(
+                "enable.partition.eof",
+                if to_end { "true" } else { "false" },
+            )
             .set("enable.auto.commit", "false")
             .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
             .set("fetch.max.bytes", "1048576")
@@ -237,7 +274,7 @@ impl KafkaEvents {
                         for t in md.topics().iter().filter(|t| t.name() == topic) {
                             for p in t.partitions() {
                                 let offset = match start {
-                                    Start::Beginning => Offset::Beginning,
+                                    Start::Beginning | Start::ToEnd => Offset::Beginning,
                                     Start::Tail(n) => {
                                         let (low, high) =
                                             consumer.fetch_watermarks(&topic, p.id(), timeout)?;
@@ -256,6 +293,10 @@ impl KafkaEvents {
         })
         .await
         .map_err(|e| self.endpoint.op_error("read metadata", e))?;
+        let partitions = match &assigned {
+            Ok((n, _)) if to_end => Some(*n),
+            _ => None,
+        };
         match (assigned, start) {
             (Err(e), _) => return Err(self.endpoint.op_error(&format!("assign {topic}"), e)),
             (Ok((0, _)), _) | (Ok((_, 0)), Start::Tail(_)) => return Ok(Vec::new()),
@@ -267,7 +308,9 @@ impl KafkaEvents {
             }
             _ => {}
         }
-        let (events, failure) = self.receive(&consumer, topic, key, limit, wait).await;
+        let (events, failure) = self
+            .receive(&consumer, topic, key, limit, wait, partitions)
+            .await;
         // Closing a consumer can block on a dead broker; never on this task.
         tokio::task::spawn_blocking(move || drop(consumer));
         failure.map_or(Ok(events), Err)
@@ -512,7 +555,7 @@ impl EventBus for KafkaEvents {
             .subscribe(&[topic])
             .map_err(|e| self.endpoint.op_error(&format!("subscribe to {topic}"), e))?;
         let (events, failure) = self
-            .receive(&consumer, topic, None, ReadLimit::messages(max), wait)
+            .receive(&consumer, topic, None, ReadLimit::messages(max), wait, None)
             .await;
         let timeout = self.endpoint.timeout;
         let endpoint = self.endpoint.clone();
@@ -557,6 +600,15 @@ impl EventBus for KafkaEvents {
         let tail = i64::try_from(limit.messages).unwrap_or(i64::MAX);
         self.read_at(topic, key, limit, wait, Start::Tail(tail))
             .await
+    }
+
+    async fn read_to_end(
+        &self,
+        topic: &str,
+        limit: ReadLimit,
+        wait: Duration,
+    ) -> Result<Vec<Event>, ServiceError> {
+        self.read_at(topic, None, limit, wait, Start::ToEnd).await
     }
 
     async fn probe(&self) -> Result<ServiceFacts, ServiceError> {

@@ -296,9 +296,9 @@ pub(super) async fn read_topics(hub: &ServiceHub) -> Result<Vec<Message>, Enviro
             messages: MAX_MESSAGES + 1,
             bytes: usize::MAX,
         };
-        // The last MAX_MESSAGES + 1 of each partition is all of it, and read_latest
-        // returns at the end it saw (read_from_start would wait out KAFKA_WAIT).
-        let mut read = events.read_latest(&topic, None, limit, KAFKA_WAIT).await?;
+        // To each partition's end as its fetches report it: a watermark asked apart can
+        // miss the message a workflow had just published (a DR drill lost one so).
+        let mut read = events.read_to_end(&topic, limit, KAFKA_WAIT).await?;
         read.sort_by_key(|e| (e.partition, e.offset));
         out.extend(read.into_iter().map(|e| Message {
             topic: e.topic,

@@ -323,7 +323,8 @@ fn the_dr_drill_destroys_the_environment_restores_it_and_validates_every_decisio
     let env = PrivateEnv::all_services();
     let config = std::fs::read_to_string(&env.config).expect("config");
     let redis_port = port(&config, "[services.redis]");
-    let within = Duration::from_secs(300);
+    // The drill's own bound (300 s), its start and its cleanup.
+    let within = Duration::from_secs(420);
     let up = run_within(&mut env.cmd(&["env", "up"]), within).0;
     assert_eq!(up.status.code(), Some(0), "{}", text(&up));
     let json = env.path("dr.json");
