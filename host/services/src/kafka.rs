@@ -98,9 +98,10 @@ pub trait EventBus: Send + Sync {
         wait: Duration,
     ) -> Result<Vec<Event>, ServiceError>;
     /// Every message of `topic` from the beginning to the end the broker's fetches
-    /// report for each partition (not a watermark asked apart, which can lag behind a
-    /// message just acknowledged), at most `limit`: what a snapshot or backup must hold
-    /// whole. The end not reached within `wait` is an error, never fewer messages.
+    /// report for each partition (partition EOF, not an end counted from watermarks
+    /// before the read: a DR drill's snapshot read so under load missed the newest
+    /// message), at most `limit`: what a snapshot or backup must hold whole. The end not
+    /// reached within `wait` is an error, never fewer messages.
     async fn read_to_end(
         &self,
         topic: &str,

@@ -45,9 +45,7 @@ pub async fn up(
     let mut tries = 0;
     loop {
         match start(config, tools_dir, wanted).await {
-            Err(e @ EnvironmentError::Start { .. })
-                if tries < START_RETRIES && e.to_string().contains("address already in use") =>
-            {
+            Err(e @ EnvironmentError::PortTaken { .. }) if tries < START_RETRIES => {
                 tracing::warn!("{e}; starting it again");
                 tries += 1;
             }
@@ -178,9 +176,8 @@ async fn wait_ready(
                 "exited during start-up ({status}): {cause}last log lines:\n{}",
                 process::log_tail(log, 15)
             );
-            // A port it picked was taken before it bound it: a start to try again.
             return Err(match text.contains("address already in use") {
-                true => EnvironmentError::Start {
+                true => EnvironmentError::PortTaken {
                     service: kind,
                     reason,
                 },

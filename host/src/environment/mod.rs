@@ -39,6 +39,13 @@ pub enum EnvironmentError {
         service: ServiceKind,
         reason: String,
     },
+    /// It exited at start-up because a port it picked for itself was taken between
+    /// picking and binding: a start to try again.
+    #[error("{service}: cannot start: {reason}")]
+    PortTaken {
+        service: ServiceKind,
+        reason: String,
+    },
     #[error("{service}: {reason}")]
     NotReady {
         service: ServiceKind,

@@ -296,8 +296,8 @@ pub(super) async fn read_topics(hub: &ServiceHub) -> Result<Vec<Message>, Enviro
             messages: MAX_MESSAGES + 1,
             bytes: usize::MAX,
         };
-        // To each partition's end as its fetches report it: a watermark asked apart can
-        // miss the message a workflow had just published (a DR drill lost one so).
+        // To each partition's end as its fetches report it: an end counted before the
+        // read missed the message a workflow had just published (a DR drill lost one).
         let mut read = events.read_to_end(&topic, limit, KAFKA_WAIT).await?;
         read.sort_by_key(|e| (e.partition, e.offset));
         out.extend(read.into_iter().map(|e| Message {
